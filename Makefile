@@ -1,0 +1,41 @@
+# Two commands on a fresh machine:  `make demo` (set up + main job)  and  `make test` (set up + tests).
+# Each creates its own virtual environment in .venv on first use.
+#
+# Setup, and why:
+#  1. torch==2.13.0 is installed first and constraints.txt pins it, so no later step can pull a newer torch
+#     (that would download several GB of CUDA packages).
+#  2. The project is installed with its declared dependencies. torchattacks 3.5.1 declares torchvision, which
+#     its code never imports; where pip's torchvision cannot load against the installed torch (a CPU torch with
+#     the CUDA torchvision wheel), it breaks `import lightning` / `import torchmetrics`. So after the install,
+#     a torchvision that fails to import is uninstalled again; one that works (a matching GPU setup) is kept.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: demo test quick clean setup
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml constraints.txt Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
+	$(PY) -c 'import torchvision' >/dev/null 2>&1 || $(PY) -m pip uninstall --quiet --yes torchvision
+	$(PY) -c 'import lightning, torchmetrics, torchattacks, lightning_mixup; print("environment ok: torch", __import__("torch").__version__)'
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) experiments/run_all.py $(ARGS)
+
+quick: $(STAMP)
+	$(PY) experiments/run_all.py --quick
+
+test: $(STAMP)
+	$(PY) -m ruff check lightning_mixup tests experiments benchmarks
+	$(PY) -m mypy
+	$(PY) -m pytest -q
+
+clean:
+	rm -rf $(VENV)

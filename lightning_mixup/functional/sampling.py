@@ -1,0 +1,292 @@
+"""Random parameters of a mixing operation, drawn from an explicit :class:`torch.Generator`.
+
+Every mixing method is a pair: ``sample_*`` draws its random parameters (the weight λ, the partner index and,
+for CutMix, the pasted box) and :mod:`~lightning_mixup.functional.apply` uses them deterministically. All draws
+happen on the CPU so that the same generator state gives the same parameters on every device.
+
+References:
+    - mixup: Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018, https://arxiv.org/abs/1710.09412
+    - CutMix: Yun et al., "CutMix: Regularization Strategy to Train Strong Classifiers with Localizable Features",
+      ICCV 2019, https://arxiv.org/abs/1905.04899
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+MixMode = Literal["batch", "pair", "elem"]
+MIX_MODES: tuple[str, ...] = ("batch", "pair", "elem")
+
+
+@dataclass(frozen=True)
+class MixParams:
+    """The random parameters of one mixing of a batch, all on the CPU.
+
+    Sample ``i`` of the mixed batch is ``lam[i] * x[i] + (1 - lam[i]) * x[index[i]]`` (mixup) or ``x[i]`` with
+    ``boxes[i]`` pasted from ``x[index[i]]`` (CutMix, where ``lam[i]`` is the share of ``x[i]`` that is kept).
+
+    Attributes:
+        lam: ``(B,)`` float32, the weight of each sample's own example. ``lam == 1`` leaves a sample unchanged.
+        index: ``(B,)`` int64, the partner of each sample.
+        boxes: ``(B, 4)`` int64 ``(top, bottom, left, right)`` of the region pasted from the partner (CutMix),
+            or ``None`` for mixup.
+    """
+
+    lam: Tensor
+    index: Tensor
+    boxes: Tensor | None = None
+
+    @property
+    def batch_size(self) -> int:
+        """The number of samples these parameters mix."""
+        return int(self.lam.shape[0])
+
+    @property
+    def is_cutmix(self) -> bool:
+        """Whether these parameters paste boxes (CutMix) rather than blend (mixup)."""
+        return self.boxes is not None
+
+    def mixed_mask(self) -> Tensor:
+        """``(B,)`` bool: which samples actually differ from their source (λ < 1 and a partner other than itself)."""
+        return (self.lam < 1) & (self.index != torch.arange(self.batch_size))
+
+
+def identity_params(batch_size: int) -> MixParams:
+    """Parameters that leave every sample unchanged (λ = 1, each sample its own partner).
+
+    Example:
+        >>> identity_params(3).lam
+        tensor([1., 1., 1.])
+    """
+    return MixParams(lam=torch.ones(batch_size), index=torch.arange(batch_size))
+
+
+def _alpha_arg_validation(alpha: float, name: str = "alpha") -> None:
+    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not math.isfinite(alpha) or alpha < 0:
+        raise ValueError(f"Expected argument `{name}` to be a non-negative finite float, but got {alpha!r}.")
+
+
+def _mode_arg_validation(mode: str) -> None:
+    if mode not in MIX_MODES:
+        raise ValueError(f"Expected argument `mode` to be one of {MIX_MODES}, but got {mode!r}.")
+
+
+def _prob_arg_validation(prob: float, name: str = "prob") -> None:
+    if not isinstance(prob, (int, float)) or isinstance(prob, bool) or not 0.0 <= prob <= 1.0:
+        raise ValueError(f"Expected argument `{name}` to be a float in [0, 1], but got {prob!r}.")
+
+
+def _batch_size_arg_validation(batch_size: int) -> None:
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 0:
+        raise ValueError(f"Expected argument `batch_size` to be a non-negative int, but got {batch_size!r}.")
+
+
+def _log_gamma(concentration: float, n: int, generator: torch.Generator | None) -> Tensor:
+    """``log`` of ``n`` Gamma(concentration, 1) draws, float64, by Marsaglia and Tsang's method.
+
+    ``torch.distributions`` cannot take a generator, hence this sampler. For a concentration below one it uses
+    Gamma(a) = Gamma(a + 1) · U^(1/a), kept in log space so that tiny concentrations do not underflow to zero.
+    """
+    boost = concentration < 1.0
+    a = concentration + 1.0 if boost else concentration
+    d = a - 1.0 / 3.0
+    c = 1.0 / math.sqrt(9.0 * d)
+    out = torch.empty(n, dtype=torch.float64)
+    filled = 0
+    while filled < n:
+        want = max(2 * (n - filled), 8)
+        z = torch.randn(want, generator=generator, dtype=torch.float64)
+        u = torch.rand(want, generator=generator, dtype=torch.float64)
+        v = (1.0 + c * z) ** 3
+        ok = v > 0
+        log_v = torch.log(torch.where(ok, v, torch.ones_like(v)))
+        accept = ok & (torch.log(u) < 0.5 * z * z + d - d * v + d * log_v)
+        draws = (math.log(d) + log_v)[accept][: n - filled]
+        out[filled : filled + draws.numel()] = draws
+        filled += draws.numel()
+    if boost:
+        u = torch.rand(n, generator=generator, dtype=torch.float64).clamp_min(torch.finfo(torch.float64).tiny)
+        out = out + torch.log(u) / concentration
+    return out
+
+
+def sample_beta(alpha: float, n: int, *, generator: torch.Generator | None = None) -> Tensor:
+    """Draw ``n`` values of λ ~ Beta(α, α) with an explicit generator.
+
+    Args:
+        alpha: the concentration α > 0 of the symmetric Beta distribution.
+        n: how many values to draw.
+        generator: the source of randomness; ``None`` uses torch's global generator.
+
+    Returns:
+        ``(n,)`` float32 tensor in [0, 1] on the CPU.
+
+    Raises:
+        ValueError: if ``alpha`` is not positive.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> lam = sample_beta(0.4, 1000, generator=g)
+        >>> bool(((lam >= 0) & (lam <= 1)).all()), round(float(lam.mean()), 1)
+        (True, 0.5)
+    """
+    _alpha_arg_validation(alpha)
+    if alpha == 0:
+        raise ValueError("Expected argument `alpha` to be positive to draw from Beta(alpha, alpha), but got 0.")
+    log_x = _log_gamma(float(alpha), n, generator)
+    log_y = _log_gamma(float(alpha), n, generator)
+    return torch.sigmoid(log_x - log_y).float()
+
+
+def _pair_index(batch_size: int, generator: torch.Generator | None) -> Tensor:
+    """A random involution: samples are paired two by two, an odd one out is its own partner."""
+    perm = torch.randperm(batch_size, generator=generator)
+    index = torch.arange(batch_size)
+    m = batch_size // 2
+    first, second = perm[0 : 2 * m : 2], perm[1 : 2 * m : 2]
+    index[first] = second
+    index[second] = first
+    return index
+
+
+def _lam_and_index(
+    batch_size: int, alpha: float, mode: str, prob: float, generator: torch.Generator | None
+) -> tuple[Tensor, Tensor]:
+    """λ per sample following ``mode`` and the partner index; λ = 1 where the apply probability says no."""
+    if mode == "pair":
+        index = _pair_index(batch_size, generator)
+        lam = sample_beta(alpha, batch_size, generator=generator)
+        apply = torch.rand(batch_size, generator=generator) < prob
+        # each pair shares the λ (and the apply decision) of its lower-numbered member
+        owner = torch.minimum(torch.arange(batch_size), index)
+        lam, apply = lam[owner], apply[owner]
+    else:
+        index = torch.randperm(batch_size, generator=generator)
+        n = 1 if mode == "batch" else batch_size
+        lam = sample_beta(alpha, n, generator=generator).expand(batch_size).clone()
+        apply = (torch.rand(n, generator=generator) < prob).expand(batch_size)
+    return torch.where(apply, lam, torch.ones_like(lam)), index
+
+
+def sample_mixup(
+    batch_size: int,
+    *,
+    alpha: float,
+    mode: MixMode = "batch",
+    prob: float = 1.0,
+    generator: torch.Generator | None = None,
+    validate_args: bool = True,
+) -> MixParams:
+    """Draw the parameters of mixup for a batch: λ ~ Beta(α, α) and a partner for every sample.
+
+    Args:
+        batch_size: the number of samples ``B``. A batch of one is returned unchanged (λ = 1).
+        alpha: the Beta concentration α; ``0`` switches mixing off (λ = 1).
+        mode: ``"batch"`` draws one λ for the whole batch and a random permutation of partners; ``"pair"``
+            pairs the samples two by two, each pair sharing one λ (both members are mixed with each other);
+            ``"elem"`` draws a λ for every sample, partners by a random permutation.
+        prob: the probability that mixing is applied, decided once per batch (``"batch"``), per pair or per
+            sample. It is applied exactly once: λ of an unselected sample is 1.
+        generator: the source of randomness; ``None`` uses torch's global generator.
+        validate_args: check the arguments.
+
+    Returns:
+        :class:`MixParams` with ``boxes=None``.
+
+    Raises:
+        ValueError: if an argument is out of range.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> p = sample_mixup(4, alpha=1.0, mode="pair", generator=g)
+        >>> bool((p.index[p.index] == torch.arange(4)).all()), bool((p.lam == p.lam[p.index]).all())
+        (True, True)
+    """
+    if validate_args:
+        _batch_size_arg_validation(batch_size)
+        _alpha_arg_validation(alpha)
+        _mode_arg_validation(mode)
+        _prob_arg_validation(prob)
+    if alpha == 0 or batch_size < 2 or prob == 0:
+        return identity_params(batch_size)
+    lam, index = _lam_and_index(batch_size, alpha, mode, prob, generator)
+    return MixParams(lam=lam, index=index)
+
+
+def sample_cutmix(
+    batch_size: int,
+    size: tuple[int, int],
+    *,
+    alpha: float,
+    mode: MixMode = "batch",
+    prob: float = 1.0,
+    correct_lam: bool = True,
+    generator: torch.Generator | None = None,
+    validate_args: bool = True,
+) -> MixParams:
+    """Draw the parameters of CutMix: a box of area share ``1 - λ`` pasted from a partner, λ ~ Beta(α, α).
+
+    The box has height ``int(H·√(1-λ))`` and width ``int(W·√(1-λ))`` around a uniform centre, clipped to the
+    image. With ``correct_lam`` the returned λ is the share of the image actually kept, ``1 - box area / (H·W)``,
+    so that the targets match the pixels.
+
+    Args:
+        batch_size: the number of samples ``B``.
+        size: ``(H, W)``, the spatial size of the images (the last two dimensions of the input).
+        alpha: the Beta concentration α; ``0`` switches CutMix off.
+        mode: ``"batch"`` (one box for the batch), ``"pair"`` or ``"elem"`` (a box per pair or per sample), as
+            in :func:`sample_mixup`.
+        prob: the probability that CutMix is applied, once per batch, pair or sample.
+        correct_lam: replace λ by the kept area share (the CutMix paper's definition).
+        generator: the source of randomness.
+        validate_args: check the arguments.
+
+    Returns:
+        :class:`MixParams` with ``boxes`` of shape ``(B, 4)``: ``(top, bottom, left, right)``.
+
+    Raises:
+        ValueError: if an argument is out of range.
+
+    Example:
+        >>> g = torch.Generator().manual_seed(0)
+        >>> p = sample_cutmix(2, (8, 10), alpha=1.0, generator=g)
+        >>> top, bottom, left, right = p.boxes[0].tolist()
+        >>> float(p.lam[0]) == 1 - (bottom - top) * (right - left) / 80
+        True
+    """
+    if validate_args:
+        _batch_size_arg_validation(batch_size)
+        _alpha_arg_validation(alpha)
+        _mode_arg_validation(mode)
+        _prob_arg_validation(prob)
+        if (
+            not isinstance(size, (tuple, list))
+            or len(size) != 2
+            or not all(isinstance(s, int) and s > 0 for s in size)
+        ):
+            raise ValueError(f"Expected argument `size` to be a pair of positive ints (H, W), but got {size!r}.")
+    if alpha == 0 or batch_size < 2 or prob == 0:
+        params = identity_params(batch_size)
+        return MixParams(params.lam, params.index, torch.zeros(batch_size, 4, dtype=torch.long))
+    height, width = size
+    lam, index = _lam_and_index(batch_size, alpha, mode, prob, generator)
+    n = 1 if mode == "batch" else batch_size
+    owner = torch.zeros(batch_size, dtype=torch.long) if mode == "batch" else torch.arange(batch_size)
+    if mode == "pair":
+        owner = torch.minimum(owner, index)
+    cy = torch.randint(0, height, (n,), generator=generator)[owner.clamp_max(n - 1)]
+    cx = torch.randint(0, width, (n,), generator=generator)[owner.clamp_max(n - 1)]
+    cut = torch.sqrt(1.0 - lam.double())
+    half_h = (height * cut).long() // 2
+    half_w = (width * cut).long() // 2
+    top, bottom = (cy - half_h).clamp(0, height), (cy + half_h).clamp(0, height)
+    left, right = (cx - half_w).clamp(0, width), (cx + half_w).clamp(0, width)
+    boxes = torch.stack([top, bottom, left, right], dim=1)
+    if correct_lam:
+        lam = (1.0 - ((bottom - top) * (right - left)).double() / (height * width)).float()
+    return MixParams(lam=lam, index=index, boxes=boxes)

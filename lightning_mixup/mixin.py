@@ -1,0 +1,152 @@
+"""``MixupMixin``: the explicit mixup API for LightningModules with custom training steps.
+
+References:
+    - mixup: Zhang et al., ICLR 2018, https://arxiv.org/abs/1710.09412
+    - Manifold Mixup: Verma et al., ICML 2019, https://arxiv.org/abs/1806.05236
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from torch import Tensor
+
+from lightning_mixup.callback import MixupCallback
+from lightning_mixup.functional import MixedLabels
+
+
+class MixupMixin:
+    """Mixin for a :class:`~lightning.pytorch.LightningModule` that mixes in its own ``training_step``.
+
+    The configuration, random stream, schedule, checkpointed state and logging are those of the
+    :class:`~lightning_mixup.MixupCallback` in ``Trainer(callbacks=[...])``, so one CLI config drives both the
+    callback and the mixin. With the mixin the callback does not mix batches by itself.
+
+    Outside training (sanity check, validation, test, predict) every method returns its inputs unmixed, so a step
+    shared between stages may call them.
+
+    Example::
+
+        class Model(MixupMixin, LightningModule):
+            def training_step(self, batch, batch_idx):
+                x, y = batch
+                x, y = self.mix_batch(x, y)                      # mixed inputs, MixedLabels
+                return self.mixup_loss(F.cross_entropy, self(x), y)
+
+            def manifold_step(self, batch):
+                x, y = batch
+                with self.manifold_mixup(x, y, layers=["features.2", "features.5"]) as (x, y):
+                    logits = self(x)                             # one of the layers' outputs is mixed
+                return F.cross_entropy(logits, y)
+    """
+
+    @property
+    def mixup_callback(self) -> MixupCallback:
+        """The :class:`MixupCallback` of the trainer this module is attached to.
+
+        Raises:
+            RuntimeError: if the module is not attached to a trainer with exactly one ``MixupCallback``.
+        """
+        trainer = getattr(self, "_trainer", None)
+        callbacks = [cb for cb in getattr(trainer, "callbacks", []) if isinstance(cb, MixupCallback)]
+        if len(callbacks) != 1:
+            raise RuntimeError(
+                f"{type(self).__name__} uses MixupMixin, which takes its configuration, random stream and schedule "
+                f"from a MixupCallback, but the trainer has {len(callbacks)}. Pass "
+                "Trainer(callbacks=[MixupCallback(...)])."
+            )
+        return callbacks[0]
+
+    def _mixing_active(self) -> bool:
+        trainer = getattr(self, "_trainer", None)
+        return bool(trainer is not None and trainer.training and not trainer.sanity_checking)
+
+    def _module(self) -> pl.LightningModule:
+        if not isinstance(self, pl.LightningModule):
+            raise TypeError(f"MixupMixin must be mixed into a LightningModule, but {type(self).__name__} is not one.")
+        return self
+
+    def mix_batch(self, x: Tensor, y: Tensor, *, layers: Sequence[str] | None = None) -> tuple[Tensor, Tensor]:
+        """Mix a batch with the callback's policy: ``(mixed inputs, targets)``.
+
+        Targets are :class:`~lightning_mixup.MixedLabels` for integer labels (``target_mode="auto"``) or float
+        soft targets. With ``layers`` (or the callback's ``manifold_layers``) one layer is chosen and its output is
+        mixed in the next forward pass instead of the input; prefer :meth:`manifold_mixup`, which checks that it was.
+
+        Args:
+            x: inputs ``(B, ...)``; not modified.
+            y: targets ``(B, ...)``; not modified.
+            layers: Manifold Mixup candidate layers (module names, or ``"input"``) for this call.
+        """
+        module = self._module()
+        if not self._mixing_active():
+            return x, y
+        return self.mixup_callback.mix(module, x, y, epoch=module.current_epoch, step=module.global_step, layers=layers)
+
+    @contextmanager
+    def manifold_mixup(
+        self, x: Tensor, y: Tensor, layers: Sequence[str] | None = None
+    ) -> Iterator[tuple[Tensor, Tensor]]:
+        """Manifold Mixup for the forward pass inside the ``with`` block.
+
+        One of ``layers`` (module names as in ``named_modules()``, or ``"input"``; default: the callback's
+        ``manifold_layers``) is drawn uniformly and its output is mixed by a forward hook, which is removed when
+        the block ends. Yields ``(inputs, targets)``.
+
+        Raises:
+            ValueError: if no layers are given here or on the callback, or a name is not a submodule.
+            RuntimeError: if the chosen layer was not called inside the block.
+        """
+        module = self._module()
+        if not self._mixing_active():
+            yield x, y
+            return
+        callback = self.mixup_callback
+        names = list(layers) if layers is not None else callback.manifold_layers
+        if not names:
+            raise ValueError(
+                "Expected Manifold Mixup layers: pass `layers=[...]` or MixupCallback(manifold_layers=[...]), but got "
+                "none."
+            )
+        with callback.layer_mixing():
+            yield callback.mix(module, x, y, epoch=module.current_epoch, step=module.global_step, layers=names)
+
+    def mix_discriminator(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+        """GAN discriminator mixup: ``(inputs, soft labels)`` for ``F.binary_cross_entropy_with_logits``.
+
+        The form (``"paper"`` or the authors' ``"shuffle"``) and α come from the callback. Outside training, or
+        when the schedule is off, the plain batch ``cat([real, fake])`` with labels ``cat([1, 0])``. Detach
+        ``fake`` for the discriminator step; keep the generator step unmixed.
+
+        Args:
+            real: real samples ``(B, ...)``.
+            fake: generated samples ``(B, ...)``.
+        """
+        module = self._module()
+        if not self._mixing_active():
+            return torch.cat([real, fake]), torch.cat([torch.ones(len(real)), torch.zeros(len(fake))]).to(real.device)
+        return self.mixup_callback.mix_discriminator(real, fake, epoch=module.current_epoch, step=module.global_step)
+
+    def mixup_loss(
+        self, loss_fn: Callable[..., Tensor], output: Tensor, target: Tensor, reduction: str = "mean", **kwargs: Any
+    ) -> Tensor:
+        """The loss of a mixed batch, interpolated per sample before the reduction.
+
+        For :class:`~lightning_mixup.MixedLabels` this is ``λ·loss(output, y_a) + (1-λ)·loss(output, y_b)``, for
+        any ``loss_fn(output, target, reduction="none", **kwargs)``; other targets (soft, unmixed) go to the loss
+        as they are.
+
+        Example:
+            >>> import torch, torch.nn.functional as F
+            >>> labels = MixedLabels(torch.tensor([0, 1]), torch.tensor([1, 1]), torch.tensor([0.5, 1.0]))
+            >>> loss = MixupMixin().mixup_loss(F.cross_entropy, torch.zeros(2, 2), labels)
+            >>> round(float(loss), 4)
+            0.6931
+        """
+        if isinstance(target, MixedLabels):
+            return target.mix_loss(loss_fn, output, reduction=reduction, **kwargs)
+        return loss_fn(output, target, reduction=reduction, **kwargs)

@@ -1,0 +1,137 @@
+"""The mixing policy shared by :class:`~lightning_mixup.MixupCallback` and :class:`~lightning_mixup.MixupMixin`.
+
+Pure torch (no Lightning import): which method to use on a batch (mixup or CutMix), how to draw its parameters,
+and how to turn the labels into targets a loss can take.
+
+References:
+    - mixup: Zhang et al., ICLR 2018, https://arxiv.org/abs/1710.09412
+    - CutMix: Yun et al., ICCV 2019, https://arxiv.org/abs/1905.04899
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+from torch import Tensor
+
+from lightning_mixup.functional import MixedLabels, MixMode, MixParams, mix_targets, sample_cutmix, sample_mixup
+from lightning_mixup.functional.sampling import _alpha_arg_validation, _mode_arg_validation, _prob_arg_validation
+
+TargetMode = Literal["auto", "soft"]
+TARGET_MODES: tuple[str, ...] = ("auto", "soft")
+
+
+@dataclass(frozen=True)
+class MixupPolicy:
+    """What to mix and how; see :class:`~lightning_mixup.MixupCallback` for the meaning of every field.
+
+    Example:
+        >>> policy = MixupPolicy(alpha=1.0)
+        >>> g = torch.Generator().manual_seed(0)
+        >>> x, y = torch.rand(4, 2), torch.tensor([0, 1, 1, 0])
+        >>> params = policy.sample(x, g)
+        >>> type(policy.targets(y, params)).__name__
+        'MixedLabels'
+    """
+
+    alpha: float = 0.2
+    cutmix_alpha: float = 0.0
+    switch_prob: float = 0.5
+    prob: float = 1.0
+    mode: MixMode = "batch"
+    correct_lam: bool = True
+    label_smoothing: float = 0.0
+    target_mode: TargetMode = "auto"
+    num_classes: int | None = None
+
+    def __post_init__(self) -> None:
+        _alpha_arg_validation(self.alpha)
+        _alpha_arg_validation(self.cutmix_alpha, "cutmix_alpha")
+        _prob_arg_validation(self.switch_prob, "switch_prob")
+        _prob_arg_validation(self.prob)
+        _mode_arg_validation(self.mode)
+        if not isinstance(self.label_smoothing, (int, float)) or not 0.0 <= self.label_smoothing < 1.0:
+            raise ValueError(
+                f"Expected argument `label_smoothing` to be a float in [0, 1), but got {self.label_smoothing!r}."
+            )
+        if self.target_mode not in TARGET_MODES:
+            raise ValueError(f"Expected argument `target_mode` to be one of {TARGET_MODES}, but got {self.target_mode!r}.")
+        if self.num_classes is not None and (not isinstance(self.num_classes, int) or self.num_classes < 1):
+            raise ValueError(f"Expected argument `num_classes` to be a positive int or None, but got {self.num_classes!r}.")
+        if self.target_mode == "soft" and self.num_classes is None:
+            raise ValueError(
+                "Expected argument `num_classes` with target_mode='soft', which one-hot encodes integer labels, but got "
+                "None. Pass num_classes=<number of classes>, or use target_mode='auto'."
+            )
+
+    @property
+    def enabled(self) -> bool:
+        """Whether any mixing can happen at all (α > 0 for mixup or CutMix, and a non-zero apply probability)."""
+        return (self.alpha > 0 or self.cutmix_alpha > 0) and self.prob > 0
+
+    def sample(self, x: Tensor, generator: torch.Generator | None, *, spatial: bool = True) -> MixParams:
+        """Draw the parameters for batch ``x``: CutMix with probability ``switch_prob`` when both are on.
+
+        Args:
+            x: the batch to be mixed, ``(B, ...)``; CutMix needs ``(B, ..., H, W)``.
+            generator: the source of randomness.
+            spatial: whether CutMix may be used (False for hidden activations or GAN samples).
+        """
+        batch_size = int(x.shape[0])
+        use_cutmix = spatial and self.cutmix_alpha > 0
+        if use_cutmix and self.alpha > 0:
+            use_cutmix = bool(torch.rand((), generator=generator) < self.switch_prob)
+        if use_cutmix:
+            if x.ndim < 3:
+                raise ValueError(
+                    f"Expected image inputs of shape (B, ..., H, W) for CutMix (cutmix_alpha > 0), but got shape "
+                    f"{tuple(x.shape)}. Set cutmix_alpha=0 for non-image inputs."
+                )
+            return sample_cutmix(
+                batch_size,
+                (int(x.shape[-2]), int(x.shape[-1])),
+                alpha=self.cutmix_alpha,
+                mode=self.mode,
+                prob=self.prob,
+                correct_lam=self.correct_lam,
+                generator=generator,
+                validate_args=False,
+            )
+        return sample_mixup(
+            batch_size, alpha=self.alpha, mode=self.mode, prob=self.prob, generator=generator, validate_args=False
+        )
+
+    def targets(self, y: Tensor, params: MixParams) -> Tensor:
+        """Targets for the mixed batch: :class:`MixedLabels` for integer labels (``"auto"``), else soft targets.
+
+        Raises:
+            TypeError: if ``y`` is not a tensor.
+            ValueError: if its batch size does not match, or smoothing is asked of float targets.
+        """
+        if not isinstance(y, Tensor):
+            raise TypeError(f"Expected the targets to be a torch.Tensor, but got {type(y).__name__}.")
+        if y.ndim < 1 or y.shape[0] != params.batch_size:
+            raise ValueError(
+                f"Expected targets with the batch size of the inputs, {params.batch_size}, in their first dimension, "
+                f"but got shape {tuple(y.shape)}."
+            )
+        if self.target_mode == "auto" and not y.is_floating_point():
+            return MixedLabels(y, y[params.index.to(y.device)], params.lam.to(y.device), self.label_smoothing)
+        return mix_targets(y, params, num_classes=self.num_classes, label_smoothing=self.label_smoothing)
+
+    def unmixed_targets(self, y: Tensor) -> Tensor:
+        """Targets of a batch that is not mixed, in the same form the loss gets for mixed batches.
+
+        ``"auto"`` leaves labels as they are (label smoothing then belongs in the loss); ``"soft"`` one-hot encodes
+        integer labels with the configured smoothing so the loss sees one kind of target throughout.
+        """
+        if self.target_mode == "soft" and isinstance(y, Tensor) and not y.is_floating_point():
+            batch_size = int(y.shape[0]) if y.ndim else 0
+            identity = MixParams(lam=torch.ones(batch_size), index=torch.arange(batch_size))
+            return mix_targets(y, identity, num_classes=self.num_classes, label_smoothing=self.label_smoothing)
+        if self.target_mode == "auto" and self.label_smoothing and isinstance(y, Tensor) and not y.is_floating_point():
+            batch_size = int(y.shape[0])
+            return MixedLabels(y, y, torch.ones(batch_size, device=y.device), self.label_smoothing)
+        return y

@@ -1,14 +1,41 @@
 """lightning-mixup: mixup, CutMix and Manifold Mixup for PyTorch Lightning.
 
+The Lightning-facing names are imported lazily, so ``lightning_mixup.functional`` (pure torch) imports without
+Lightning.
+
 References:
     - mixup: Zhang, Cissé, Dauphin, Lopez-Paz, ICLR 2018, https://arxiv.org/abs/1710.09412
 """
 
-from lightning_mixup.callback import MixupCallback
-from lightning_mixup.functional import MixedLabels
-from lightning_mixup.metrics import MixupAccuracy
-from lightning_mixup.mixin import MixupMixin
-from lightning_mixup.policy import MixupPolicy
+from __future__ import annotations
 
-__all__ = ["MixedLabels", "MixupAccuracy", "MixupCallback", "MixupMixin", "MixupPolicy"]
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lightning_mixup.callback import MixupCallback
+    from lightning_mixup.functional import MixedLabels, MixedLabelsError
+    from lightning_mixup.metrics import MixupAccuracy
+    from lightning_mixup.mixin import MixupMixin
+    from lightning_mixup.policy import MixupPolicy
+
+_EXPORTS = {
+    "MixupCallback": "lightning_mixup.callback",
+    "MixedLabels": "lightning_mixup.functional",
+    "MixedLabelsError": "lightning_mixup.functional",
+    "MixupAccuracy": "lightning_mixup.metrics",
+    "MixupMixin": "lightning_mixup.mixin",
+    "MixupPolicy": "lightning_mixup.policy",
+}
+__all__ = sorted(_EXPORTS)
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'lightning_mixup' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *__all__])

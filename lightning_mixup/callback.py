@@ -46,7 +46,7 @@ class MixupCallback(Callback):
     - ``"auto"`` (default): integer labels become :class:`~lightning_mixup.MixedLabels`, a tensor of the labels
       that carries the partner labels and λ. An unchanged ``F.cross_entropy(self(x), y)`` (or ``nll_loss``,
       ``nn.CrossEntropyLoss``) then returns ``mean_i[λ_i·CE(f(x̃)_i, y_i) + (1-λ_i)·CE(f(x̃)_i, y_j)]``; no number
-      of classes is needed. Anything else that reads the label values raises a ``TypeError`` saying what to do
+      of classes is needed. Anything else that reads the label values raises a ``MixedLabelsError`` saying what to do
       (use :class:`~lightning_mixup.MixupAccuracy` for a training accuracy). Float targets (multi-hot for BCE, or
       soft targets) are interpolated, which is exact for losses linear in the target, as BCE and soft CE are.
     - ``"soft"``: integer labels become float32 one-hot targets ``(B, num_classes)``, mixed and smoothed, for
@@ -201,8 +201,6 @@ class MixupCallback(Callback):
     def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
         if stage != "fit":
             return
-        if sum(isinstance(cb, MixupCallback) for cb in trainer.callbacks) > 1:  # type: ignore[attr-defined]
-            raise ValueError("Expected one MixupCallback in Trainer(callbacks=...), but got several.")
         if self.manifold_layers is not None:
             _check_layers(pl_module, self.manifold_layers)
         self._rank = trainer.global_rank

@@ -5,7 +5,7 @@ Each method is a pair: ``sample_*`` draws the random parameters (:class:`MixPara
 """
 
 from lightning_mixup.functional.apply import apply_mix, interpolate_loss, mix_targets
-from lightning_mixup.functional.labels import MixedLabels
+from lightning_mixup.functional.labels import MixedLabels, MixedLabelsError
 from lightning_mixup.functional.ops import cutmix, mixup
 from lightning_mixup.functional.sampling import (
     MIX_MODES,
@@ -22,6 +22,7 @@ __all__ = [
     "MixMode",
     "MixParams",
     "MixedLabels",
+    "MixedLabelsError",
     "apply_mix",
     "cutmix",
     "identity_params",

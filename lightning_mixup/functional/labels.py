@@ -8,8 +8,8 @@ the mixup loss, interpolated per sample before the reduction:
     loss_i = lam_i · CE(f(x̃)_i, y_a_i) + (1 - lam_i) · CE(f(x̃)_i, y_b_i)
 
 This needs no number of classes. Its limits: any other operation that would read the label *values* (``==``,
-``one_hot``, ``float()``, indexing, a torchmetrics metric, another loss) raises a ``TypeError`` that says what to
-do, rather than silently using only ``y_a``. Shape and device queries and ``.to`` / ``.long()`` / ``.view(-1)``
+``one_hot``, ``float()``, indexing, a torchmetrics metric, another loss) raises a :class:`MixedLabelsError`
+(a ``ValueError``) that says what to do, rather than silently using only ``y_a``. Shape and device queries and ``.to`` / ``.long()`` / ``.view(-1)``
 style conversions work.
 
 Reference: Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018, https://arxiv.org/abs/1710.09412
@@ -71,6 +71,14 @@ _HELP = (
     "loss use `labels.mix_loss(loss_fn, output)` or MixupCallback(target_mode='soft', num_classes=...) to receive "
     "soft targets; `labels.y_a` is the plain first label."
 )
+
+
+class MixedLabelsError(ValueError):
+    """An operation that needs one label per sample was applied to :class:`MixedLabels`.
+
+    A ``ValueError`` rather than a ``TypeError``: torch turns a ``TypeError`` raised inside ``==`` or ``+`` into
+    ``NotImplemented``, and Python would then silently compare by identity.
+    """
 
 
 class MixedLabels(Tensor):
@@ -177,7 +185,9 @@ class MixedLabels(Tensor):
                 if not y_a.is_floating_point() and y_a.ndim >= 1 and y_a.shape[0] == self.lam.shape[0]:
                     return MixedLabels(y_a, y_b, self.lam.to(y_a.device), self.label_smoothing)
         name = getattr(func, "__qualname__", None) or getattr(func, "__name__", repr(func))
-        raise TypeError(f"`{name}` is not defined on mixed labels: it would see only one side of each pair. {_HELP}")
+        raise MixedLabelsError(
+            f"`{name}` is not defined on mixed labels: it would see only one side of each pair. {_HELP}"
+        )
 
 
 def _reduce(loss: Tensor, reduction: str, denominator: Tensor | None = None) -> Tensor:

@@ -1,0 +1,38 @@
+import subprocess
+import sys
+
+BLOCK_LIGHTNING = """
+import sys
+class Block:
+    def find_spec(self, name, path=None, target=None):
+        if name.split('.')[0] in {'lightning', 'pytorch_lightning', 'torchvision'}:
+            raise ImportError('blocked: ' + name)
+sys.meta_path.insert(0, Block())
+import lightning_mixup.functional as F
+import lightning_mixup.functional.discriminator
+import lightning_mixup.policy
+import torch
+x, y = F.mixup(torch.rand(4, 2), torch.tensor([0, 1, 0, 1]), alpha=1.0, num_classes=2)
+print('ok')
+"""
+
+
+def test_functional_core_imports_without_lightning():
+    result = subprocess.run([sys.executable, "-c", BLOCK_LIGHTNING], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "ok"
+
+
+PACKAGE_IMPORT = """
+import sys
+import lightning_mixup
+from lightning_mixup import MixupCallback, MixupMixin, MixupAccuracy, MixedLabels
+import lightning_mixup.data, lightning_mixup.models, lightning_mixup.demos
+print(sorted(m for m in sys.modules if m.split('.')[0] == 'torchvision'))
+"""
+
+
+def test_package_never_imports_torchvision():
+    result = subprocess.run([sys.executable, "-c", PACKAGE_IMPORT], capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -51,6 +51,11 @@ class MixupAccuracy(Metric):
             shape = tuple(preds.shape) if isinstance(preds, Tensor) else type(preds).__name__
             raise ValueError(f"Expected `preds` of shape (B, C) or (B,), but got {shape}.")
         predicted = preds.argmax(dim=1) if preds.ndim == 2 else preds.long()
+        if isinstance(target, Tensor) and (target.ndim < 1 or target.shape[0] != predicted.shape[0]):
+            raise ValueError(
+                f"Expected `preds` and `target` with the same batch size, but got {predicted.shape[0]} and "
+                f"{target.shape[0] if target.ndim else 'a scalar'}."
+            )
         if isinstance(target, MixedLabels):
             lam = target.lam.to(torch.float64)
             score = lam * (predicted == target.y_a) + (1 - lam) * (predicted == target.y_b)
@@ -62,11 +67,6 @@ class MixupAccuracy(Metric):
             shape = tuple(target.shape) if isinstance(target, Tensor) else type(target).__name__
             raise ValueError(
                 f"Expected `target` to be MixedLabels, integer labels (B,) or soft targets (B, C), but got {shape}."
-            )
-        if score.shape[0] != predicted.shape[0]:
-            raise ValueError(
-                f"Expected `preds` and `target` with the same batch size, but got {predicted.shape[0]} and "
-                f"{score.shape[0]}."
             )
         self.correct += score.sum()
         self.total += score.shape[0]

@@ -1,0 +1,95 @@
+import pytest
+import torch
+from torchmetrics.classification import MulticlassAccuracy
+
+from lightning_mixup import MixedLabels, MixupAccuracy, MixupPolicy
+from lightning_mixup.data import SklearnDataModule
+from lightning_mixup.functional import identity_params, mix_targets, sample_mixup
+
+
+def test_mixup_accuracy_is_lambda_weighted():
+    preds = torch.tensor([[0.9, 0.1, 0.0], [0.1, 0.8, 0.1], [0.0, 0.1, 0.9]])
+    labels = MixedLabels(torch.tensor([0, 0, 2]), torch.tensor([1, 1, 2]), torch.tensor([0.6, 0.3, 0.5]))
+    metric = MixupAccuracy()
+    metric.update(preds, labels)
+    # sample 0: predicts 0 = y_a (0.6); sample 1: predicts 1 = y_b (0.7); sample 2: both sides are 2 (1.0)
+    torch.testing.assert_close(metric.compute(), torch.tensor((0.6 + 0.7 + 1.0) / 3))
+
+
+def test_mixup_accuracy_equals_plain_accuracy_on_plain_labels():
+    g = torch.Generator().manual_seed(0)
+    preds, target = torch.randn(50, 4, generator=g), torch.randint(4, (50,), generator=g)
+    plain = MulticlassAccuracy(num_classes=4, average="micro")(preds, target)
+    torch.testing.assert_close(MixupAccuracy()(preds, target), plain)
+    params = sample_mixup(50, alpha=1.0, generator=g)
+    labels = MixedLabels(target, target[params.index], params.lam)
+    soft = mix_targets(target, params, num_classes=4)
+    torch.testing.assert_close(MixupAccuracy()(preds, labels), MixupAccuracy()(preds, soft))
+
+
+def test_mixup_accuracy_errors():
+    with pytest.raises(ValueError, match=r"Expected `preds` of shape \(B, C\) or \(B,\)"):
+        MixupAccuracy().update(torch.zeros(2, 2, 2), torch.zeros(2, dtype=torch.long))
+    with pytest.raises(ValueError, match="Expected `target` to be MixedLabels, integer labels"):
+        MixupAccuracy().update(torch.zeros(2, 2), torch.zeros(2))
+    with pytest.raises(ValueError, match="Expected `preds` and `target` with the same batch size, but got 2 and 3"):
+        MixupAccuracy().update(torch.zeros(2, 2), torch.zeros(3, dtype=torch.long))
+
+
+def test_policy_switches_between_mixup_and_cutmix():
+    policy = MixupPolicy(alpha=1.0, cutmix_alpha=1.0, switch_prob=0.5)
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(8, 1, 6, 6)
+    kinds = [policy.sample(x, g).is_cutmix for _ in range(400)]
+    assert 0.4 < sum(kinds) / 400 < 0.6
+    assert not any(policy.sample(x, g, spatial=False).is_cutmix for _ in range(20))
+
+
+def test_policy_unmixed_targets_keep_one_kind_of_target():
+    y = torch.tensor([0, 2])
+    assert policy_targets("auto", 0.0, y) is y
+    smoothed = policy_targets("auto", 0.1, y)
+    assert isinstance(smoothed, MixedLabels) and smoothed.label_smoothing == 0.1
+    soft = policy_targets("soft", 0.0, y)
+    torch.testing.assert_close(soft, mix_targets(y, identity_params(2), num_classes=3))
+
+
+def policy_targets(mode, smoothing, y):
+    return MixupPolicy(target_mode=mode, num_classes=3, label_smoothing=smoothing).unmixed_targets(y)
+
+
+def test_policy_target_errors():
+    policy = MixupPolicy()
+    with pytest.raises(TypeError, match="Expected the targets to be a torch.Tensor, but got list"):
+        policy.targets([0, 1], identity_params(2))
+    with pytest.raises(ValueError, match=r"Expected targets with the batch size of the inputs, 2.*shape \(3,\)"):
+        policy.targets(torch.tensor([0, 1, 2]), identity_params(2))
+
+
+@pytest.mark.parametrize(("name", "sizes"), [("digits", (1078, 359, 360)), ("wine", (106, 36, 36))])
+def test_sklearn_splits_are_fixed_disjoint_and_stratified(name, sizes):
+    a, b = SklearnDataModule(name), SklearnDataModule(name)
+    a.setup("fit")
+    b.setup("fit")
+    assert (len(a.train_set), len(a.val_set), len(a.test_set)) == sizes
+    assert torch.equal(a.test_set.tensors[0], b.test_set.tensors[0])
+    rows = {tuple(r.flatten().tolist()) for r in a.train_set.tensors[0]}
+    assert not rows & {tuple(r.flatten().tolist()) for r in a.test_set.tensors[0]}
+    counts = torch.bincount(a.test_set.tensors[1]).float()
+    assert counts.min() / counts.max() > 0.5
+    if name == "digits":
+        x = a.train_set.tensors[0]
+        assert x.shape[1:] == (1, 8, 8) and x.min() >= 0 and x.max() <= 1
+    else:
+        torch.testing.assert_close(a.train_set.tensors[0].mean(0), torch.zeros(13), atol=1e-5, rtol=0)
+
+
+def test_sklearn_datamodule_errors():
+    with pytest.raises(ValueError, match="Expected argument `name` to be one of"):
+        SklearnDataModule("mnist")
+    with pytest.raises(ValueError, match="Expected argument `batch_size` to be a positive int"):
+        SklearnDataModule(batch_size=0)
+    with pytest.raises(ValueError, match="Expected `val_fraction` and `test_fraction` in"):
+        SklearnDataModule(val_fraction=0.6, test_fraction=0.5)
+    with pytest.raises(RuntimeError, match=r"setup\(\) has not been called"):
+        SklearnDataModule().train_dataloader()

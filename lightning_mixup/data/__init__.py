@@ -1,5 +1,6 @@
-"""Lightning data modules over data that ships with the install (scikit-learn's datasets) and toy data."""
+"""Lightning data modules: scikit-learn's bundled datasets (no download), and torchvision's for networked users."""
 
 from lightning_mixup.data.sklearn import SKLEARN_DATASETS, SklearnDataModule
+from lightning_mixup.data.vision import CIFAR10_MEAN, CIFAR10_STD, CIFAR10DataModule, MNISTDataModule
 
-__all__ = ["SKLEARN_DATASETS", "SklearnDataModule"]
+__all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "SKLEARN_DATASETS", "CIFAR10DataModule", "MNISTDataModule", "SklearnDataModule"]

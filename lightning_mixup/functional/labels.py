@@ -249,6 +249,20 @@ def _cross_entropy(
 ) -> Tensor:
     if not isinstance(target, MixedLabels):
         raise TypeError(f"Mixed labels must be the `target` of F.cross_entropy. {_HELP}")
+    if (
+        weight is None
+        and not (label_smoothing or target.label_smoothing)
+        and reduction in ("mean", "sum", "none")
+        and size_average is None
+        and reduce is None
+        and input.ndim == 2
+        and not bool(((target.y_a == ignore_index) | (target.y_b == ignore_index)).any())
+    ):
+        # the common case in one log-softmax and two gathers, not two full cross-entropies
+        logp = F.log_softmax(input if input.dtype in (torch.float32, torch.float64) else input.float(), dim=1)
+        lam = target.lam.to(device=logp.device, dtype=logp.dtype)
+        picked = torch.lerp(logp.gather(1, target.y_b.view(-1, 1)), logp.gather(1, target.y_a.view(-1, 1)), lam[:, None])
+        return _reduce(-picked.squeeze(1), reduction)
     if label_smoothing and target.label_smoothing:
         raise ValueError(
             f"Label smoothing would be applied twice: the loss has label_smoothing={label_smoothing} and the mixed "

@@ -139,9 +139,9 @@ def sample_beta(alpha: float, n: int, *, generator: torch.Generator | None = Non
     _alpha_arg_validation(alpha)
     if alpha == 0:
         raise ValueError("Expected argument `alpha` to be positive to draw from Beta(alpha, alpha), but got 0.")
-    log_x = _log_gamma(float(alpha), n, generator)
-    log_y = _log_gamma(float(alpha), n, generator)
-    return torch.sigmoid(log_x - log_y).float()
+    # Beta(a, a) = X / (X + Y) = sigmoid(log X - log Y) for independent X, Y ~ Gamma(a): one batched draw of 2n
+    log_xy = _log_gamma(float(alpha), 2 * n, generator)
+    return torch.sigmoid(log_xy[:n] - log_xy[n:]).float()
 
 
 def _pair_index(batch_size: int, generator: torch.Generator | None) -> Tensor:

@@ -1,0 +1,222 @@
+"""Result objects of the robustness and calibration evaluation: plain dataclasses, JSON-serialisable.
+
+Like RobustBench's and auto-attack's evaluations, the evaluation returns numbers and per-example flags, never only
+printed text: :class:`RobustnessResult` holds the clean accuracy, the expected calibration error (ECE) and the
+negative log-likelihood (NLL), the robust accuracy per attack per ε, the reliability-diagram bins and the
+sanity-check outcomes (:class:`SanityCheck`).
+
+References:
+    - FGSM: Goodfellow et al., ICLR 2015, https://arxiv.org/abs/1412.6572
+    - PGD: Madry et al., ICLR 2018, https://arxiv.org/abs/1706.06083
+    - ECE: Guo et al., ICML 2017, https://arxiv.org/abs/1706.04599
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from torch import Tensor
+
+
+def format_eps(eps: float) -> str:
+    """The key of ``eps`` in JSON outputs and tables: the shortest round-trip decimal.
+
+    Example:
+        >>> format_eps(8 / 255), format_eps(0.0), format_eps(0.1)
+        ('0.03137254901960784', '0', '0.1')
+    """
+    return "0" if eps == 0 else repr(float(eps))
+
+
+@dataclass(frozen=True)
+class SanityCheck:
+    """The outcome of one sanity check of an evaluation (see :mod:`lightning_mixup.evaluation.sanity`).
+
+    Attributes:
+        name: the check, e.g. ``"eps0_is_clean[fgsm]"``.
+        passed: ``True``/``False``, or ``None`` when it did not apply (e.g. no ε = 0 in the grid).
+        detail: what was compared, in words and numbers.
+        doc: the section of :mod:`lightning_mixup.evaluation.sanity` that explains a failure.
+    """
+
+    name: str
+    passed: bool | None
+    detail: str
+    doc: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        return {"name": self.name, "passed": self.passed, "detail": self.detail, "doc": self.doc}
+
+
+@dataclass(frozen=True)
+class ReliabilityBins:
+    """Confidence bins of a reliability diagram (Guo et al. 2017), from the clean predictions.
+
+    Bin ``k`` holds the confidences in ``[edges[k], edges[k + 1])``; as in torchmetrics, the last bin
+    ``[1, 1]`` holds the confidences of exactly 1.
+
+    Attributes:
+        edges: ``len(count) + 1`` bin edges in [0, 1].
+        count: examples per bin.
+        confidence: mean top-1 confidence per bin (``nan`` for an empty bin).
+        accuracy: accuracy per bin (``nan`` for an empty bin).
+    """
+
+    edges: list[float]
+    count: list[int]
+    confidence: list[float]
+    accuracy: list[float]
+
+    @property
+    def ece(self) -> float:
+        """The L1 expected calibration error of the bins: ``Σ_b n_b/N · |acc_b - conf_b|``.
+
+        Example:
+            >>> ReliabilityBins([0.0, 0.5, 1.0], [1, 3], [0.4, 0.9], [0.0, 1.0]).ece
+            0.175
+        """
+        total = sum(self.count)
+        if total == 0:
+            return math.nan
+        return sum(
+            n / total * abs(a - c) for n, a, c in zip(self.count, self.accuracy, self.confidence, strict=True) if n
+        )
+
+    def merged(self) -> ReliabilityBins:
+        """The bins with the last one (confidence exactly 1) merged into the one before, for plotting.
+
+        Example:
+            >>> ReliabilityBins([0.0, 0.5, 1.0, 1.0], [1, 1, 3], [0.4, 0.8, 1.0], [0.0, 1.0, 1.0]).merged().count
+            [1, 4]
+        """
+        if len(self.count) < 3 or self.edges[-2] != self.edges[-1]:
+            return self
+        n_a, n_b = self.count[-2], self.count[-1]
+        total = n_a + n_b
+
+        def mix(a: float, b: float) -> float:
+            if total == 0:
+                return math.nan
+            return ((a * n_a if n_a else 0.0) + (b * n_b if n_b else 0.0)) / total
+
+        return ReliabilityBins(
+            edges=self.edges[:-1],
+            count=[*self.count[:-2], total],
+            confidence=[*self.confidence[:-2], mix(self.confidence[-2], self.confidence[-1])],
+            accuracy=[*self.accuracy[:-2], mix(self.accuracy[-2], self.accuracy[-1])],
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict (``nan`` becomes ``None``)."""
+        return {
+            "edges": self.edges,
+            "count": self.count,
+            "confidence": [_finite_or_none(c) for c in self.confidence],
+            "accuracy": [_finite_or_none(a) for a in self.accuracy],
+        }
+
+
+@dataclass
+class RobustnessResult:
+    """Clean accuracy, calibration and robust accuracy of one classifier on one dataset.
+
+    Attributes:
+        num_examples: examples evaluated (over all devices).
+        clean_accuracy: top-1 accuracy on the unperturbed inputs.
+        ece: expected calibration error (L1, ``n_bins`` equal-width bins, torchmetrics).
+        nll: mean negative log-likelihood (cross-entropy of the logits).
+        robust_accuracy: ``{attack: {ε: accuracy}}``, attacks ``"fgsm"``, ``"pgd"`` (L∞) and ``"pgdl2"`` (L2);
+            ε in the model's input space ([0, 1] pixels).
+        reliability: the reliability-diagram bins of the clean predictions.
+        sanity: the sanity checks, see :mod:`lightning_mixup.evaluation.sanity`.
+        config: the attack settings (steps, step size, random start, seed, ...).
+        clean_correct: per-example correctness ``(N,)`` bool, in dataloader order; ``None`` on several devices.
+        robust_correct: ``{attack: {ε: (N,) bool}}``, likewise.
+        confidence: per-example top-1 softmax confidence ``(N,)`` on clean inputs; ``None`` on several devices.
+    """
+
+    num_examples: int
+    clean_accuracy: float
+    ece: float
+    nll: float
+    robust_accuracy: dict[str, dict[float, float]]
+    reliability: ReliabilityBins
+    sanity: list[SanityCheck] = field(default_factory=list)
+    config: dict[str, Any] = field(default_factory=dict)
+    clean_correct: Tensor | None = None
+    robust_correct: dict[str, dict[float, Tensor]] | None = None
+    confidence: Tensor | None = None
+
+    @property
+    def passed(self) -> bool:
+        """Whether no applicable sanity check failed."""
+        return all(check.passed is not False for check in self.sanity)
+
+    @property
+    def failed_checks(self) -> list[SanityCheck]:
+        """The sanity checks that failed."""
+        return [check for check in self.sanity if check.passed is False]
+
+    def accuracy_curve(self, attack: str) -> tuple[list[float], list[float]]:
+        """``(eps, accuracy)`` of ``attack``, sorted by ε.
+
+        Raises:
+            KeyError: if ``attack`` was not run.
+        """
+        if attack not in self.robust_accuracy:
+            raise KeyError(f"Attack {attack!r} was not run; available: {sorted(self.robust_accuracy)}.")
+        eps = sorted(self.robust_accuracy[attack])
+        return eps, [self.robust_accuracy[attack][e] for e in eps]
+
+    def to_dict(self, include_flags: bool = False) -> dict[str, Any]:
+        """A JSON-serialisable dict; ε keys are :func:`format_eps` strings.
+
+        Args:
+            include_flags: also include the per-example flags and confidences (as lists).
+        """
+        out: dict[str, Any] = {
+            "num_examples": self.num_examples,
+            "clean_accuracy": self.clean_accuracy,
+            "ece": self.ece,
+            "nll": self.nll,
+            "robust_accuracy": {
+                attack: {format_eps(e): acc for e, acc in sorted(curve.items())}
+                for attack, curve in self.robust_accuracy.items()
+            },
+            "reliability": self.reliability.to_dict(),
+            "sanity": [check.to_dict() for check in self.sanity],
+            "passed": self.passed,
+            "config": self.config,
+        }
+        if include_flags:
+            out["clean_correct"] = None if self.clean_correct is None else self.clean_correct.tolist()
+            out["confidence"] = None if self.confidence is None else self.confidence.tolist()
+            out["robust_correct"] = (
+                None
+                if self.robust_correct is None
+                else {
+                    attack: {format_eps(e): flags.tolist() for e, flags in sorted(curve.items())}
+                    for attack, curve in self.robust_correct.items()
+                }
+            )
+        return out
+
+    def summary(self) -> str:
+        """A short Markdown summary: one row per attack, one column per ε."""
+        lines = [
+            f"clean accuracy {self.clean_accuracy:.4f} | ECE {self.ece:.4f} | NLL {self.nll:.4f} | "
+            f"N = {self.num_examples}",
+        ]
+        for attack, curve in self.robust_accuracy.items():
+            cells = ", ".join(f"ε={format_eps(e)}: {acc:.4f}" for e, acc in sorted(curve.items()))
+            lines.append(f"{attack}: {cells}")
+        failed = self.failed_checks
+        lines.append("sanity checks: all passed" if not failed else f"sanity checks FAILED: {[c.name for c in failed]}")
+        return "\n".join(lines)
+
+
+def _finite_or_none(value: float) -> float | None:
+    return value if math.isfinite(value) else None

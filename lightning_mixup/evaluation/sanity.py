@@ -1,0 +1,205 @@
+"""Sanity checks of a robustness evaluation, against a broken evaluation or gradient masking.
+
+Following auto-attack's ``checks.py`` and Carlini et al.'s checklist, every evaluation reports these checks with
+its results (:class:`~lightning_mixup.evaluation.results.SanityCheck`) and raises a
+:class:`RobustnessSanityWarning` for each failure, naming the section below that explains it.
+
+Sections (the ``doc`` field of a check):
+
+eps-zero
+    An attack at ε = 0 must give the clean accuracy exactly. If it does not, the attack sees different inputs
+    than the clean pass: a normalisation applied twice (torchattacks' ``set_normalization_used`` assumes its
+    inputs are already normalised; this package never uses it and normalises inside the attacked model), inputs
+    outside [0, 1] that torchattacks clamps, or a model whose output is random (dropout left on).
+
+monotone
+    Robust accuracy should not rise with ε: every perturbation allowed at a small ε is allowed at a larger one.
+    A rise by more than the tolerance points at a weak or masked attack (Athalye et al. 2018): gradients that
+    are zero, saturated or shattered, so a larger step lands somewhere the gradient did not predict. Single-step
+    FGSM can legitimately rise a little at large ε ("label leaking", overshooting); PGD should not.
+
+pgd-weaker
+    PGD starts near the FGSM point and takes several projected steps inside the same ball, so at the same ε it
+    should not leave more examples correct than FGSM. If it does, the step size or number of steps is too small,
+    or the loss surface is masked.
+
+large-eps
+    At a large ε (L∞ ≥ 0.5 in [0, 1] pixel space: every image can reach mid-grey; L2 ≥ 0.5·√d) an iterative
+    attack should bring accuracy close to zero. A high accuracy there means the attack is not working (gradient
+    masking, a non-differentiable model, inputs the attack cannot move) rather than a robust model.
+
+train-mode
+    The model was found in training mode during an attack (a module whose ``train()`` ignores ``eval()``, or a
+    forward that switches modes): dropout makes the attack random and batch norm would use, and update, batch
+    statistics. The evaluator puts the model in eval mode and restores every module's mode afterwards.
+
+buffers
+    A buffer of the model (batch-norm running statistics) changed during evaluation. An evaluation must leave the
+    model exactly as it found it.
+
+probabilities
+    The model's outputs look like probabilities (non-negative rows summing to 1). The attacks and the NLL apply
+    cross-entropy to the outputs as logits; on probabilities the gradients are squashed (a classic source of
+    gradient masking) and the NLL is wrong. Return logits.
+
+input-range
+    Inputs outside [0, 1]. torchattacks clamps adversarial examples to [0, 1], so such inputs are changed even at
+    ε = 0. Pass images in [0, 1] and give the model's normalisation as ``normalize_mean``/``normalize_std`` (or
+    make it the model's first layer); rescale tabular features to [0, 1] (e.g. min-max of the training split,
+    as :mod:`lightning_mixup.studies.robustness` does).
+
+References:
+    - Croce & Hein, auto-attack, ICML 2020, https://arxiv.org/abs/2003.01690
+    - Athalye, Carlini & Wagner, "Obfuscated Gradients Give a False Sense of Security", ICML 2018,
+      https://arxiv.org/abs/1802.00420
+    - Carlini et al., "On Evaluating Adversarial Robustness", 2019, https://arxiv.org/abs/1902.06705
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Iterable, Mapping
+
+import torch
+from torch import Tensor
+
+from lightning_mixup.evaluation.results import SanityCheck, format_eps
+
+DOC = "lightning_mixup.evaluation.sanity"
+LINF_ATTACKS: tuple[str, ...] = ("fgsm", "pgd")
+ITERATIVE_ATTACKS: tuple[str, ...] = ("pgd", "pgdl2")
+
+
+class RobustnessSanityWarning(UserWarning):
+    """A sanity check of a robustness evaluation failed; the message names the section of this module."""
+
+
+def doc_pointer(section: str) -> str:
+    """Where a failure is explained: ``"see section 'monotone' of lightning_mixup.evaluation.sanity"``."""
+    return f"See section {section!r} of `{DOC}` (help({DOC}))."
+
+
+def warn_sanity(message: str, section: str, stacklevel: int = 2) -> None:
+    """Raise a :class:`RobustnessSanityWarning` that points at ``section``."""
+    warnings.warn(f"{message} {doc_pointer(section)}", RobustnessSanityWarning, stacklevel=stacklevel + 1)
+
+
+def looks_like_probabilities(outputs: Tensor, atol: float = 1e-4) -> bool:
+    """Whether every row of ``outputs`` ``(B, C)`` is non-negative and sums to 1, i.e. softmax outputs.
+
+    Example:
+        >>> looks_like_probabilities(torch.tensor([[0.2, 0.8], [0.5, 0.5]]))
+        True
+        >>> looks_like_probabilities(torch.tensor([[2.0, -1.0], [0.5, 0.5]]))
+        False
+    """
+    if outputs.ndim != 2 or outputs.numel() == 0 or outputs.shape[1] < 2:
+        return False
+    detached = outputs.detach().float()
+    sums_to_one = torch.allclose(detached.sum(dim=1), torch.ones_like(detached[:, 0]), atol=atol)
+    return bool(sums_to_one and (detached >= 0).all())
+
+
+def run_sanity_checks(
+    clean_accuracy: float,
+    robust_accuracy: Mapping[str, Mapping[float, float]],
+    *,
+    num_examples: int,
+    input_dim: int | None = None,
+    monotone_tol: float = 0.01,
+    pgd_fgsm_tol: float = 0.01,
+    large_linf_eps: float = 0.5,
+    large_eps_max_accuracy: float = 0.1,
+) -> list[SanityCheck]:
+    """The accuracy-based checks: ε = 0 is clean, monotone in ε, PGD ≤ FGSM, near zero at a large ε.
+
+    Args:
+        clean_accuracy: accuracy on clean inputs.
+        robust_accuracy: ``{attack: {ε: accuracy}}`` for attacks ``"fgsm"``, ``"pgd"``, ``"pgdl2"``.
+        num_examples: number of examples (the ε = 0 check allows less than one example of difference).
+        input_dim: features per example; sets the L2 "large ε" to ``0.5·√input_dim`` (``None``: no L2 check).
+        monotone_tol: allowed rise of accuracy from one ε to the next larger one.
+        pgd_fgsm_tol: allowed excess of PGD over FGSM accuracy at the same L∞ ε.
+        large_linf_eps: the L∞ ε from which an iterative attack should reach ``large_eps_max_accuracy``.
+        large_eps_max_accuracy: the accuracy an iterative attack must stay below at a large ε.
+
+    Returns:
+        The checks; ``passed=None`` where a check did not apply.
+
+    Example:
+        >>> checks = run_sanity_checks(0.9, {"fgsm": {0.0: 0.9, 0.1: 0.5}, "pgd": {0.1: 0.6}}, num_examples=100)
+        >>> [(c.name, c.passed) for c in checks]  # doctest: +NORMALIZE_WHITESPACE
+        [('eps0_is_clean[fgsm]', True), ('monotone_in_eps[fgsm]', True), ('eps0_is_clean[pgd]', None),
+         ('monotone_in_eps[pgd]', True), ('pgd_not_weaker_than_fgsm', False), ('large_eps_near_zero[pgd]', None)]
+    """
+    checks: list[SanityCheck] = []
+    exact_tol = 0.5 / max(num_examples, 1)
+    for attack, curve in robust_accuracy.items():
+        if 0.0 in curve:
+            acc0 = curve[0.0]
+            checks.append(
+                SanityCheck(
+                    f"eps0_is_clean[{attack}]",
+                    abs(acc0 - clean_accuracy) <= exact_tol,
+                    f"accuracy at ε=0 {acc0:.4f} vs clean {clean_accuracy:.4f}",
+                    "eps-zero",
+                )
+            )
+        else:
+            checks.append(SanityCheck(f"eps0_is_clean[{attack}]", None, "ε=0 not in the grid", "eps-zero"))
+        eps = sorted(curve)
+        rises = [
+            (a, b, curve[b] - curve[a]) for a, b in zip(eps, eps[1:], strict=False) if curve[b] - curve[a] > monotone_tol
+        ]
+        if len(eps) < 2:
+            checks.append(SanityCheck(f"monotone_in_eps[{attack}]", None, "fewer than two ε", "monotone"))
+        else:
+            detail = (
+                "accuracy non-increasing in ε"
+                if not rises
+                else "; ".join(f"ε {format_eps(a)}→{format_eps(b)}: +{d:.4f}" for a, b, d in rises)
+            )
+            checks.append(SanityCheck(f"monotone_in_eps[{attack}]", not rises, detail + f" (tol {monotone_tol})",
+                                      "monotone"))
+    fgsm, pgd = robust_accuracy.get("fgsm"), robust_accuracy.get("pgd")
+    if fgsm is not None and pgd is not None:
+        common = sorted(set(fgsm) & set(pgd) - {0.0})
+        if common:
+            worse = [(e, pgd[e], fgsm[e]) for e in common if pgd[e] - fgsm[e] > pgd_fgsm_tol]
+            detail = (
+                f"PGD ≤ FGSM + {pgd_fgsm_tol} at ε {[format_eps(e) for e in common]}"
+                if not worse
+                else "; ".join(f"ε={format_eps(e)}: PGD {p:.4f} > FGSM {f:.4f}" for e, p, f in worse)
+            )
+            checks.append(SanityCheck("pgd_not_weaker_than_fgsm", not worse, detail, "pgd-weaker"))
+        else:
+            checks.append(SanityCheck("pgd_not_weaker_than_fgsm", None, "no common ε > 0", "pgd-weaker"))
+    for attack in ITERATIVE_ATTACKS:
+        curve = robust_accuracy.get(attack)
+        if curve is None:
+            continue
+        threshold = large_linf_eps if attack == "pgd" else (0.5 * math.sqrt(input_dim) if input_dim else math.inf)
+        large = [e for e in curve if e >= threshold]
+        if not large:
+            checks.append(
+                SanityCheck(f"large_eps_near_zero[{attack}]", None, f"no ε ≥ {threshold:.4g} in the grid", "large-eps")
+            )
+            continue
+        worst = max(curve[e] for e in large)
+        checks.append(
+            SanityCheck(
+                f"large_eps_near_zero[{attack}]",
+                worst <= large_eps_max_accuracy,
+                f"max accuracy {worst:.4f} at ε ≥ {threshold:.4g} (must be ≤ {large_eps_max_accuracy})",
+                "large-eps",
+            )
+        )
+    return checks
+
+
+def warn_failed(checks: Iterable[SanityCheck], stacklevel: int = 2) -> None:
+    """One :class:`RobustnessSanityWarning` per failed check."""
+    for check in checks:
+        if check.passed is False:
+            warn_sanity(f"Sanity check `{check.name}` failed: {check.detail}.", check.doc, stacklevel=stacklevel + 1)

@@ -89,16 +89,24 @@ class SmallCNN(pl.LightningModule):
     def __init__(self) -> None:
         super().__init__()
         self.net = nn.Sequential(
-            nn.Conv2d(3, 32, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Conv2d(64, 128, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(128, 10),
+            nn.Conv2d(3, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Conv2d(64, 128, 3, padding=1),
+            nn.ReLU(),
+            nn.AdaptiveAvgPool2d(1),
+            nn.Flatten(),
+            nn.Linear(128, 10),
         )
 
-    def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:
+    def training_step(self, batch: list[torch.Tensor], batch_idx: int) -> torch.Tensor:  # noqa: D102
         x, y = batch
         return F.cross_entropy(self.net(x), y)
 
-    def configure_optimizers(self) -> torch.optim.Optimizer:
+    def configure_optimizers(self) -> torch.optim.Optimizer:  # noqa: D102
         return torch.optim.SGD(self.parameters(), lr=0.01, momentum=0.9)
 
 
@@ -109,7 +117,7 @@ class StepTimer(pl.Callback):
         self.last: float | None = None
         self.intervals: list[float] = []
 
-    def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:
+    def on_train_batch_end(self, trainer: pl.Trainer, *args: object) -> None:  # noqa: D102
         now = time.perf_counter()
         if self.last is not None:
             self.intervals.append(now - self.last)
@@ -118,15 +126,22 @@ class StepTimer(pl.Callback):
 
 def bench_step(batch_size: int, steps: int, repeats: int) -> dict[str, object]:
     g = torch.Generator().manual_seed(0)
-    data = TensorDataset(torch.rand(batch_size * steps, 3, 32, 32, generator=g), torch.randint(10, (batch_size * steps,)))
+    data = TensorDataset(
+        torch.rand(batch_size * steps, 3, 32, 32, generator=g), torch.randint(10, (batch_size * steps,))
+    )
     intervals: dict[str, list[float]] = {"without callback": [], "with MixupCallback": []}
     for _ in tqdm(range(repeats), desc="training steps", leave=False):
         for name in intervals:
             timer = StepTimer()
             callbacks: list[pl.Callback] = [timer] + ([MixupCallback(alpha=0.2)] if name != "without callback" else [])
             trainer = pl.Trainer(
-                accelerator="cpu", max_epochs=1, logger=False, enable_progress_bar=False, enable_checkpointing=False,
-                enable_model_summary=False, callbacks=callbacks,
+                accelerator="cpu",
+                max_epochs=1,
+                logger=False,
+                enable_progress_bar=False,
+                enable_checkpointing=False,
+                enable_model_summary=False,
+                callbacks=callbacks,
             )
             pl.seed_everything(0, verbose=False)
             trainer.fit(SmallCNN(), DataLoader(data, batch_size=batch_size))

@@ -13,11 +13,12 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from lightning_mixup.callback import MixupCallback
-    from lightning_mixup.functional import MixedLabels, MixedLabelsError
-    from lightning_mixup.metrics import MixupAccuracy
-    from lightning_mixup.mixin import MixupMixin
-    from lightning_mixup.policy import MixupPolicy
+    from lightning_mixup.callback import MixupCallback as MixupCallback
+    from lightning_mixup.functional import MixedLabels as MixedLabels
+    from lightning_mixup.functional import MixedLabelsError as MixedLabelsError
+    from lightning_mixup.metrics import MixupAccuracy as MixupAccuracy
+    from lightning_mixup.mixin import MixupMixin as MixupMixin
+    from lightning_mixup.policy import MixupPolicy as MixupPolicy
 
 _EXPORTS = {
     "MixupCallback": "lightning_mixup.callback",

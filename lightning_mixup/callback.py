@@ -155,7 +155,8 @@ class MixupCallback(Callback):
             )
         if discriminator_mode == "shuffle" and alpha > 1:
             raise ValueError(
-                f"Expected argument `alpha` in [0, 1] with discriminator_mode='shuffle' (λ ~ U(0, α)), but got {alpha!r}."
+                "Expected argument `alpha` in [0, 1] with discriminator_mode='shuffle' (λ ~ U(0, α)), but got "
+                f"{alpha!r}."
             )
         if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
             raise ValueError(f"Expected argument `seed` to be a non-negative int or None, but got {seed!r}.")
@@ -221,7 +222,9 @@ class MixupCallback(Callback):
         self._patch(trainer.strategy, "batch_to_device", self._wrap_batch_to_device(trainer, pl_module))
 
     @override
-    def on_train_batch_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_batch_start(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
+    ) -> None:
         from lightning_mixup.mixin import MixupMixin
 
         if isinstance(pl_module, MixupMixin):

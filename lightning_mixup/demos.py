@@ -26,7 +26,10 @@ class BoringClassifier(pl.LightningModule):
     def __init__(self, in_features: int = 8, num_classes: int = 3, hidden: int = 16, lr: float = 0.1) -> None:
         super().__init__()
         self.save_hyperparameters()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+        self.lr = lr
+        self.net = nn.Sequential(
+            nn.Flatten(), nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, num_classes)
+        )
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits ``(B, num_classes)``."""
@@ -46,7 +49,7 @@ class BoringClassifier(pl.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         """Plain SGD."""
-        return torch.optim.SGD(self.parameters(), lr=self.hparams.lr)
+        return torch.optim.SGD(self.parameters(), lr=self.lr)
 
 
 class RandomClassificationDataModule(pl.LightningDataModule):

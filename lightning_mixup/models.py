@@ -15,7 +15,7 @@ References: Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
@@ -91,7 +91,11 @@ def build_backbone(arch: Architecture, input_shape: tuple[int, ...], num_classes
     if arch == "mlp":
         features = math.prod(input_shape)
         return nn.Sequential(
-            nn.Flatten(), nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(),
+            nn.Flatten(),
+            nn.Linear(features, hidden),
+            nn.ReLU(),
+            nn.Linear(hidden, hidden),
+            nn.ReLU(),
             nn.Linear(hidden, num_classes),
         )
     if len(input_shape) != 3:
@@ -99,9 +103,15 @@ def build_backbone(arch: Architecture, input_shape: tuple[int, ...], num_classes
     channels, height, width = input_shape
     if arch == "cnn":
         return nn.Sequential(
-            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(),
-            nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
-            nn.Flatten(), nn.Linear(64 * (height // 2) * (width // 2), 128), nn.ReLU(), nn.Linear(128, num_classes),
+            nn.Conv2d(channels, 32, 3, padding=1),
+            nn.ReLU(),
+            nn.Conv2d(32, 64, 3, padding=1),
+            nn.ReLU(),
+            nn.MaxPool2d(2),
+            nn.Flatten(),
+            nn.Linear(64 * (height // 2) * (width // 2), 128),
+            nn.ReLU(),
+            nn.Linear(128, num_classes),
         )
     return _preact_resnet18(channels, num_classes)
 
@@ -152,6 +162,10 @@ class Classifier(pl.LightningModule):
         if (normalize_mean is None) != (normalize_std is None):
             raise ValueError("Expected both `normalize_mean` and `normalize_std`, or neither.")
         self.save_hyperparameters()
+        self.optimizer_name = optimizer
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.max_epochs_for_schedule = max_epochs_for_schedule
         backbone = build_backbone(arch, tuple(input_shape), num_classes, hidden)
         if normalize_mean is not None and normalize_std is not None:
             backbone = nn.Sequential(Normalize(normalize_mean, normalize_std), backbone)
@@ -189,13 +203,12 @@ class Classifier(pl.LightningModule):
         """Test accuracy and NLL."""
         self._evaluate(batch, "test", self.test_acc)
 
-    def configure_optimizers(self):  # type: ignore[no-untyped-def]  # noqa: ANN201 - Lightning's union type
+    def configure_optimizers(self) -> Any:
         """Adam, or SGD with momentum and an optional cosine schedule."""
-        hp = self.hparams
-        if hp.optimizer == "adam":
-            return torch.optim.Adam(self.parameters(), lr=hp.lr, weight_decay=hp.weight_decay)
-        opt = torch.optim.SGD(self.parameters(), lr=hp.lr, momentum=0.9, weight_decay=hp.weight_decay)
-        if hp.max_epochs_for_schedule > 0:
-            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=hp.max_epochs_for_schedule)
+        if self.optimizer_name == "adam":
+            return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)
+        opt = torch.optim.SGD(self.parameters(), lr=self.lr, momentum=0.9, weight_decay=self.weight_decay)
+        if self.max_epochs_for_schedule > 0:
+            sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.max_epochs_for_schedule)
             return [opt], [sched]
         return opt

@@ -57,12 +57,17 @@ class MixupPolicy:
                 f"Expected argument `label_smoothing` to be a float in [0, 1), but got {self.label_smoothing!r}."
             )
         if self.target_mode not in TARGET_MODES:
-            raise ValueError(f"Expected argument `target_mode` to be one of {TARGET_MODES}, but got {self.target_mode!r}.")
+            raise ValueError(
+                f"Expected argument `target_mode` to be one of {TARGET_MODES}, but got {self.target_mode!r}."
+            )
         if self.num_classes is not None and (not isinstance(self.num_classes, int) or self.num_classes < 1):
-            raise ValueError(f"Expected argument `num_classes` to be a positive int or None, but got {self.num_classes!r}.")
+            raise ValueError(
+                f"Expected argument `num_classes` to be a positive int or None, but got {self.num_classes!r}."
+            )
         if self.target_mode == "soft" and self.num_classes is None:
             raise ValueError(
-                "Expected argument `num_classes` with target_mode='soft', which one-hot encodes integer labels, but got "
+                "Expected argument `num_classes` with target_mode='soft', which one-hot encodes integer labels, but "
+                "got "
                 "None. Pass num_classes=<number of classes>, or use target_mode='auto'."
             )
 

@@ -140,8 +140,12 @@ class DictData(Dataset):
 
 
 @pytest.mark.parametrize(
-    ("kind", "keys"), [("dict", {"input_key": "image", "target_key": "label"}), ("namedtuple", {}),
-                       ("namedtuple", {"input_key": "image", "target_key": "label"})],
+    ("kind", "keys"),
+    [
+        ("dict", {"input_key": "image", "target_key": "label"}),
+        ("namedtuple", {}),
+        ("namedtuple", {"input_key": "image", "target_key": "label"}),
+    ],
 )
 def test_batch_containers(make_trainer, kind, keys):
     model = Recorder()
@@ -153,7 +157,7 @@ def test_batch_containers(make_trainer, kind, keys):
 
 def test_tuple_batches_from_a_custom_collate(make_trainer):
     def collate(items):
-        return tuple(torch.stack(t) for t in zip(*items))
+        return tuple(torch.stack(t) for t in zip(*items, strict=True))
 
     model = Recorder()
     trainer = make_trainer(max_epochs=1, callbacks=[MixupCallback(alpha=1.0)])
@@ -165,7 +169,7 @@ def test_odd_batches_and_a_batch_of_one(make_trainer):
     model = Recorder()
     trainer = make_trainer(max_epochs=1, callbacks=[MixupCallback(alpha=1.0)])
     trainer.fit(model, DataLoader(dataset(n=8), batch_size=7))  # batches of 7 and 1
-    (x7, y7, _, _), (x1, y1, _, _) = model.train_seen
+    (_, y7, _, _), (x1, y1, _, _) = model.train_seen
     assert isinstance(y7, MixedLabels) and len(y7) == 7
     assert type(y1) is torch.Tensor and torch.equal(x1, dataset(n=8).tensors[0][7:])
 
@@ -205,7 +209,7 @@ def test_soft_targets_mode_and_label_smoothing(make_trainer):
 class MultiLabel(BoringClassifier):
     def training_step(self, batch, batch_idx):
         x, y = batch
-        self.targets = getattr(self, "targets", []) + [y]
+        self.targets = [*getattr(self, "targets", []), y]
         return F.binary_cross_entropy_with_logits(self(x), y)
 
 
@@ -251,7 +255,9 @@ def test_cutmix_on_images(make_trainer):
 def test_bf16_mixed_precision_and_gradient_accumulation(make_trainer):
     model = TinyCNN()
     trainer = make_trainer(
-        max_epochs=1, precision="bf16-mixed", accumulate_grad_batches=2,
+        max_epochs=1,
+        precision="bf16-mixed",
+        accumulate_grad_batches=2,
         callbacks=[MixupCallback(alpha=1.0, cutmix_alpha=1.0)],
     )
     trainer.fit(model, DataLoader(image_data(32), batch_size=8))
@@ -348,15 +354,23 @@ def test_unsupported_loss_fails_loudly(make_trainer):
 
 def test_batch_structure_errors(make_trainer):
     trainer = make_trainer(callbacks=[MixupCallback(input_key="x", target_key="y")])
-    with pytest.raises(ValueError, match=r"entry at input_key='x', but got a dict with keys \['label', 'image', 'id'\]"):
+    with pytest.raises(
+        ValueError, match=r"entry at input_key='x', but got a dict with keys \['label', 'image', 'id'\]"
+    ):
         trainer.fit(Recorder(), DataLoader(DictData("dict"), batch_size=8))
     trainer = make_trainer(callbacks=[MixupCallback(target_key=2)])
     with pytest.raises(ValueError, match="entry at target_key=2, but got a list of length 2"):
         trainer.fit(Recorder(), DataLoader(dataset(), batch_size=8))
     trainer = make_trainer(callbacks=[MixupCallback(target_key="id", input_key="image")])
     with pytest.raises(TypeError, match=r"Expected the batch's targets \(target_key='id'\) to be a torch.Tensor"):
-        trainer.fit(Recorder(), DataLoader(DictData("dict"), batch_size=8, collate_fn=lambda b: {
-            "image": torch.stack([i["image"] for i in b]), "id": [i["id"] for i in b]}))
+        trainer.fit(
+            Recorder(),
+            DataLoader(
+                DictData("dict"),
+                batch_size=8,
+                collate_fn=lambda b: {"image": torch.stack([i["image"] for i in b]), "id": [i["id"] for i in b]},
+            ),
+        )
     with pytest.raises(RuntimeError, match="more than one stateful callback of type `MixupCallback`"):
         make_trainer(callbacks=[MixupCallback(), MixupCallback()])  # Lightning refuses it before we could
 

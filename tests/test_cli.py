@@ -40,7 +40,9 @@ class FakeCIFAR10(TensorDataset):
 @pytest.fixture
 def fake_torchvision(monkeypatch):
     transforms = types.SimpleNamespace(
-        ToTensor=lambda: None, Compose=lambda ts: None, RandomCrop=lambda *a, **k: None,
+        ToTensor=lambda: None,
+        Compose=lambda ts: None,
+        RandomCrop=lambda *a, **k: None,
         RandomHorizontalFlip=lambda: None,
     )
     module = types.ModuleType("torchvision")
@@ -51,17 +53,34 @@ def fake_torchvision(monkeypatch):
 
 @pytest.mark.parametrize("config", [c for c in CONFIGS if c.name.startswith("cifar")], ids=lambda c: c.stem)
 def test_cifar_configs_run_with_a_torchvision(config, tmp_path, fake_torchvision):
-    cli = main(["fit", "--config", str(config), *FAST, f"--trainer.default_root_dir={tmp_path}",
-                "--data.init_args.num_workers=0", "--data.init_args.batch_size=8", "--data.init_args.val_size=50",
-                "--trainer.precision=32-true"])
+    cli = main(
+        [
+            "fit",
+            "--config",
+            str(config),
+            *FAST,
+            f"--trainer.default_root_dir={tmp_path}",
+            "--data.init_args.num_workers=0",
+            "--data.init_args.batch_size=8",
+            "--data.init_args.val_size=50",
+            "--trainer.precision=32-true",
+        ]
+    )
     assert cli.trainer.state.finished
 
 
 def test_cifar_without_torchvision_says_what_to_install(tmp_path, monkeypatch):
     monkeypatch.setitem(sys.modules, "torchvision", None)  # import fails
     with pytest.raises(ModuleNotFoundError, match="need a torchvision that matches torch.*pip install torchvision"):
-        main(["fit", "--config", str(CONFIGS[0].with_name("cifar10_erm.yaml")), *FAST,
-              f"--trainer.default_root_dir={tmp_path}"])
+        main(
+            [
+                "fit",
+                "--config",
+                str(CONFIGS[0].with_name("cifar10_erm.yaml")),
+                *FAST,
+                f"--trainer.default_root_dir={tmp_path}",
+            ]
+        )
 
 
 def test_validate_and_test_subcommands(tmp_path):

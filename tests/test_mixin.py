@@ -39,7 +39,7 @@ def test_mix_batch_and_mixup_loss_in_a_custom_step(make_trainer):
     assert len(train) == 2 and len(val) == 2
     for x, mixed_x, targets, _ in train:
         assert isinstance(targets, MixedLabels) and not torch.equal(x, mixed_x)
-    for _, x, y in val:  # sanity check and validation: unmixed
+    for _, _, y in val:  # sanity check and validation: unmixed
         assert type(y) is torch.Tensor
     assert 0 < float(trainer.callback_metrics["mixup/mixed_share"]) <= 1
 

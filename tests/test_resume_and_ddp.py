@@ -15,7 +15,9 @@ def fit(make_trainer, tmp_path, epochs, ckpt_path=None, global_seed=0):
     model = BoringClassifier()
     checkpoint = ModelCheckpoint(dirpath=tmp_path, save_last=True, save_top_k=0)
     trainer = make_trainer(
-        max_epochs=epochs, callbacks=[MixupCallback(alpha=1.0), checkpoint], enable_checkpointing=True,
+        max_epochs=epochs,
+        callbacks=[MixupCallback(alpha=1.0), checkpoint],
+        enable_checkpointing=True,
         limit_val_batches=0,
     )
     trainer.fit(model, RandomClassificationDataModule(num_samples=40, batch_size=8), ckpt_path=ckpt_path)
@@ -60,8 +62,16 @@ class RankRecorder(BoringClassifier):
 def test_ddp_spawn_two_cpu_processes_have_their_own_streams(tmp_path):
     pl.seed_everything(0)
     trainer = pl.Trainer(
-        accelerator="cpu", devices=2, strategy="ddp_spawn", max_epochs=2, logger=False, enable_progress_bar=False,
-        enable_checkpointing=False, enable_model_summary=False, default_root_dir=tmp_path, limit_val_batches=0,
+        accelerator="cpu",
+        devices=2,
+        strategy="ddp_spawn",
+        max_epochs=2,
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        default_root_dir=tmp_path,
+        limit_val_batches=0,
         callbacks=[MixupCallback(alpha=1.0, mode="elem")],
     )
     trainer.fit(RankRecorder(str(tmp_path)), RandomClassificationDataModule(num_samples=32, batch_size=4))

@@ -3,4 +3,11 @@
 from lightning_mixup.data.sklearn import SKLEARN_DATASETS, SklearnDataModule
 from lightning_mixup.data.vision import CIFAR10_MEAN, CIFAR10_STD, CIFAR10DataModule, MNISTDataModule
 
-__all__ = ["CIFAR10_MEAN", "CIFAR10_STD", "SKLEARN_DATASETS", "CIFAR10DataModule", "MNISTDataModule", "SklearnDataModule"]
+__all__ = [
+    "CIFAR10_MEAN",
+    "CIFAR10_STD",
+    "SKLEARN_DATASETS",
+    "CIFAR10DataModule",
+    "MNISTDataModule",
+    "SklearnDataModule",
+]

@@ -57,7 +57,7 @@ class SklearnDataModule(pl.LightningDataModule):
                 "Expected `val_fraction` and `test_fraction` in (0, 1) with a sum below 1, but got "
                 f"{val_fraction!r} and {test_fraction!r}."
             )
-        self.name = name
+        self.dataset = name
         self.batch_size = batch_size
         self.split_seed = split_seed
         self.val_fraction = val_fraction
@@ -70,17 +70,17 @@ class SklearnDataModule(pl.LightningDataModule):
     @property
     def input_shape(self) -> tuple[int, ...]:
         """Shape of one input: ``(1, 8, 8)`` for digits, ``(features,)`` for the tables."""
-        return (1, 8, 8) if self.name == "digits" else (_FEATURES[self.name],)
+        return (1, 8, 8) if self.dataset == "digits" else (_FEATURES[self.dataset],)
 
     @property
     def num_features(self) -> int:
         """Number of input features (64 for digits)."""
-        return 64 if self.name == "digits" else _FEATURES[self.name]
+        return 64 if self.dataset == "digits" else _FEATURES[self.dataset]
 
     @property
     def num_classes(self) -> int:
         """Number of classes."""
-        return _CLASSES[self.name]
+        return _CLASSES[self.dataset]
 
     def setup(self, stage: str | None = None) -> None:
         """Load and split the data (once; inside each process, so DDP needs no tensors across the spawn)."""
@@ -94,22 +94,20 @@ class SklearnDataModule(pl.LightningDataModule):
             "iris": datasets.load_iris,
             "wine": datasets.load_wine,
             "breast_cancer": datasets.load_breast_cancer,
-        }[self.name]
+        }[self.dataset]
         features, labels = loader(return_X_y=True)
         x = torch.as_tensor(features, dtype=torch.float32)
         y = torch.as_tensor(labels, dtype=torch.long)
         holdout = self.val_fraction + self.test_fraction
         idx = torch.arange(len(y)).numpy()
-        train_idx, rest_idx = train_test_split(
-            idx, test_size=holdout, stratify=labels, random_state=self.split_seed
-        )
+        train_idx, rest_idx = train_test_split(idx, test_size=holdout, stratify=labels, random_state=self.split_seed)
         val_idx, test_idx = train_test_split(
             rest_idx,
             test_size=self.test_fraction / holdout,
             stratify=labels[rest_idx],
             random_state=self.split_seed,
         )
-        if self.name == "digits":
+        if self.dataset == "digits":
             x = (x / 16.0).view(-1, 1, 8, 8)
         else:
             train = x[torch.as_tensor(train_idx)]

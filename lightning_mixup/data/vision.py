@@ -42,8 +42,13 @@ class _TorchvisionDataModule(pl.LightningDataModule):
     dataset_name = ""
 
     def __init__(
-        self, data_dir: str = "data", batch_size: int = 128, num_workers: int = 2, val_size: int = 5000,
-        augment: bool = True, download: bool = True,
+        self,
+        data_dir: str = "data",
+        batch_size: int = 128,
+        num_workers: int = 2,
+        val_size: int = 5000,
+        augment: bool = True,
+        download: bool = True,
     ) -> None:
         super().__init__()
         if not isinstance(batch_size, int) or batch_size < 1:
@@ -60,7 +65,9 @@ class _TorchvisionDataModule(pl.LightningDataModule):
 
     def _dataset(self, train: bool, transform: Any, download: bool) -> Dataset:
         tv = require_torchvision()
-        return getattr(tv.datasets, self.dataset_name)(self.data_dir, train=train, transform=transform, download=download)
+        return getattr(tv.datasets, self.dataset_name)(
+            self.data_dir, train=train, transform=transform, download=download
+        )
 
     def _train_transform(self, tv: Any) -> Any:
         return tv.transforms.ToTensor()

@@ -76,9 +76,7 @@ def _paste(x: Tensor, index: Tensor, boxes: Tensor, out: Tensor | None) -> Tenso
             f"{tuple(x.shape)}."
         )
     result = x.clone() if out is None else out.copy_(x)
-    for i, (j, (top, bottom, left, right)) in enumerate(
-        zip(index.tolist(), boxes.tolist(), strict=True)
-    ):
+    for i, (j, (top, bottom, left, right)) in enumerate(zip(index.tolist(), boxes.tolist(), strict=True)):
         if i != j and bottom > top and right > left:
             result[i, ..., top:bottom, left:right] = x[j, ..., top:bottom, left:right]
     return result

@@ -71,7 +71,9 @@ def sample_discriminator_mix(
         if mode not in DISCRIMINATOR_MODES:
             raise ValueError(f"Expected argument `mode` to be one of {DISCRIMINATOR_MODES}, but got {mode!r}.")
         if mode == "shuffle" and alpha > 1:
-            raise ValueError(f"Expected argument `alpha` in [0, 1] for mode='shuffle' (λ ~ U(0, α)), but got {alpha!r}.")
+            raise ValueError(
+                f"Expected argument `alpha` in [0, 1] for mode='shuffle' (λ ~ U(0, α)), but got {alpha!r}."
+            )
     if mode == "paper":
         lam = sample_beta(alpha, batch_size, generator=generator) if alpha > 0 else torch.ones(batch_size)
         return MixParams(lam=lam, index=torch.arange(batch_size, 2 * batch_size))
@@ -98,7 +100,8 @@ def apply_discriminator_mix(real: Tensor, fake: Tensor, params: MixParams) -> tu
     elif params.batch_size == batch_size:
         # paper form: only the first B rows (the real samples) are mixed and kept
         full = MixParams(
-            lam=torch.cat([params.lam, torch.ones(batch_size)]), index=torch.cat([params.index, torch.arange(batch_size)])
+            lam=torch.cat([params.lam, torch.ones(batch_size)]),
+            index=torch.cat([params.index, torch.arange(batch_size)]),
         )
     else:
         raise ValueError(

@@ -9,8 +9,8 @@ the mixup loss, interpolated per sample before the reduction:
 
 This needs no number of classes. Its limits: any other operation that would read the label *values* (``==``,
 ``one_hot``, ``float()``, indexing, a torchmetrics metric, another loss) raises a :class:`MixedLabelsError`
-(a ``ValueError``) that says what to do, rather than silently using only ``y_a``. Shape and device queries and ``.to`` / ``.long()`` / ``.view(-1)``
-style conversions work.
+(a ``ValueError``) that says what to do, rather than silently using only ``y_a``. Shape and device queries
+and ``.to`` / ``.long()`` / ``.view(-1)`` style conversions work.
 
 Reference: Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018, https://arxiv.org/abs/1710.09412
 """
@@ -26,7 +26,7 @@ from torch import Tensor
 
 from lightning_mixup.functional.apply import interpolate_loss
 
-_METADATA: set[Callable[..., Any]] = {
+_METADATA: set[Any] = {
     Tensor.size,
     Tensor.dim,
     Tensor.numel,
@@ -36,16 +36,11 @@ _METADATA: set[Callable[..., Any]] = {
     Tensor.is_complex,
     Tensor.get_device,
     Tensor.data_ptr,
-    Tensor.shape.__get__,  # type: ignore[attr-defined]
-    Tensor.ndim.__get__,  # type: ignore[attr-defined]
-    Tensor.device.__get__,  # type: ignore[attr-defined]
-    Tensor.dtype.__get__,  # type: ignore[attr-defined]
-    Tensor.is_cuda.__get__,  # type: ignore[attr-defined]
-    Tensor.layout.__get__,  # type: ignore[attr-defined]
-    Tensor.requires_grad.__get__,  # type: ignore[attr-defined]
-    Tensor.grad_fn.__get__,  # type: ignore[attr-defined]
-    Tensor.is_sparse.__get__,  # type: ignore[attr-defined]
     Tensor.__format__,
+    *(
+        getattr(Tensor, name).__get__
+        for name in ("shape", "ndim", "device", "dtype", "is_cuda", "layout", "requires_grad", "grad_fn", "is_sparse")
+    ),
 }
 # Conversions that keep integer labels integer and one label per sample: applied to y_a and y_b alike.
 _STRUCTURAL: set[Callable[..., Any]] = {
@@ -131,7 +126,7 @@ class MixedLabels(Tensor):
         """The first labels as a plain tensor (weight ``lam``)."""
         return self._y_a
 
-    def __repr__(self, *, tensor_contents: Any = None) -> str:
+    def __repr__(self, *, tensor_contents: Any = None) -> str:  # type: ignore[override]
         return f"MixedLabels(y_a={self._y_a}, y_b={self.y_b}, lam={self.lam})"
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
@@ -140,7 +135,9 @@ class MixedLabels(Tensor):
     def __deepcopy__(self, memo: dict[int, Any]) -> MixedLabels:
         return MixedLabels(self._y_a.clone(), self.y_b.clone(), self.lam.clone(), self.label_smoothing)
 
-    def mix_loss(self, loss_fn: Callable[..., Tensor], output: Tensor, reduction: str = "mean", **kwargs: Any) -> Tensor:
+    def mix_loss(
+        self, loss_fn: Callable[..., Tensor], output: Tensor, reduction: str = "mean", **kwargs: Any
+    ) -> Tensor:
         """Mixup loss of any loss function that takes ``reduction="none"``: interpolated, then reduced.
 
         Args:
@@ -221,8 +218,9 @@ def _pair_loss(
     **kwargs: Any,
 ) -> Tensor:
     if size_average is not None or reduce is not None:
-        raise TypeError("The deprecated `size_average`/`reduce` arguments are not supported with mixed labels; use "
-                        "`reduction`.")
+        raise TypeError(
+            "The deprecated `size_average`/`reduce` arguments are not supported with mixed labels; use `reduction`."
+        )
     y_a, y_b = target.y_a, target.y_b
     common = {"weight": weight, "ignore_index": ignore_index, "reduction": "none", **kwargs}
     loss = interpolate_loss(loss_fn(input, y_a, **common), loss_fn(input, y_b, **common), target.lam)
@@ -231,7 +229,8 @@ def _pair_loss(
         # torch divides a weighted / ignoring mean by the summed target weights: do the same, λ-weighted
         dtype = loss.dtype
         denominator = interpolate_loss(
-            _target_weight(y_a, weight, ignore_index, dtype), _target_weight(y_b, weight, ignore_index, dtype),
+            _target_weight(y_a, weight, ignore_index, dtype),
+            _target_weight(y_b, weight, ignore_index, dtype),
             target.lam,
         ).sum()
     return _reduce(loss, reduction, denominator)
@@ -261,7 +260,9 @@ def _cross_entropy(
         # the common case in one log-softmax and two gathers, not two full cross-entropies
         logp = F.log_softmax(input if input.dtype in (torch.float32, torch.float64) else input.float(), dim=1)
         lam = target.lam.to(device=logp.device, dtype=logp.dtype)
-        picked = torch.lerp(logp.gather(1, target.y_b.view(-1, 1)), logp.gather(1, target.y_a.view(-1, 1)), lam[:, None])
+        picked = torch.lerp(
+            logp.gather(1, target.y_b.view(-1, 1)), logp.gather(1, target.y_a.view(-1, 1)), lam[:, None]
+        )
         return _reduce(-picked.squeeze(1), reduction)
     if label_smoothing and target.label_smoothing:
         raise ValueError(
@@ -269,7 +270,14 @@ def _cross_entropy(
             f"labels carry label_smoothing={target.label_smoothing}. Set it in one place only."
         )
     return _pair_loss(
-        F.cross_entropy, input, target, weight, ignore_index, reduction, size_average, reduce,
+        F.cross_entropy,
+        input,
+        target,
+        weight,
+        ignore_index,
+        reduction,
+        size_average,
+        reduce,
         label_smoothing=label_smoothing or target.label_smoothing,
     )
 

@@ -243,7 +243,7 @@ class GANModule(MixupMixin, pl.LightningModule):
         opt.step()
         self.untoggle_optimizer(opt)
         self.log("gan/g_loss", loss.detach(), prog_bar=True)
-        g_steps = (self.global_step + 1) // (self.d_steps + 1)
+        g_steps = self.global_step // (self.d_steps + 1)  # global_step already counts this generator step
         if self.coverage is not None and g_steps % self.hparams.eval_every == 0:
             self.log_dict({f"gan/{k}": v for k, v in self.evaluate().items()})
 

@@ -133,12 +133,13 @@ def test_multilabel_float_targets_are_interpolated():
 
 def test_mixed_loss_equals_lambda_weighted_sum_for_soft_targets():
     g = torch.Generator().manual_seed(0)
-    x, y = torch.randn(8, 5, generator=g), torch.randint(3, (8,), generator=g)
+    y = torch.randint(3, (8,), generator=g)
     params = sample_mixup(8, alpha=1.0, mode="elem", generator=g)
     logits = torch.randn(8, 3, generator=g)
     soft = mix_targets(y, params, num_classes=3)
     per_sample = interpolate_loss(
-        F.cross_entropy(logits, y, reduction="none"), F.cross_entropy(logits, y[params.index], reduction="none"),
+        F.cross_entropy(logits, y, reduction="none"),
+        F.cross_entropy(logits, y[params.index], reduction="none"),
         params.lam,
     )
     torch.testing.assert_close(F.cross_entropy(logits, soft), per_sample.mean())

@@ -25,7 +25,9 @@ def test_paper_form_matches_hand_computation():
 
 def test_shuffle_form_mixes_the_concatenated_batch():
     real, fake = torch.ones(4, 1), torch.zeros(4, 1)
-    inputs, labels = mix_discriminator(real, fake, alpha=0.3, mode="shuffle", generator=torch.Generator().manual_seed(0))
+    inputs, labels = mix_discriminator(
+        real, fake, alpha=0.3, mode="shuffle", generator=torch.Generator().manual_seed(0)
+    )
     assert inputs.shape == (8, 1) and labels.shape == (8,)
     torch.testing.assert_close(inputs[:, 0], labels)  # real=1/fake=0 inputs make inputs equal labels
     params = sample_discriminator_mix(4, alpha=0.3, mode="shuffle", generator=torch.Generator().manual_seed(0))

@@ -48,7 +48,9 @@ def test_lambda_one_reduces_to_plain_cross_entropy_with_weights_and_ignore_index
     labels = MixedLabels(y, torch.tensor([2, 1, -100, 0]), torch.ones(4))
     logits = torch.randn(4, 3, generator=torch.Generator().manual_seed(2))
     weight = torch.tensor([1.0, 2.0, 0.5])
-    torch.testing.assert_close(F.cross_entropy(logits, labels, weight=weight), F.cross_entropy(logits, y, weight=weight))
+    torch.testing.assert_close(
+        F.cross_entropy(logits, labels, weight=weight), F.cross_entropy(logits, y, weight=weight)
+    )
     torch.testing.assert_close(F.cross_entropy(logits, labels), F.cross_entropy(logits, y))
 
 
@@ -66,8 +68,10 @@ def test_segmentation_shaped_labels_broadcast_lambda():
     y_a, y_b = torch.randint(3, (2, 4, 4), generator=g), torch.randint(3, (2, 4, 4), generator=g)
     lam = torch.tensor([0.3, 0.9])
     logits = torch.randn(2, 3, 4, 4, generator=g)
-    expected = (lam.view(2, 1, 1) * F.cross_entropy(logits, y_a, reduction="none")
-                + (1 - lam.view(2, 1, 1)) * F.cross_entropy(logits, y_b, reduction="none")).mean()
+    expected = (
+        lam.view(2, 1, 1) * F.cross_entropy(logits, y_a, reduction="none")
+        + (1 - lam.view(2, 1, 1)) * F.cross_entropy(logits, y_b, reduction="none")
+    ).mean()
     torch.testing.assert_close(F.cross_entropy(logits, MixedLabels(y_a, y_b, lam)), expected)
 
 
@@ -105,8 +109,9 @@ def test_value_reading_ops_raise_with_advice(op):
 def test_mix_loss_for_any_loss():
     labels, y_a, y_b = make()
     logits = torch.randn(4, 3, generator=torch.Generator().manual_seed(5))
-    expected = (labels.lam * F.multi_margin_loss(logits, y_a, reduction="none")
-                + (1 - labels.lam) * F.multi_margin_loss(logits, y_b, reduction="none"))
+    expected = labels.lam * F.multi_margin_loss(logits, y_a, reduction="none") + (1 - labels.lam) * F.multi_margin_loss(
+        logits, y_b, reduction="none"
+    )
     torch.testing.assert_close(labels.mix_loss(F.multi_margin_loss, logits), expected.mean())
     torch.testing.assert_close(labels.mix_loss(F.multi_margin_loss, logits, reduction="sum"), expected.sum())
 

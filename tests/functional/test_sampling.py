@@ -74,15 +74,17 @@ def test_apply_probability_is_applied_once(mode):
 
 
 @given(
-    height=st.integers(1, 40), width=st.integers(1, 40), seed=st.integers(0, 2**31),
+    height=st.integers(1, 40),
+    width=st.integers(1, 40),
+    seed=st.integers(0, 2**31),
     mode=st.sampled_from(["batch", "pair", "elem"]),
 )
 @settings(max_examples=60, deadline=None)
 def test_cutmix_lambda_equals_kept_area(height, width, seed, mode):
     params = sample_cutmix(6, (height, width), alpha=1.0, mode=mode, generator=torch.Generator().manual_seed(seed))
     top, bottom, left, right = params.boxes.unbind(1)
-    assert ((0 <= top) & (top <= bottom) & (bottom <= height)).all()
-    assert ((0 <= left) & (left <= right) & (right <= width)).all()
+    assert ((top >= 0) & (top <= bottom) & (bottom <= height)).all()
+    assert ((left >= 0) & (left <= right) & (right <= width)).all()
     kept = 1 - ((bottom - top) * (right - left)).float() / (height * width)
     assert torch.allclose(params.lam, kept)
 

@@ -13,6 +13,9 @@ Conventions (decided once, here):
   before calling the model.
 - **Device.** torchattacks fixes an attack's device when it is constructed, so :class:`AttackSuite` is built once
   the model is on its final device (the evaluator does it in ``on_test_start``) and sets it explicitly.
+- **L2 PGD at ε = 0.** torchattacks 3.5.1's ``PGDL2`` divides ``ε / ‖δ‖`` when projecting, which is
+  ``0/0 = nan`` for a zero perturbation (always at ε = 0); such rows are replaced by the clean input, which is the
+  exact iterate there (the ε = 0 sanity check caught this).
 - **PGD step size.** ``alpha = rel_step · ε / steps`` with ``rel_step = 2.5`` by default (the rule of Madry et
   al.'s ``robustness`` library), so the iterates can reach the boundary of the ball from its centre.
 
@@ -241,7 +244,18 @@ class AttackSuite:
         for e, attack in self.pgd:
             yield "pgd", e, attack(images, labels)
         for e, attack in self.pgdl2:
-            yield "pgdl2", e, attack(images, labels)
+            yield "pgdl2", e, _repair_pgdl2(attack(images, labels), images)
+
+
+def _repair_pgdl2(adv: Tensor, images: Tensor) -> Tensor:
+    """Undo torchattacks 3.5.1 PGDL2's 0/0: a zero perturbation (ε = 0, or a zero gradient without random start)
+    is projected with ``eps / ‖δ‖ = 0/0 = nan``. The true iterate is then ``images`` itself, and stays there (the
+    next gradient is the same), so nan rows are replaced by the clean rows."""
+    bad = torch.isnan(adv).flatten(1).any(dim=1)
+    if not bool(bad.any()):
+        return adv
+    images = images.to(adv.device)
+    return torch.where(bad.view(-1, *([1] * (adv.ndim - 1))), images, adv)
 
 
 @contextmanager

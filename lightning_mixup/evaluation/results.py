@@ -51,7 +51,7 @@ class SanityCheck:
         return {"name": self.name, "passed": self.passed, "detail": self.detail, "doc": self.doc}
 
 
-@dataclass(frozen=True)
+@dataclass
 class ReliabilityBins:
     """Confidence bins of a reliability diagram (Guo et al. 2017), from the clean predictions.
 

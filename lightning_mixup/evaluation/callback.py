@@ -1,0 +1,194 @@
+"""``RobustnessCallback``: log FGSM/PGD accuracy on a fixed validation subset every N epochs during training.
+
+It watches robustness while a model trains (e.g. with and without mixup, Zhang et al. 2018 §3.5) at a small cost:
+the first ``max_batches`` validation batches, attacked at the end of every ``every_n_epochs``-th validation epoch
+with the same torchattacks attacks as :func:`~lightning_mixup.evaluation.evaluate_robustness`. The model is
+attacked in eval mode and every module's mode is restored afterwards; only input gradients are computed (no
+parameter ``.grad`` is touched). Counts are summed over DDP ranks before logging.
+
+References:
+    - Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018, https://arxiv.org/abs/1710.09412
+    - Madry et al., ICLR 2018, https://arxiv.org/abs/1706.06083
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch import Tensor
+from typing_extensions import override
+
+from lightning_mixup.evaluation.attacks import AttackModel, AttackSuite, as_attack_input, seeded_rng
+from lightning_mixup.evaluation.results import format_eps
+from lightning_mixup.evaluation.robustness import BatchKey, _check_eps
+
+
+class RobustnessCallback(Callback):
+    """Log ``{prefix}/clean_acc`` and ``{prefix}/{attack}_acc@{ε}`` on a validation subset every N epochs.
+
+    Inputs must be in [0, 1] (see :mod:`lightning_mixup.evaluation.attacks`); give the model's normalisation as
+    ``normalize_mean``/``normalize_std`` if it expects normalised inputs and does not normalise itself.
+
+    Args:
+        every_n_epochs: attack after every ``every_n_epochs``-th validation epoch of ``fit``.
+        max_batches: number of validation batches (from the start of the first validation dataloader) attacked.
+        fgsm_eps: L∞ ε grid of FGSM.
+        pgd_eps: L∞ ε grid of PGD.
+        pgdl2_eps: L2 ε grid of PGD-L2.
+        pgd_steps: PGD iterations.
+        pgd_rel_step: PGD step size as a multiple of ``ε / pgd_steps``.
+        normalize_mean: per-channel mean of a normalisation applied inside the attacked model.
+        normalize_std: per-channel standard deviation of that normalisation.
+        input_key: where the inputs are in a batch.
+        target_key: where the targets are.
+        seed: seed of PGD's random starts.
+        prefix: prefix of the logged names.
+
+    Attributes:
+        history: one dict per attacked epoch: ``{"epoch": ..., "clean_acc": ..., "fgsm_acc@0.1": ..., ...}``.
+
+    Example:
+        >>> callback = RobustnessCallback(every_n_epochs=2, fgsm_eps=[0.1], pgd_eps=[])
+        >>> trainer = pl.Trainer(callbacks=[callback], logger=False, enable_progress_bar=False,
+        ...                      enable_checkpointing=False, enable_model_summary=False)
+    """
+
+    def __init__(
+        self,
+        every_n_epochs: int = 1,
+        max_batches: int = 2,
+        fgsm_eps: Sequence[float] = (8 / 255,),
+        pgd_eps: Sequence[float] = (8 / 255,),
+        pgdl2_eps: Sequence[float] = (),
+        pgd_steps: int = 10,
+        pgd_rel_step: float = 2.5,
+        normalize_mean: list[float] | None = None,
+        normalize_std: list[float] | None = None,
+        input_key: BatchKey = 0,
+        target_key: BatchKey = 1,
+        seed: int = 0,
+        prefix: str = "robust",
+    ) -> None:
+        super().__init__()
+        for name, value in (("every_n_epochs", every_n_epochs), ("max_batches", max_batches), ("pgd_steps", pgd_steps)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"Expected argument `{name}` to be a positive int, but got {value!r}.")
+        if not isinstance(pgd_rel_step, (int, float)) or not math.isfinite(pgd_rel_step) or pgd_rel_step <= 0:
+            raise ValueError(f"Expected argument `pgd_rel_step` to be a positive float, but got {pgd_rel_step!r}.")
+        self.fgsm_eps = _check_eps("fgsm_eps", fgsm_eps)
+        self.pgd_eps = _check_eps("pgd_eps", pgd_eps)
+        self.pgdl2_eps = _check_eps("pgdl2_eps", pgdl2_eps)
+        if not (self.fgsm_eps or self.pgd_eps or self.pgdl2_eps):
+            raise ValueError("Expected at least one ε in `fgsm_eps`, `pgd_eps` or `pgdl2_eps`, but all are empty.")
+        if (normalize_mean is None) != (normalize_std is None):
+            raise ValueError("Expected both `normalize_mean` and `normalize_std`, or neither.")
+        self.every_n_epochs = every_n_epochs
+        self.max_batches = max_batches
+        self.pgd_steps = pgd_steps
+        self.pgd_rel_step = float(pgd_rel_step)
+        self.normalize_mean = normalize_mean
+        self.normalize_std = normalize_std
+        self.input_key = input_key
+        self.target_key = target_key
+        self.seed = seed
+        self.prefix = prefix
+        self.history: list[dict[str, float]] = []
+        self._subset: list[tuple[Tensor, Tensor]] | None = None
+        self._model: AttackModel | None = None
+        self._suite: AttackSuite | None = None
+
+    def should_attack(self, trainer: pl.Trainer) -> bool:
+        """Whether this validation epoch is attacked: during ``fit``, not the sanity check, every N epochs."""
+        return (
+            trainer.state.fn == "fit"
+            and not trainer.sanity_checking
+            and (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        )
+
+    @override
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Build the attacks on the module's device (torchattacks fixes the device at construction)."""
+        self._model = AttackModel(pl_module, self.normalize_mean, self.normalize_std)
+        self._suite = AttackSuite(
+            self._model,
+            pl_module.device,
+            fgsm_eps=self.fgsm_eps,
+            pgd_eps=self.pgd_eps,
+            pgdl2_eps=self.pgdl2_eps,
+            pgd_steps=self.pgd_steps,
+            pgd_rel_step=self.pgd_rel_step,
+        )
+        self._subset = None
+
+    def _take_subset(self, trainer: pl.Trainer) -> list[tuple[Tensor, Tensor]]:
+        loaders = trainer.val_dataloaders
+        loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
+        if loader is None:
+            raise RuntimeError("RobustnessCallback needs a validation dataloader.")
+        subset = []
+        for i, batch in enumerate(loader):
+            if i >= self.max_batches:
+                break
+            x, y = batch[self.input_key], batch[self.target_key]
+            if not isinstance(x, Tensor) or not isinstance(y, Tensor):
+                raise ValueError(
+                    f"Expected tensors at batch[{self.input_key!r}] and batch[{self.target_key!r}], but got "
+                    f"{type(x).__name__} and {type(y).__name__}."
+                )
+            low, high = float(x.min()), float(x.max())
+            if low < -1e-6 or high > 1 + 1e-6:
+                raise ValueError(
+                    f"Expected validation inputs in [0, 1], but got values in [{low:.4g}, {high:.4g}]. torchattacks "
+                    "clamps to [0, 1]; see section 'input-range' of `lightning_mixup.evaluation.sanity`."
+                )
+            subset.append((x.detach().cpu().clone(), y.detach().cpu().clone().long()))
+        return subset
+
+    @override
+    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        """Attack the subset in eval mode, restore every module's mode, log the accuracies."""
+        if not self.should_attack(trainer):
+            return
+        if self._model is None or self._suite is None:
+            raise RuntimeError("RobustnessCallback.on_fit_start did not run.")
+        if torch.is_inference_mode_enabled():
+            raise RuntimeError("RobustnessCallback needs gradients, but validation runs in inference mode.")
+        if self._subset is None:
+            self._subset = self._take_subset(trainer)
+        counts: dict[str, Tensor] = {}
+        device = pl_module.device
+        modes = {module: module.training for module in self._model.modules()}
+        # eval() on the wrapper, not only on pl_module: torchattacks restores train mode after each attack when the
+        # module it was given (the wrapper) reports `training=True`
+        self._model.eval()
+        try:
+            total = torch.zeros((), device=device)
+            for index, (x_cpu, y_cpu) in enumerate(self._subset):
+                x, y = x_cpu.to(device), y_cpu.to(device)
+                self._model.sample_shape = tuple(x.shape[1:])
+                images = as_attack_input(x)
+                total += y.shape[0]
+                with torch.no_grad():
+                    correct = (self._model(images).argmax(dim=1) == y).sum()
+                counts["clean_acc"] = counts.get("clean_acc", torch.zeros((), device=device)) + correct
+                with torch.enable_grad(), seeded_rng(self.seed + index, device):
+                    for attack, eps, adv in self._suite.run(images, y):
+                        with torch.no_grad():
+                            correct = (self._model(adv).argmax(dim=1) == y).sum()
+                        key = f"{attack}_acc@{format_eps(eps)}"
+                        counts[key] = counts.get(key, torch.zeros((), device=device)) + correct
+        finally:
+            for module, mode in modes.items():
+                module.training = mode
+        total = trainer.strategy.reduce(total.float(), reduce_op="sum")
+        values: dict[str, Any] = {"epoch": float(trainer.current_epoch)}
+        for key, count in counts.items():
+            reduced = trainer.strategy.reduce(count.float(), reduce_op="sum")
+            values[key] = float(reduced / total.clamp_min(1))
+            pl_module.log(f"{self.prefix}/{key}", values[key], sync_dist=False)
+        self.history.append(values)

@@ -1,0 +1,110 @@
+import lightning.pytorch as pl
+import pytest
+import torch
+
+from lightning_mixup import MixupCallback
+from lightning_mixup.gan import GANModule, RingDataModule
+
+TINY = {"g_hidden": 16, "d_hidden": 16, "g_depth": 1, "d_depth": 1, "d_steps": 2, "eval_every": 1, "eval_samples": 64}
+
+
+def _data() -> RingDataModule:
+    return RingDataModule(num_samples=512, batch_size=16)
+
+
+class _Spy:
+    """Wraps the module's discriminator batch to record what the discriminator saw."""
+
+    def __init__(self, model: GANModule) -> None:
+        self.calls: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
+        original = model.discriminator_batch
+
+        def spy(real, fake):
+            inputs, labels = original(real, fake)
+            self.calls.append((real, inputs, labels))
+            return inputs, labels
+
+        model.discriminator_batch = spy  # type: ignore[method-assign]
+
+
+def test_erm_run_trains_and_counts_optimizer_steps(make_trainer):
+    pl.seed_everything(0)
+    model = GANModule(**TINY)
+    spy = _Spy(model)
+    before = [p.detach().clone() for p in model.parameters()]
+    trainer = make_trainer(max_steps=9, max_epochs=-1)
+    trainer.fit(model, _data())
+    # global_step counts optimizer steps: 6 discriminator + 3 generator steps (d_steps=2)
+    assert trainer.global_step == 9
+    assert len(spy.calls) == 6
+    for _, inputs, labels in spy.calls:
+        assert inputs.shape == (32, 2)
+        assert torch.equal(labels, torch.cat([torch.ones(16), torch.zeros(16)]))
+    assert all(not torch.equal(a, b.detach()) for a, b in zip(before, model.parameters(), strict=True))
+    metrics = trainer.callback_metrics
+    assert {"gan/d_loss", "gan/g_loss", "gan/d_grad_norm", "gan/g_grad_norm", "gan/modes_captured"} <= set(metrics)
+    assert "mixup/mixed_share" not in metrics
+
+
+@pytest.mark.parametrize(("mode", "rows", "soft_share"), [("paper", 16, 0.9), ("shuffle", 32, 0.2)])
+def test_mixup_run_mixes_the_discriminator(make_trainer, mode, rows, soft_share):
+    pl.seed_everything(0)
+    model = GANModule(**TINY)
+    spy = _Spy(model)
+    trainer = make_trainer(max_steps=6, max_epochs=-1, callbacks=[MixupCallback(alpha=0.5, discriminator_mode=mode)])
+    trainer.fit(model, _data())
+    assert len(spy.calls) == 4  # the discriminator steps only: the generator step stays unmixed
+    for real, inputs, labels in spy.calls:
+        assert inputs.shape == (rows, 2)
+        soft = (labels > 0) & (labels < 1)
+        assert soft.float().mean() > soft_share  # shuffle: only real-fake pairs get soft labels
+        assert not torch.equal(inputs[: len(real)], real)
+    assert trainer.callback_metrics["mixup/mixed_share"] > 0.5
+
+
+@pytest.mark.parametrize("loss", ["hinge", "wasserstein"])
+def test_loss_without_soft_labels_refuses_mixup(make_trainer, loss):
+    trainer = make_trainer(max_steps=3, max_epochs=-1, callbacks=[MixupCallback(alpha=0.2)])
+    with pytest.raises(ValueError, match=rf"but got loss='{loss}', which cannot take mixup's soft labels\. Use loss='bce'"):
+        trainer.fit(GANModule(**{**TINY, "loss": loss}), _data())
+
+
+@pytest.mark.parametrize("callbacks", [[], [MixupCallback(alpha=0.0)]])
+def test_hinge_and_wasserstein_train_without_mixing(make_trainer, callbacks):
+    for loss in ("hinge", "wasserstein"):
+        model = GANModule(**{**TINY, "loss": loss, "wgan_clip": 0.05})
+        trainer = make_trainer(max_steps=6, max_epochs=-1, callbacks=[type(cb)(alpha=0.0) for cb in callbacks])
+        trainer.fit(model, _data())
+        assert trainer.global_step == 6
+        if loss == "wasserstein":
+            assert max(p.abs().max().item() for p in model.discriminator.parameters()) <= torch.tensor(0.05).item()
+
+
+def test_seeded_runs_are_reproducible(make_trainer):
+    weights = []
+    for _ in range(2):
+        pl.seed_everything(3)
+        model = GANModule(**TINY)
+        make_trainer(max_steps=6, max_epochs=-1, callbacks=[MixupCallback(alpha=0.2, seed=1)]).fit(model, _data())
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(weights[0], weights[1])
+
+
+def test_evaluate_needs_the_modes():
+    with pytest.raises(RuntimeError, match="needs the mixture's modes"):
+        GANModule(**TINY).evaluate()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"loss": "lsgan"}, r"`loss` to be one of \('bce', 'hinge', 'wasserstein'\)"),
+        ({"d_steps": 0}, "`d_steps` to be an int >= 1"),
+        ({"g_hidden": 0}, "`g_hidden` to be an int >= 1"),
+        ({"lr_d": -1.0}, "`lr_d` to be a positive float"),
+        ({"betas": (0.9, 1.0)}, r"`betas` to be two floats in \[0, 1\)"),
+    ],
+)
+def test_invalid_arguments(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        GANModule(**kwargs)

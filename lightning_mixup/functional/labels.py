@@ -248,22 +248,8 @@ def _cross_entropy(
 ) -> Tensor:
     if not isinstance(target, MixedLabels):
         raise TypeError(f"Mixed labels must be the `target` of F.cross_entropy. {_HELP}")
-    if (
-        weight is None
-        and not (label_smoothing or target.label_smoothing)
-        and reduction in ("mean", "sum", "none")
-        and size_average is None
-        and reduce is None
-        and input.ndim == 2
-        and not bool(((target.y_a == ignore_index) | (target.y_b == ignore_index)).any())
-    ):
-        # the common case in one log-softmax and two gathers, not two full cross-entropies
-        logp = F.log_softmax(input if input.dtype in (torch.float32, torch.float64) else input.float(), dim=1)
-        lam = target.lam.to(device=logp.device, dtype=logp.dtype)
-        picked = torch.lerp(
-            logp.gather(1, target.y_b.view(-1, 1)), logp.gather(1, target.y_a.view(-1, 1)), lam[:, None]
-        )
-        return _reduce(-picked.squeeze(1), reduction)
+    if weight is None and not (label_smoothing or target.label_smoothing) and input.ndim == 2 and size_average is None:
+        return _cross_entropy_fast(input, target, ignore_index, reduction, reduce)
     if label_smoothing and target.label_smoothing:
         raise ValueError(
             f"Label smoothing would be applied twice: the loss has label_smoothing={label_smoothing} and the mixed "
@@ -280,6 +266,29 @@ def _cross_entropy(
         reduce,
         label_smoothing=label_smoothing or target.label_smoothing,
     )
+
+
+def _cross_entropy_fast(input: Tensor, target: MixedLabels, ignore_index: int, reduction: str, reduce: Any) -> Tensor:
+    """The common case, ``(B, C)`` logits without class weights or smoothing: one log-softmax and two gathers.
+
+    Ignored labels are masked rather than looked for, so there is no host synchronisation on an accelerator.
+    """
+    if reduce is not None:
+        raise TypeError(
+            "The deprecated `size_average`/`reduce` arguments are not supported with mixed labels; use `reduction`."
+        )
+    logp = F.log_softmax(input if input.dtype in (torch.float32, torch.float64) else input.float(), dim=1)
+    lam = target.lam.to(device=logp.device, dtype=logp.dtype)
+    sides = []
+    for labels in (target.y_a, target.y_b):
+        valid = labels != ignore_index
+        picked = logp.gather(1, torch.where(valid, labels, torch.zeros_like(labels)).view(-1, 1)).squeeze(1)
+        sides.append((-picked * valid, valid.to(logp.dtype)))
+    (loss_a, valid_a), (loss_b, valid_b) = sides
+    loss = torch.lerp(loss_b, loss_a, lam)
+    if reduction == "mean":
+        return loss.sum() / torch.lerp(valid_b, valid_a, lam).sum()
+    return _reduce(loss, reduction)
 
 
 def _nll_loss(

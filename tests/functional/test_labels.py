@@ -135,3 +135,16 @@ def test_errors():
         MixedLabels(y_a, y_b, torch.ones(3))
     with pytest.raises(TypeError, match="Mixed labels must be the `target` of F.cross_entropy"):
         F.cross_entropy(labels, torch.zeros(4, dtype=torch.long))
+
+
+def test_fast_and_general_paths_agree_with_ignored_labels():
+    # no class weights takes the one-log-softmax path; all-ones weights take the two-cross-entropy path
+    labels = MixedLabels(
+        torch.tensor([0, -100, 2, 1]), torch.tensor([2, 1, -100, -100]), torch.tensor([0.3, 0.6, 0.8, 1.0])
+    )
+    logits = torch.randn(4, 3, generator=torch.Generator().manual_seed(6))
+    for reduction in ("mean", "sum", "none"):
+        torch.testing.assert_close(
+            F.cross_entropy(logits, labels, reduction=reduction),
+            F.cross_entropy(logits, labels, weight=torch.ones(3), reduction=reduction),
+        )

@@ -1,0 +1,99 @@
+import pytest
+
+from lightning_mixup.report import (
+    AGREES,
+    DISAGREES,
+    INCONCLUSIVE,
+    claims_markdown,
+    classification_claims,
+    gan_claims,
+    interval_verdict,
+    sign_test,
+)
+
+
+def ci(low, high):
+    return {"mean": (low + high) / 2, "low": low, "high": high, "half_width": (high - low) / 2, "n": 5}
+
+
+def study(acc, ece, fgsm, pgd):
+    summary = {
+        "clean_accuracy": {"diff": ci(*acc)},
+        "ece": {"diff": ci(*ece)},
+        "nll": {"diff": ci(-0.1, 0.1)},
+        "fgsm@0": {"diff": ci(0.0, 0.0)},
+    }
+    for eps, interval in fgsm.items():
+        summary[f"fgsm@{eps}"] = {"diff": ci(*interval)}
+    for eps, interval in pgd.items():
+        summary[f"pgd@{eps}"] = {"diff": ci(*interval)}
+    return {"summary": summary}
+
+
+def by_claim(rows, prefix):
+    return [r["verdict"] for r in rows if r["claim"].startswith(prefix)]
+
+
+def test_interval_verdicts():
+    assert interval_verdict(ci(0.01, 0.03), "higher") == AGREES
+    assert interval_verdict(ci(-0.03, -0.01), "higher") == DISAGREES
+    assert interval_verdict(ci(-0.03, 0.01), "higher") == INCONCLUSIVE
+    assert interval_verdict(ci(-0.03, -0.01), "lower") == AGREES
+    assert interval_verdict(ci(float("nan"), 1.0), "lower") == INCONCLUSIVE
+    with pytest.raises(ValueError, match="Expected argument `better` to be 'higher' or 'lower'"):
+        interval_verdict(ci(0, 1), "up")
+
+
+def test_classification_claims_each_direction():
+    agree = study(
+        acc=(0.01, 0.02), ece=(-0.05, -0.01), fgsm={0.1: (0.1, 0.2), 0.2: (0.05, 0.1)}, pgd={0.1: (-0.01, 0.02)}
+    )
+    disagree = study(
+        acc=(-0.02, -0.01), ece=(0.01, 0.05), fgsm={0.1: (-0.2, -0.1), 0.2: (-0.1, -0.05)}, pgd={0.1: (0.05, 0.1)}
+    )
+    rows = classification_claims({"a": agree, "b": disagree})
+    assert by_claim(rows, "1.") == [AGREES, DISAGREES]
+    assert by_claim(rows, "2.") == [AGREES, DISAGREES]
+    assert by_claim(rows, "3.") == [AGREES, DISAGREES]
+    assert by_claim(rows, "4.") == [AGREES, DISAGREES]
+    assert "mixup higher at some ε" in [r for r in rows if r["claim"].startswith("3.")][1]["measured"]
+    mixed = study(acc=(-0.01, 0.01), ece=(-0.01, 0.01), fgsm={0.1: (0.1, 0.2), 0.2: (-0.1, 0.1)}, pgd={})
+    rows = classification_claims({"c": mixed})
+    assert by_claim(rows, "1.") == [INCONCLUSIVE] and by_claim(rows, "2.") == [INCONCLUSIVE]
+    assert by_claim(rows, "3.") == []  # no PGD measured, no row
+
+
+def gan(erm_converged, mixup_converged, better, tie, worse):
+    def entry(method, converged):
+        return {
+            "dataset": "ring",
+            "method": method,
+            "converged": converged,
+            "num_modes": 8,
+            "modes_captured": {"mean": 6.0, "std": 1.0},
+        }
+
+    return {
+        "summary": [entry("erm", erm_converged), entry("paper", mixup_converged)],
+        "paired": [{"dataset": "ring", "method": "paper", "better": better, "tie": tie, "worse": worse}],
+    }
+
+
+def test_gan_claims():
+    assert by_claim(gan_claims(gan(0.2, 0.8, 9, 1, 0)), "5.") == [AGREES]
+    assert by_claim(gan_claims(gan(0.8, 0.2, 0, 1, 9)), "5.") == [DISAGREES]
+    assert by_claim(gan_claims(gan(0.5, 0.5, 3, 4, 3)), "5.") == [INCONCLUSIVE]
+    # more paired wins but fewer converged runs: not a clear agreement
+    assert by_claim(gan_claims(gan(0.8, 0.2, 9, 1, 0)), "5.") == [INCONCLUSIVE]
+
+
+def test_sign_test_matches_binomial():
+    from scipy.stats import binomtest
+
+    for wins, losses in [(9, 1), (5, 5), (12, 2), (0, 7)]:
+        assert sign_test(wins, losses) == pytest.approx(binomtest(wins, wins + losses).pvalue)
+
+
+def test_markdown_has_a_row_per_claim():
+    rows = classification_claims({"a": study((0, 0.1), (0, 0.1), {0.1: (0, 0.1)}, {0.1: (0, 0.1)})})
+    assert len(claims_markdown(rows).splitlines()) == 2 + len(rows)

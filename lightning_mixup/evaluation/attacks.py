@@ -16,6 +16,11 @@ Conventions (decided once, here):
 - **L2 PGD at ε = 0.** torchattacks 3.5.1's ``PGDL2`` divides ``ε / ‖δ‖`` when projecting, which is
   ``0/0 = nan`` for a zero perturbation (always at ε = 0); such rows are replaced by the clean input, which is the
   exact iterate there (the ε = 0 sanity check caught this).
+- **L2 PGD on confident models.** torchattacks' ``PGDL2`` normalises each example's gradient by
+  ``‖g‖ + eps_for_division`` with a default of 1e-10; its loss is the batch-mean cross-entropy, so on a confident
+  (saturated-softmax) example ``‖g‖`` is far below 1e-10 and the attack stalls: gradient masking made by the
+  attack, not the model (measured: 41 of 114 breast-cancer test examples of an ERM MLP). The suite passes
+  ``eps_for_division = 1e-30`` instead; the projection onto the ε-ball bounds the step either way.
 - **PGD step size.** ``alpha = rel_step · ε / steps`` with ``rel_step = 2.5`` by default (the rule of Madry et
   al.'s ``robustness`` library), so the iterates can reach the boundary of the ball from its centre.
 
@@ -47,6 +52,7 @@ from torch import Tensor, nn
 
 AttackName = Literal["fgsm", "pgd", "pgdl2"]
 ATTACKS: tuple[str, ...] = ("fgsm", "pgd", "pgdl2")
+PGDL2_EPS_FOR_DIVISION = 1e-30
 
 
 class AttackModel(nn.Module):
@@ -72,7 +78,10 @@ class AttackModel(nn.Module):
     std: Tensor | None
 
     def __init__(
-        self, model: nn.Module, normalize_mean: Sequence[float] | None = None, normalize_std: Sequence[float] | None = None
+        self,
+        model: nn.Module,
+        normalize_mean: Sequence[float] | None = None,
+        normalize_std: Sequence[float] | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(model, nn.Module):
@@ -218,7 +227,7 @@ class AttackSuite:
         ]
         self.pgdl2 = [
             (float(e), torchattacks.PGDL2(model, eps=e, alpha=pgd_rel_step * e / pgd_steps, steps=pgd_steps,
-                                          random_start=pgd_random_start))
+                                          random_start=pgd_random_start, eps_for_division=PGDL2_EPS_FOR_DIVISION))
             for e in pgdl2_eps
         ]
         for attack in [*self.fgsm, *(a for _, a in self.pgd), *(a for _, a in self.pgdl2)]:
@@ -248,9 +257,12 @@ class AttackSuite:
 
 
 def _repair_pgdl2(adv: Tensor, images: Tensor) -> Tensor:
-    """Undo torchattacks 3.5.1 PGDL2's 0/0: a zero perturbation (ε = 0, or a zero gradient without random start)
-    is projected with ``eps / ‖δ‖ = 0/0 = nan``. The true iterate is then ``images`` itself, and stays there (the
-    next gradient is the same), so nan rows are replaced by the clean rows."""
+    """Undo torchattacks 3.5.1 PGDL2's 0/0 projection of a zero perturbation.
+
+    A zero perturbation (ε = 0, or a zero gradient without random start) is projected with ``eps / ‖δ‖ = 0/0 = nan``.
+    The true iterate is then ``images`` itself, and stays there (the next gradient is the same), so nan rows are
+    replaced by the clean rows.
+    """
     bad = torch.isnan(adv).flatten(1).any(dim=1)
     if not bool(bad.any()):
         return adv
@@ -273,7 +285,9 @@ def seeded_rng(seed: int, device: torch.device) -> Iterator[None]:
         >>> bool(a == b)
         True
     """
-    devices = [device.index if device.index is not None else torch.cuda.current_device()] if device.type == "cuda" else []
+    devices: list[int] = []
+    if device.type == "cuda":
+        devices = [device.index if device.index is not None else torch.cuda.current_device()]
     with torch.random.fork_rng(devices=devices):
         torch.default_generator.manual_seed(seed)
         if devices:

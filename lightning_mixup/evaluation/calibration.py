@@ -77,14 +77,14 @@ class ReliabilityDiagram(Metric):
         correct = (predicted == target).to(torch.float64)
         self.correct_sum += torch.bincount(index, weights=correct, minlength=size)
 
-    def compute(self) -> ReliabilityBins:  # type: ignore[override]  # a dataclass, not a tensor
+    def compute(self) -> ReliabilityBins:
         """The bins (mean confidence and accuracy are ``nan`` in empty bins)."""
         count = self.count.cpu()
         nonzero = count > 0
         safe = count.clamp_min(1)
         confidence = torch.where(nonzero, self.confidence_sum.cpu() / safe, torch.zeros_like(count))
         accuracy = torch.where(nonzero, self.correct_sum.cpu() / safe, torch.zeros_like(count))
-        edges = torch.linspace(0, 1, self.n_bins + 1, dtype=torch.float64).tolist() + [1.0]
+        edges = [*torch.linspace(0, 1, self.n_bins + 1, dtype=torch.float64).tolist(), 1.0]
         return ReliabilityBins(
             edges=edges,
             count=[int(n) for n in count.tolist()],

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
 
 import lightning.pytorch as pl
 import torch
@@ -151,9 +150,24 @@ class RobustnessCallback(Callback):
 
     @override
     def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        """Attack the subset in eval mode, restore every module's mode, log the accuracies."""
+        """Every N epochs of ``fit``: :meth:`measure` and log the accuracies."""
         if not self.should_attack(trainer):
             return
+        values = self.measure(trainer, pl_module)
+        for key, value in values.items():
+            if key != "epoch":
+                pl_module.log(f"{self.prefix}/{key}", value, sync_dist=False)  # already summed over ranks
+        self.history.append(values)
+
+    def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
+        """Attack the subset in eval mode, restore every module's mode; accuracies summed over ranks.
+
+        Returns:
+            ``{"epoch": ..., "clean_acc": ..., "{attack}_acc@{ε}": ...}``.
+
+        Raises:
+            RuntimeError: before ``on_fit_start``, or in inference mode.
+        """
         if self._model is None or self._suite is None:
             raise RuntimeError("RobustnessCallback.on_fit_start did not run.")
         if torch.is_inference_mode_enabled():
@@ -166,8 +180,8 @@ class RobustnessCallback(Callback):
         # eval() on the wrapper, not only on pl_module: torchattacks restores train mode after each attack when the
         # module it was given (the wrapper) reports `training=True`
         self._model.eval()
+        total = torch.zeros((), device=device)
         try:
-            total = torch.zeros((), device=device)
             for index, (x_cpu, y_cpu) in enumerate(self._subset):
                 x, y = x_cpu.to(device), y_cpu.to(device)
                 self._model.sample_shape = tuple(x.shape[1:])
@@ -186,9 +200,8 @@ class RobustnessCallback(Callback):
             for module, mode in modes.items():
                 module.training = mode
         total = trainer.strategy.reduce(total.float(), reduce_op="sum")
-        values: dict[str, Any] = {"epoch": float(trainer.current_epoch)}
+        values: dict[str, float] = {"epoch": float(trainer.current_epoch)}
         for key, count in counts.items():
             reduced = trainer.strategy.reduce(count.float(), reduce_op="sum")
             values[key] = float(reduced / total.clamp_min(1))
-            pl_module.log(f"{self.prefix}/{key}", values[key], sync_dist=False)
-        self.history.append(values)
+        return values

@@ -44,7 +44,7 @@ import pickle
 import warnings
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import lightning.pytorch as pl
 import torch
@@ -79,7 +79,9 @@ def _check_eps(name: str, values: Sequence[float]) -> list[float]:
     out = []
     for value in values:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ValueError(f"Expected argument `{name}` to hold finite non-negative floats, but got {list(values)!r}.")
+            raise ValueError(
+                f"Expected argument `{name}` to hold finite non-negative floats, but got {list(values)!r}."
+            )
         out.append(float(value))
     if len(set(out)) != len(out):
         raise ValueError(f"Expected argument `{name}` without repeated values, but got {out!r}.")
@@ -216,13 +218,17 @@ class RobustnessEvaluator(pl.LightningModule):
     def _key(attack: str, eps: float) -> str:
         return f"{attack}@{format_eps(eps)}".replace(".", "_")
 
+    def _robust_metric(self, attack: str, eps: float) -> MulticlassAccuracy:
+        return cast(MulticlassAccuracy, self.robust_acc[self._key(attack, eps)])
+
     def _reset_run_state(self) -> None:
         self._clean_flags: list[Tensor] = []
         self._confidences: list[Tensor] = []
         self._robust_flags: dict[tuple[str, float], list[Tensor]] = {k: [] for k in self.grid}
-        self._buffers: dict[str, Tensor] = {}
+        self._buffer_snapshot: dict[str, Tensor] = {}
         self._train_mode_modules: set[str] = set()
         self._probabilities_seen = False
+        self._range_warned = False
         self._input_dim: int | None = None
 
     def forward(self, x: Tensor) -> Tensor:
@@ -254,7 +260,7 @@ class RobustnessEvaluator(pl.LightningModule):
             )
         self._reset_run_state()
         self.result = None
-        self._buffers = {name: b.detach().clone() for name, b in self.model.named_buffers()}
+        self._buffer_snapshot = {name: b.detach().clone() for name, b in self.model.named_buffers()}
         self.build_attacks()
 
     def _unpack(self, batch: Any) -> tuple[Tensor, Tensor]:
@@ -274,7 +280,7 @@ class RobustnessEvaluator(pl.LightningModule):
         return x, y.long()
 
     def _check_range(self, x: Tensor) -> None:
-        if self.input_check == "off":
+        if self.input_check == "off" or self._range_warned:
             return
         low, high = float(x.min()), float(x.max())
         if low >= -_RANGE_TOL and high <= 1 + _RANGE_TOL:
@@ -286,6 +292,7 @@ class RobustnessEvaluator(pl.LightningModule):
         )
         if self.input_check == "raise":
             raise ValueError(f"{message} See section 'input-range' of `lightning_mixup.evaluation.sanity`.")
+        self._range_warned = True  # once per run
         warn_sanity(message, "input-range")
 
     def _check_modes(self) -> None:
@@ -336,7 +343,7 @@ class RobustnessEvaluator(pl.LightningModule):
                 self._check_modes()
                 with torch.no_grad():
                     predicted = self.attack_model(adv).argmax(dim=1)
-                self.robust_acc[self._key(attack, eps)].update(predicted, y)
+                self._robust_metric(attack, eps).update(predicted, y)
                 if self.keep_flags:
                     self._robust_flags[(attack, eps)].append((predicted == y).cpu())
 
@@ -346,13 +353,13 @@ class RobustnessEvaluator(pl.LightningModule):
         clean = float(self.clean_acc.compute())
         robust: dict[str, dict[float, float]] = {}
         for attack, eps in self.grid:
-            robust.setdefault(attack, {})[eps] = float(self.robust_acc[self._key(attack, eps)].compute())
-        num_examples = int(round(float(self.count.compute())))
+            robust.setdefault(attack, {})[eps] = float(self._robust_metric(attack, eps).compute())
+        num_examples = round(float(self.count.compute()))
         checks = run_sanity_checks(
             clean, robust, num_examples=num_examples, input_dim=self._input_dim, **self.sanity_kwargs
         )
-        changed = [name for name, b in self.model.named_buffers() if name in self._buffers and not torch.equal(
-            b.detach(), self._buffers[name].to(b.device))]
+        changed = [name for name, b in self.model.named_buffers() if name in self._buffer_snapshot and not torch.equal(
+            b.detach(), self._buffer_snapshot[name].to(b.device))]
         checks.append(
             SanityCheck(
                 "buffers_unchanged",
@@ -398,8 +405,10 @@ class RobustnessEvaluator(pl.LightningModule):
             ),
         )
         self.log_dict(self._log_values(self.result), sync_dist=False)
-        for metric in (self.clean_acc, self.ece, self.nll, self.count, self.reliability, *self.robust_acc.values()):
+        for metric in (self.clean_acc, self.ece, self.nll, self.count, self.reliability):
             metric.reset()
+        for attack, eps in self.grid:
+            self._robust_metric(attack, eps).reset()
 
     @staticmethod
     def _log_values(result: RobustnessResult) -> dict[str, float]:
@@ -561,9 +570,13 @@ def evaluate_robustness(
     if not isinstance(model, nn.Module):
         raise TypeError(f"Expected argument `model` to be an nn.Module or a checkpoint path, but got {type(model)}.")
     if not isinstance(dataloader, DataLoader):
-        raise TypeError(f"Expected argument `dataloader` to be a torch DataLoader, but got {type(dataloader).__name__}.")
+        raise TypeError(
+            f"Expected argument `dataloader` to be a torch DataLoader, but got {type(dataloader).__name__}."
+        )
     if isinstance(dataloader.sampler, RandomSampler):
-        warnings.warn("The dataloader shuffles: per-example flags will be in a random order.", UserWarning, stacklevel=2)
+        warnings.warn(
+            "The dataloader shuffles: per-example flags will be in a random order.", UserWarning, stacklevel=2
+        )
     input_key = evaluator_kwargs.get("input_key", 0)
     if num_classes is None:
         num_classes = infer_num_classes(model, dataloader, input_key)

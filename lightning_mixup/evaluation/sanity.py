@@ -57,6 +57,7 @@ References:
 
 from __future__ import annotations
 
+import itertools
 import math
 import warnings
 from collections.abc import Iterable, Mapping
@@ -117,7 +118,9 @@ def run_sanity_checks(
     Args:
         clean_accuracy: accuracy on clean inputs.
         robust_accuracy: ``{attack: {ε: accuracy}}`` for attacks ``"fgsm"``, ``"pgd"``, ``"pgdl2"``.
-        num_examples: number of examples (the ε = 0 check allows less than one example of difference).
+        num_examples: number of examples. The ε = 0 check allows less than one example of difference; the
+            monotone and PGD-vs-FGSM checks allow their tolerance or one example, whichever is larger (on a test
+            set of 30 examples one example is 3.3 %).
         input_dim: features per example; sets the L2 "large ε" to ``0.5·√input_dim`` (``None``: no L2 check).
         monotone_tol: allowed rise of accuracy from one ε to the next larger one.
         pgd_fgsm_tol: allowed excess of PGD over FGSM accuracy at the same L∞ ε.
@@ -131,10 +134,13 @@ def run_sanity_checks(
         >>> checks = run_sanity_checks(0.9, {"fgsm": {0.0: 0.9, 0.1: 0.5}, "pgd": {0.1: 0.6}}, num_examples=100)
         >>> [(c.name, c.passed) for c in checks]  # doctest: +NORMALIZE_WHITESPACE
         [('eps0_is_clean[fgsm]', True), ('monotone_in_eps[fgsm]', True), ('eps0_is_clean[pgd]', None),
-         ('monotone_in_eps[pgd]', True), ('pgd_not_weaker_than_fgsm', False), ('large_eps_near_zero[pgd]', None)]
+         ('monotone_in_eps[pgd]', None), ('pgd_not_weaker_than_fgsm', False), ('large_eps_near_zero[pgd]', None)]
     """
     checks: list[SanityCheck] = []
-    exact_tol = 0.5 / max(num_examples, 1)
+    one_example = 1.0 / max(num_examples, 1)
+    exact_tol = 0.5 * one_example
+    monotone_tol = max(monotone_tol, one_example + 1e-6)  # float32 metric values
+    pgd_fgsm_tol = max(pgd_fgsm_tol, one_example + 1e-6)
     for attack, curve in robust_accuracy.items():
         if 0.0 in curve:
             acc0 = curve[0.0]
@@ -149,9 +155,7 @@ def run_sanity_checks(
         else:
             checks.append(SanityCheck(f"eps0_is_clean[{attack}]", None, "ε=0 not in the grid", "eps-zero"))
         eps = sorted(curve)
-        rises = [
-            (a, b, curve[b] - curve[a]) for a, b in zip(eps, eps[1:], strict=False) if curve[b] - curve[a] > monotone_tol
-        ]
+        rises = [(a, b, curve[b] - curve[a]) for a, b in itertools.pairwise(eps) if curve[b] - curve[a] > monotone_tol]
         if len(eps) < 2:
             checks.append(SanityCheck(f"monotone_in_eps[{attack}]", None, "fewer than two ε", "monotone"))
         else:
@@ -160,15 +164,16 @@ def run_sanity_checks(
                 if not rises
                 else "; ".join(f"ε {format_eps(a)}→{format_eps(b)}: +{d:.4f}" for a, b, d in rises)
             )
-            checks.append(SanityCheck(f"monotone_in_eps[{attack}]", not rises, detail + f" (tol {monotone_tol})",
-                                      "monotone"))
+            checks.append(
+                SanityCheck(f"monotone_in_eps[{attack}]", not rises, f"{detail} (tol {monotone_tol:.4g})", "monotone")
+            )
     fgsm, pgd = robust_accuracy.get("fgsm"), robust_accuracy.get("pgd")
     if fgsm is not None and pgd is not None:
         common = sorted(set(fgsm) & set(pgd) - {0.0})
         if common:
             worse = [(e, pgd[e], fgsm[e]) for e in common if pgd[e] - fgsm[e] > pgd_fgsm_tol]
             detail = (
-                f"PGD ≤ FGSM + {pgd_fgsm_tol} at ε {[format_eps(e) for e in common]}"
+                f"PGD ≤ FGSM + {pgd_fgsm_tol:.4g} at ε {[format_eps(e) for e in common]}"
                 if not worse
                 else "; ".join(f"ε={format_eps(e)}: PGD {p:.4f} > FGSM {f:.4f}" for e, p, f in worse)
             )
@@ -176,17 +181,17 @@ def run_sanity_checks(
         else:
             checks.append(SanityCheck("pgd_not_weaker_than_fgsm", None, "no common ε > 0", "pgd-weaker"))
     for attack in ITERATIVE_ATTACKS:
-        curve = robust_accuracy.get(attack)
-        if curve is None:
+        iterative = robust_accuracy.get(attack)
+        if iterative is None:
             continue
         threshold = large_linf_eps if attack == "pgd" else (0.5 * math.sqrt(input_dim) if input_dim else math.inf)
-        large = [e for e in curve if e >= threshold]
+        large = [e for e in iterative if e >= threshold]
         if not large:
             checks.append(
                 SanityCheck(f"large_eps_near_zero[{attack}]", None, f"no ε ≥ {threshold:.4g} in the grid", "large-eps")
             )
             continue
-        worst = max(curve[e] for e in large)
+        worst = max(iterative[e] for e in large)
         checks.append(
             SanityCheck(
                 f"large_eps_near_zero[{attack}]",

@@ -1,0 +1,91 @@
+from __future__ import annotations
+
+from typing import Any
+
+import lightning.pytorch as pl
+import pytest
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, TensorDataset
+
+
+@pytest.fixture(autouse=True)
+def _one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def make_images(n: int = 48, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Three classes of 1x4x4 images in [0, 1]: bright top, bright bottom, dark; with exact 0 and 1 pixels."""
+    g = torch.Generator().manual_seed(seed)
+    y = torch.arange(n) % 3
+    x = torch.rand(n, 1, 4, 4, generator=g) * 0.3
+    x[y == 0, :, :2] += 0.6
+    x[y == 1, :, 2:] += 0.6
+    x[:, :, 0, 0] = 0.0
+    x[:, :, 3, 3] = 1.0
+    return x.clamp(0, 1), y
+
+
+def tiny_cnn(seed: int = 0, train_steps: int = 60) -> nn.Module:
+    """A small CNN fitted (plain torch, a few steps) to :func:`make_images`."""
+    torch.manual_seed(seed)
+    net = nn.Sequential(nn.Conv2d(1, 4, 3, padding=1), nn.ReLU(), nn.Flatten(), nn.Linear(64, 3))
+    x, y = make_images(96, seed=seed + 100)
+    opt = torch.optim.Adam(net.parameters(), lr=0.05)
+    for _ in range(train_steps):
+        opt.zero_grad()
+        F.cross_entropy(net(x), y).backward()
+        opt.step()
+    return net.eval()
+
+
+def loader(x: Tensor, y: Tensor, batch_size: int = 16) -> DataLoader:
+    return DataLoader(TensorDataset(x, y), batch_size=batch_size)
+
+
+@pytest.fixture
+def images() -> tuple[Tensor, Tensor]:
+    return make_images()
+
+
+@pytest.fixture(scope="session")
+def trained_cnn() -> nn.Module:
+    return tiny_cnn()
+
+
+@pytest.fixture
+def cnn(trained_cnn) -> nn.Module:
+    import copy
+
+    return copy.deepcopy(trained_cnn)
+
+
+@pytest.fixture
+def test_trainer(tmp_path):
+    def make(**kwargs: Any) -> pl.Trainer:
+        options: dict[str, Any] = {
+            "accelerator": "cpu",
+            "devices": 1,
+            "default_root_dir": tmp_path,
+            "logger": False,
+            "enable_progress_bar": False,
+            "enable_checkpointing": False,
+            "enable_model_summary": False,
+            "inference_mode": False,
+        }
+        options.update(kwargs)
+        return pl.Trainer(**options)
+
+    return make
+
+
+SMALL_GRID: dict[str, Any] = {
+    "fgsm_eps": [0.0, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 1.0],
+    "pgd_eps": [0.0, 0.1, 0.5],
+    "pgdl2_eps": [0.0, 0.5],
+    "pgd_steps": 5,
+}

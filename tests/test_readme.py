@@ -36,13 +36,30 @@ def test_callback_quickstart_runs(tmp_path, monkeypatch):
 
 def test_mixin_examples_run(make_trainer):
     namespace = {}
-    exec(blocks("python")[1], namespace)
+    exec(blocks("python")[2], namespace)
     g = torch.Generator().manual_seed(0)
     data = TensorDataset(torch.randn(16, 8, generator=g), torch.randint(3, (16,), generator=g))
     for name in ("Custom", "Manifold"):
         trainer = make_trainer(callbacks=[MixupCallback(alpha=1.0)])
         trainer.fit(namespace[name](), DataLoader(data, batch_size=8))
         assert float(trainer.callback_metrics["mixup/mixed_share"]) > 0.5
+
+
+def test_evaluation_block_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    namespace = {}
+    exec(blocks("python")[1], namespace)
+    result = namespace["result"]
+    assert set(result.robust_accuracy) == {"fgsm", "pgd", "pgdl2"}
+    assert result.robust_accuracy["fgsm"][0.0] == result.clean_accuracy
+
+
+def test_script_blocks_have_working_help():
+    for line in blocks("bash")[2].splitlines():
+        command = line.split("#")[0].split()
+        assert command[0] == "python" and (ROOT / command[1]).exists()
+        result = subprocess.run([sys.executable, command[1], "--help"], capture_output=True, text=True, cwd=ROOT)
+        assert result.returncode == 0, result.stderr
 
 
 def test_cli_blocks_run(tmp_path):

@@ -26,8 +26,9 @@ class MixupMixin:
     :class:`~lightning_mixup.MixupCallback` in ``Trainer(callbacks=[...])``, so one CLI config drives both the
     callback and the mixin. With the mixin the callback does not mix batches by itself.
 
-    Outside training (sanity check, validation, test, predict) every method returns its inputs unmixed, so a step
-    shared between stages may call them.
+    Without a ``MixupCallback`` (an ERM baseline of the same module), and outside training (sanity check,
+    validation, test, predict), every method returns its inputs unmixed, so a step shared between stages and
+    between ERM and mixup runs may call them unconditionally.
 
     Example::
 
@@ -45,25 +46,18 @@ class MixupMixin:
     """
 
     @property
-    def mixup_callback(self) -> MixupCallback:
-        """The :class:`MixupCallback` of the trainer this module is attached to.
-
-        Raises:
-            RuntimeError: if the module is not attached to a trainer with exactly one ``MixupCallback``.
-        """
+    def mixup_callback(self) -> MixupCallback | None:
+        """The :class:`MixupCallback` of the trainer this module is attached to, or ``None`` (no mixing)."""
         trainer = getattr(self, "_trainer", None)
         callbacks = [cb for cb in getattr(trainer, "callbacks", []) if isinstance(cb, MixupCallback)]
-        if len(callbacks) != 1:
-            raise RuntimeError(
-                f"{type(self).__name__} uses MixupMixin, which takes its configuration, random stream and schedule "
-                f"from a MixupCallback, but the trainer has {len(callbacks)}. Pass "
-                "Trainer(callbacks=[MixupCallback(...)])."
-            )
-        return callbacks[0]
+        return callbacks[0] if callbacks else None
 
-    def _mixing_active(self) -> bool:
+    def _active_callback(self) -> MixupCallback | None:
+        """The callback to mix with now: only in training steps, never in sanity checks or evaluation."""
         trainer = getattr(self, "_trainer", None)
-        return bool(trainer is not None and trainer.training and not trainer.sanity_checking)
+        if trainer is None or not trainer.training or trainer.sanity_checking:
+            return None
+        return self.mixup_callback
 
     def _module(self) -> pl.LightningModule:
         if not isinstance(self, pl.LightningModule):
@@ -83,9 +77,10 @@ class MixupMixin:
             layers: Manifold Mixup candidate layers (module names, or ``"input"``) for this call.
         """
         module = self._module()
-        if not self._mixing_active():
+        callback = self._active_callback()
+        if callback is None:
             return x, y
-        return self.mixup_callback.mix(module, x, y, epoch=module.current_epoch, step=module.global_step, layers=layers)
+        return callback.mix(module, x, y, epoch=module.current_epoch, step=module.global_step, layers=layers)
 
     @contextmanager
     def manifold_mixup(
@@ -102,10 +97,10 @@ class MixupMixin:
             RuntimeError: if the chosen layer was not called inside the block.
         """
         module = self._module()
-        if not self._mixing_active():
+        callback = self._active_callback()
+        if callback is None:
             yield x, y
             return
-        callback = self.mixup_callback
         names = list(layers) if layers is not None else callback.manifold_layers
         if not names:
             raise ValueError(
@@ -127,9 +122,10 @@ class MixupMixin:
             fake: generated samples ``(B, ...)``.
         """
         module = self._module()
-        if not self._mixing_active():
+        callback = self._active_callback()
+        if callback is None:
             return torch.cat([real, fake]), torch.cat([torch.ones(len(real)), torch.zeros(len(fake))]).to(real.device)
-        return self.mixup_callback.mix_discriminator(real, fake, epoch=module.current_epoch, step=module.global_step)
+        return callback.mix_discriminator(real, fake, epoch=module.current_epoch, step=module.global_step)
 
     def mixup_loss(
         self, loss_fn: Callable[..., Tensor], output: Tensor, target: Tensor, reduction: str = "mean", **kwargs: Any

@@ -104,9 +104,12 @@ def test_manifold_errors(make_trainer):
         make_trainer(callbacks=[MixupCallback(alpha=1.0)]).fit(Unused(), DataLoader(dataset(), batch_size=8))
 
 
-def test_mixin_needs_the_callback(make_trainer):
-    with pytest.raises(RuntimeError, match=r"takes its configuration.*from a MixupCallback, but the trainer has 0"):
-        make_trainer().fit(Custom(), DataLoader(dataset(), batch_size=8))
+def test_mixin_without_the_callback_is_erm(make_trainer):
+    model = Custom()
+    make_trainer().fit(model, DataLoader(dataset(), batch_size=8))
+    for x, mixed_x, targets, _ in model.records:
+        assert torch.equal(x, mixed_x) and type(targets) is torch.Tensor
+    assert model.mixup_callback is None
 
 
 def test_mixin_outside_a_lightning_module():

@@ -72,6 +72,7 @@ __all__ = [
     "ring_modes",
     "run_gan_study",
     "run_generators",
+    "run_verdict",
     "sample_mixture",
     "soft_label_loss",
     "train_gan_batch",

@@ -6,7 +6,7 @@ small MLP is dominated by per-op overhead; here all ``N`` runs of a group share 
 run's gradient is exactly its own) and Adam works on the stacked tensors, elementwise, with a per-run learning
 rate. Runs never interact: a run that diverges to NaN leaves the others untouched.
 
-Randomness is per run and per purpose: every run owns four ``torch.Generator``\\ s (weights, real data, latent
+Randomness is per run and per purpose: every run owns five ``torch.Generator`` objects (weights, real data, latent
 noise, mixing draws), seeded from ``(seed, purpose)``. The draws are taken run by run, in chunks of ``chunk``
 generator iterations, before the batched compute, so a run trained inside a batch of ``N`` equals the same run
 trained alone (up to float rounding of the batched matmul). Runs of ERM and mixup with the same seed share
@@ -23,6 +23,7 @@ and ``"shuffle"`` (the shuffled real+fake batch mixed with itself, λ ~ U(0, α)
 from __future__ import annotations
 
 import hashlib
+import itertools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -100,7 +101,9 @@ class GANRunSpec:
         if self.method != "erm" and not (isinstance(self.alpha, (int, float)) and self.alpha > 0):
             raise ValueError(f"Expected argument `alpha` > 0 for method={self.method!r}, but got {self.alpha!r}.")
         if self.method == "shuffle" and self.alpha > 1:
-            raise ValueError(f"Expected argument `alpha` in (0, 1] for method='shuffle' (λ ~ U(0, α)), but got {self.alpha!r}.")
+            raise ValueError(
+                f"Expected argument `alpha` in (0, 1] for method='shuffle' (λ ~ U(0, α)), but got {self.alpha!r}."
+            )
         for name in ("lr_d", "lr_g"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not value > 0:
@@ -164,7 +167,8 @@ class BatchedGANConfig:
             raise ValueError(f"Expected argument `betas` to be two floats in [0, 1), but got {self.betas!r}.")
         if any(not isinstance(s, int) or s < 0 or s > self.iterations for s in self.snapshot_steps):
             raise ValueError(
-                f"Expected `snapshot_steps` to be ints in [0, iterations={self.iterations}], but got {self.snapshot_steps!r}."
+                f"Expected `snapshot_steps` to be ints in [0, iterations={self.iterations}], but got "
+                f"{self.snapshot_steps!r}."
             )
 
 
@@ -229,7 +233,7 @@ def _init_mlp(sizes: Sequence[int], generator: torch.Generator) -> list[Tensor]:
     Weights are stored ``(fan_in, fan_out)`` (the transpose of ``nn.Linear.weight``) for ``baddbmm``.
     """
     params = []
-    for fan_in, fan_out in zip(sizes[:-1], sizes[1:], strict=True):
+    for fan_in, fan_out in itertools.pairwise(sizes):
         bound = 1.0 / math.sqrt(fan_in)
         params.append((torch.rand(fan_in, fan_out, generator=generator) * 2 - 1) * bound)
         params.append((torch.rand(1, fan_out, generator=generator) * 2 - 1) * bound)

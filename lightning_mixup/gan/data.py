@@ -86,9 +86,7 @@ def grid_modes(grid_size: int = 5, spacing: float = 2.0) -> Tensor:
     return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1).float()
 
 
-def sample_mixture(
-    modes: Tensor, std: float, num_samples: int, *, generator: torch.Generator | None = None
-) -> Tensor:
+def sample_mixture(modes: Tensor, std: float, num_samples: int, *, generator: torch.Generator | None = None) -> Tensor:
     """Draw from the uniform mixture of isotropic Gaussians ``N(modes[k], std²·I)``.
 
     Args:

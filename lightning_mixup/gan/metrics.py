@@ -16,7 +16,7 @@ al., NeurIPS 2018, https://arxiv.org/abs/1712.04086, §5.1):
   and the value is ``log K``, the score of a total collapse onto one mode (the worst value a histogram can have).
   0 means perfectly even coverage; one mode out of 8 scores ``log 8 = 2.08``.
 
-Samples with a non-finite coordinate are never high quality. The metrics are torchmetrics ``Metric``\\ s (they
+Samples with a non-finite coordinate are never high quality. The metrics are torchmetrics ``Metric`` objects (they
 sum the per-mode counts across batches and DDP processes) with functional twins that also take a leading run
 dimension, used by the batched study.
 """
@@ -45,8 +45,8 @@ __all__ = [
     "run_verdict",
 ]
 
-Verdict = Literal["converged", "mode-collapsed", "diverged"]
-VERDICTS: tuple[str, ...] = ("converged", "mode-collapsed", "diverged")
+Verdict = Literal["converged", "mode-collapsed", "unconverged", "diverged"]
+VERDICTS: tuple[str, ...] = ("converged", "mode-collapsed", "unconverged", "diverged")
 
 
 def _coverage_arg_validation(modes: Tensor, std: float, threshold: float, min_count: int) -> None:
@@ -245,15 +245,19 @@ class VerdictRule:
     """The thresholds of :func:`run_verdict`.
 
     Attributes:
-        window: how many of the last evaluations must satisfy the rule (guards against a lucky snapshot of an
+        window: how many of the last evaluations the rule looks at (guards against a lucky snapshot of an
             oscillating run).
-        min_high_quality: a run whose mean high-quality share over the window is below this has diverged.
-        max_reverse_kl: a converged run keeps its reverse KL at or below this in every evaluation of the window.
+        diverged_high_quality: a run whose mean high-quality share over the window is below this has left the
+            data: diverged.
+        min_high_quality: a converged run has at least this high-quality share in every evaluation of the window.
+        max_reverse_kl: a converged run keeps its reverse KL at or below this in every evaluation of the window;
+            above it a run counts as (partially) mode-collapsed.
         min_modes_share: a converged run captures at least ``ceil(min_modes_share · K)`` modes in every
-            evaluation of the window (1.0: all of them).
+            evaluation of the window (1.0: all of them); fewer is mode collapse.
     """
 
     window: int = 3
+    diverged_high_quality: float = 0.05
     min_high_quality: float = 0.5
     max_reverse_kl: float = 0.1
     min_modes_share: float = 1.0
@@ -261,12 +265,14 @@ class VerdictRule:
     def __post_init__(self) -> None:
         if not isinstance(self.window, int) or isinstance(self.window, bool) or self.window < 1:
             raise ValueError(f"Expected argument `window` to be a positive int, but got {self.window!r}.")
-        for name in ("min_high_quality", "min_modes_share"):
+        for name in ("diverged_high_quality", "min_high_quality", "min_modes_share"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
                 raise ValueError(f"Expected argument `{name}` to be a float in [0, 1], but got {value!r}.")
         if not isinstance(self.max_reverse_kl, (int, float)) or self.max_reverse_kl < 0:
-            raise ValueError(f"Expected argument `max_reverse_kl` to be a non-negative float, but got {self.max_reverse_kl!r}.")
+            raise ValueError(
+                f"Expected argument `max_reverse_kl` to be a non-negative float, but got {self.max_reverse_kl!r}."
+            )
 
 
 def run_verdict(
@@ -280,13 +286,16 @@ def run_verdict(
 ) -> Verdict:
     """Classify one training run from its evaluation trajectory.
 
-    The rule, applied to the last ``rule.window`` evaluations (all of them if there are fewer):
+    The rule, applied to the last ``rule.window`` evaluations (all of them if there are fewer), first match wins:
 
-    1. ``"diverged"`` if any loss, weight or sample became non-finite (``finite=False``), or the mean
-       high-quality share over the window is below ``rule.min_high_quality`` (most samples off the data).
-    2. ``"converged"`` if in every evaluation of the window at least ``ceil(rule.min_modes_share · K)`` modes
-       are captured and the reverse KL is at most ``rule.max_reverse_kl``.
-    3. ``"mode-collapsed"`` otherwise: samples on the data, but modes missing or covered very unevenly.
+    1. ``"diverged"``: a loss, weight or sample became non-finite (``finite=False``), or the mean high-quality
+       share over the window is below ``rule.diverged_high_quality`` (the generator has left the data).
+    2. ``"converged"``: in every evaluation of the window at least ``ceil(rule.min_modes_share · K)`` modes are
+       captured, the reverse KL is at most ``rule.max_reverse_kl`` and the high-quality share is at least
+       ``rule.min_high_quality``.
+    3. ``"mode-collapsed"``: in some evaluation of the window modes are missing or the reverse KL exceeds
+       ``rule.max_reverse_kl`` (modes covered very unevenly).
+    4. ``"unconverged"``: every mode covered evenly, but too few samples close to the modes (still blurry).
 
     Args:
         modes_captured: modes captured at every evaluation, in order.
@@ -312,9 +321,10 @@ def run_verdict(
     w = rule.window
     modes, hq, kl = list(modes_captured)[-w:], list(high_quality_share)[-w:], list(reverse_kl)[-w:]
     values = [*modes, *hq, *kl]
-    if not finite or not all(math.isfinite(v) for v in values) or sum(hq) / len(hq) < rule.min_high_quality:
+    if not finite or not all(math.isfinite(v) for v in values) or sum(hq) / len(hq) < rule.diverged_high_quality:
         return "diverged"
     need = math.ceil(rule.min_modes_share * num_modes - 1e-9)
-    if all(m >= need for m in modes) and all(k <= rule.max_reverse_kl for k in kl):
+    covered = all(m >= need for m in modes) and all(k <= rule.max_reverse_kl for k in kl)
+    if covered and all(h >= rule.min_high_quality for h in hq):
         return "converged"
-    return "mode-collapsed"
+    return "unconverged" if covered else "mode-collapsed"

@@ -20,7 +20,6 @@ from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import Tensor, nn
 from typing_extensions import override
 
-from lightning_mixup.callback import MixupCallback
 from lightning_mixup.gan.losses import (
     GAN_LOSSES,
     SOFT_LABEL_LOSSES,
@@ -138,9 +137,9 @@ class GANModule(MixupMixin, pl.LightningModule):
         ):
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"Expected argument `{name}` to be an int >= {low}, but got {value!r}.")
-        for name, value in (("lr_g", lr_g), ("lr_d", lr_d), ("wgan_clip", wgan_clip)):
-            if not isinstance(value, (int, float)) or isinstance(value, bool) or not value > 0:
-                raise ValueError(f"Expected argument `{name}` to be a positive float, but got {value!r}.")
+        for name, rate in (("lr_g", lr_g), ("lr_d", lr_d), ("wgan_clip", wgan_clip)):
+            if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not rate > 0:
+                raise ValueError(f"Expected argument `{name}` to be a positive float, but got {rate!r}.")
         if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas):
             raise ValueError(f"Expected argument `betas` to be two floats in [0, 1), but got {betas!r}.")
         if loss not in GAN_LOSSES:
@@ -150,10 +149,15 @@ class GANModule(MixupMixin, pl.LightningModule):
         self.latent_dim = latent_dim
         self.d_steps = d_steps
         self.loss = loss
+        self.lr_g, self.lr_d = float(lr_g), float(lr_d)
+        self.betas = (float(betas[0]), float(betas[1]))
+        self.wgan_clip = float(wgan_clip)
+        self.eval_every = eval_every
+        self.eval_samples = eval_samples
+        self.eval_seed = eval_seed
         self.generator = mlp(latent_dim, data_dim, g_hidden, g_depth)
         self.discriminator = mlp(data_dim, 1, d_hidden, d_depth)
         self.coverage: ModeCoverage | None = None
-        self._use_mixup = False
 
     def generate(self, z: Tensor) -> Tensor:
         """Generated samples ``(B, data_dim)`` from latent codes ``(B, latent_dim)``."""
@@ -171,44 +175,43 @@ class GANModule(MixupMixin, pl.LightningModule):
     @override
     def setup(self, stage: str) -> None:
         """Check the loss against the trainer's ``MixupCallback`` and build the coverage metric from the data."""
-        callbacks = [cb for cb in self.trainer.callbacks if isinstance(cb, MixupCallback)]  # type: ignore[attr-defined]
-        mixing = any(cb.policy.alpha > 0 and cb.policy.prob > 0 for cb in callbacks)
+        callback = self.mixup_callback
+        mixing = callback is not None and callback.policy.alpha > 0 and callback.policy.prob > 0
         if mixing and self.loss not in SOFT_LABEL_LOSSES:
             raise ValueError(
                 f"Expected GANModule(loss=...) to be one of {SOFT_LABEL_LOSSES} when a MixupCallback with alpha > 0 "
                 f"mixes the discriminator, but got loss={self.loss!r}, which cannot take mixup's soft labels. Use "
                 "loss='bce', or train without discriminator mixup (remove the MixupCallback or set alpha=0)."
             )
-        self._use_mixup = bool(callbacks)
         datamodule = getattr(self.trainer, "datamodule", None)
         modes, std = getattr(datamodule, "modes", None), getattr(datamodule, "std", None)
-        if self.coverage is None and isinstance(modes, Tensor) and isinstance(std, float) and self.hparams.eval_every:
+        if self.coverage is None and isinstance(modes, Tensor) and isinstance(std, float) and self.eval_every:
             self.coverage = ModeCoverage(modes, std)
 
     @override
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
         """Adam for the discriminator (first) and the generator (second)."""
-        hp = self.hparams
-        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=hp.lr_d, betas=tuple(hp.betas))
-        opt_g = torch.optim.Adam(self.generator.parameters(), lr=hp.lr_g, betas=tuple(hp.betas))
+        opt_d = torch.optim.Adam(self.discriminator.parameters(), lr=self.lr_d, betas=self.betas)
+        opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.lr_g, betas=self.betas)
         return [opt_d, opt_g]
 
     def _noise(self, n: int) -> Tensor:
         return torch.randn(n, self.latent_dim, device=self.device)
 
     def discriminator_batch(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
-        """Inputs and soft labels (1 = real) of a discriminator step: mixed by the ``MixupCallback`` when there is
-        one and its schedule is on, else ``cat([real, fake])`` with labels ``cat([1, 0])``."""
-        if self._use_mixup:
-            return self.mix_discriminator(real, fake)
-        labels = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))]).to(real.device)
-        return torch.cat([real, fake]), labels
+        """Inputs and soft labels (1 = real) of a discriminator step.
+
+        Mixed by the trainer's ``MixupCallback`` when there is one and its schedule is on (through
+        :meth:`~lightning_mixup.MixupMixin.mix_discriminator`), else ``cat([real, fake])`` with labels
+        ``cat([1, 0])``.
+        """
+        return self.mix_discriminator(real, fake)
 
     @override
     def training_step(self, batch: Any, batch_idx: int) -> None:
         """One discriminator step on this batch, and a generator step after every ``d_steps`` of them."""
         real = batch[0] if isinstance(batch, (list, tuple)) else batch
-        opt_d, opt_g = self.optimizers()  # type: ignore[misc]
+        opt_d, opt_g = self.optimizers()  # type: ignore[attr-defined]
         position = self.global_step % (self.d_steps + 1)  # read before the steps below advance global_step
         self._discriminator_step(real, opt_d)
         if position == self.d_steps - 1:
@@ -230,7 +233,7 @@ class GANModule(MixupMixin, pl.LightningModule):
         if self.loss == "wasserstein":
             with torch.no_grad():
                 for p in self.discriminator.parameters():
-                    p.clamp_(-self.hparams.wgan_clip, self.hparams.wgan_clip)
+                    p.clamp_(-self.wgan_clip, self.wgan_clip)
         self.untoggle_optimizer(opt)
         self.log("gan/d_loss", loss.detach(), prog_bar=True)
 
@@ -244,7 +247,7 @@ class GANModule(MixupMixin, pl.LightningModule):
         self.untoggle_optimizer(opt)
         self.log("gan/g_loss", loss.detach(), prog_bar=True)
         g_steps = self.global_step // (self.d_steps + 1)  # global_step already counts this generator step
-        if self.coverage is not None and g_steps % self.hparams.eval_every == 0:
+        if self.coverage is not None and g_steps % self.eval_every == 0:
             self.log_dict({f"gan/{k}": v for k, v in self.evaluate().items()})
 
     @torch.no_grad()
@@ -259,8 +262,8 @@ class GANModule(MixupMixin, pl.LightningModule):
                 "GANModule.evaluate() needs the mixture's modes: fit with a datamodule that has `modes` and `std` "
                 "(e.g. lightning_mixup.gan.RingDataModule) and eval_every > 0."
             )
-        g = torch.Generator().manual_seed(self.hparams.eval_seed)
-        z = torch.randn(self.hparams.eval_samples, self.latent_dim, generator=g).to(self.device)
+        g = torch.Generator().manual_seed(self.eval_seed)
+        z = torch.randn(self.eval_samples, self.latent_dim, generator=g).to(self.device)
         self.coverage.reset()
         self.coverage.update(self.generate(z))
         return self.coverage.compute()

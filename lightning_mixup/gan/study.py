@@ -37,8 +37,8 @@ from lightning_mixup.gan.batched import (
     MixtureProblem,
     train_gan_batch,
 )
-from lightning_mixup.gan.data import grid_modes, ring_modes
-from lightning_mixup.gan.metrics import VerdictRule, run_verdict
+from lightning_mixup.gan.data import grid_modes, ring_modes, sample_mixture
+from lightning_mixup.gan.metrics import VERDICTS, VerdictRule, coverage_from_counts, mode_histogram, run_verdict
 
 __all__ = ["ANCHORS", "DATASETS", "GANStudyConfig", "run_gan_study"]
 
@@ -74,7 +74,9 @@ class GANStudyConfig:
         iterations: generator iterations per run (each after ``d_steps`` discriminator steps).
         batch_size: real samples per discriminator step.
         d_steps: discriminator steps per generator iteration (5 in the mixup authors' code).
-        betas: Adam betas (PyTorch's defaults, as the authors' "Adam with default parameters").
+        betas: Adam betas. (0.5, 0.999) as in DCGAN (Radford et al. 2016, https://arxiv.org/abs/1511.06434), not
+            the mixup authors' "Adam with default parameters" (0.9, 0.999): with β1 = 0.9 and these short schedules
+            hardly any run, ERM or mixup, put a fifth of its samples near a mode (measured; see the README text).
         eval_every: evaluation interval in generator iterations.
         eval_samples: generated samples per evaluation.
         snapshot_steps: iterations shown in the scatter plots.
@@ -84,6 +86,7 @@ class GANStudyConfig:
         grid_std: std of the grid's components (0.05 in VEEGAN/PacGAN).
         verdict_window: see :class:`~lightning_mixup.gan.metrics.VerdictRule`.
         verdict_min_high_quality: see :class:`~lightning_mixup.gan.metrics.VerdictRule`.
+        verdict_diverged_high_quality: see :class:`~lightning_mixup.gan.metrics.VerdictRule`.
         verdict_max_reverse_kl: see :class:`~lightning_mixup.gan.metrics.VerdictRule`.
         out: output folder (JSON, Markdown, figures); ``None`` writes nothing.
         plots: write the figures.
@@ -100,19 +103,20 @@ class GANStudyConfig:
     first_seed: int = 0
     methods: list[str] = field(default_factory=lambda: ["erm", "paper"])
     alpha: float = 0.2
-    iterations: int = 2000
+    iterations: int = 4000
     batch_size: int = 64
     d_steps: int = 5
-    betas: list[float] = field(default_factory=lambda: [0.9, 0.999])
-    eval_every: int = 100
+    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
+    eval_every: int = 200
     eval_samples: int = 2048
-    snapshot_steps: list[int] = field(default_factory=lambda: [10, 100, 500, 1000, 2000])
+    snapshot_steps: list[int] = field(default_factory=lambda: [10, 100, 1000, 2000, 4000])
     ring_radius: float = 2.0
     ring_std: float = 0.02
     grid_spacing: float = 2.0
     grid_std: float = 0.05
     verdict_window: int = 3
     verdict_min_high_quality: float = 0.5
+    verdict_diverged_high_quality: float = 0.05
     verdict_max_reverse_kl: float = 0.1
     out: str | None = "experiments/results/gan"
     plots: bool = True
@@ -121,15 +125,15 @@ class GANStudyConfig:
 
     @classmethod
     def quick(cls, **overrides: Any) -> GANStudyConfig:
-        """A smoke-test sweep of about a minute: one architecture and latent size, 2 seeds, 300 iterations."""
+        """A smoke-test sweep of about a minute: one architecture, learning rate and latent size, 3 seeds."""
         base: dict[str, Any] = {
-            "architectures": [[32, 2]],
+            "architectures": [[64, 3]],
+            "learning_rates": [1e-3],
             "latent_dims": [2],
-            "seeds": 2,
-            "iterations": 300,
-            "eval_every": 50,
-            "eval_samples": 1024,
-            "snapshot_steps": [10, 100, 300],
+            "seeds": 3,
+            "iterations": 1500,
+            "eval_every": 100,
+            "snapshot_steps": [10, 100, 500, 1500],
         }
         base.update(overrides)
         return cls(**base)
@@ -139,7 +143,9 @@ class GANStudyConfig:
             allowed = DATASETS if name == "datasets" else MIX_METHODS
             values = getattr(self, name)
             if not values or any(v not in allowed for v in values):
-                raise ValueError(f"Expected argument `{name}` to be a non-empty list from {allowed}, but got {values!r}.")
+                raise ValueError(
+                    f"Expected argument `{name}` to be a non-empty list from {allowed}, but got {values!r}."
+                )
         if not self.architectures or any(
             len(a) != 2 or not all(isinstance(v, int) and v >= 1 for v in a) for a in self.architectures
         ):
@@ -148,13 +154,17 @@ class GANStudyConfig:
                 f"int pairs, but got {self.architectures!r}."
             )
         if not self.learning_rates or any(not isinstance(v, (int, float)) or v <= 0 for v in self.learning_rates):
-            raise ValueError(f"Expected argument `learning_rates` to be positive floats, but got {self.learning_rates!r}.")
+            raise ValueError(
+                f"Expected argument `learning_rates` to be positive floats, but got {self.learning_rates!r}."
+            )
         if not self.latent_dims or any(not isinstance(v, int) or v < 1 for v in self.latent_dims):
             raise ValueError(f"Expected argument `latent_dims` to be positive ints, but got {self.latent_dims!r}.")
         if not isinstance(self.seeds, int) or isinstance(self.seeds, bool) or self.seeds < 1:
             raise ValueError(f"Expected argument `seeds` to be a positive int, but got {self.seeds!r}.")
         if self.num_threads is not None and (not isinstance(self.num_threads, int) or self.num_threads < 1):
-            raise ValueError(f"Expected argument `num_threads` to be a positive int or None, but got {self.num_threads!r}.")
+            raise ValueError(
+                f"Expected argument `num_threads` to be a positive int or None, but got {self.num_threads!r}."
+            )
         self.snapshot_steps = sorted({s for s in self.snapshot_steps if 0 <= s <= self.iterations})
         self.batched_config()  # validates the training schedule
         self.verdict_rule()
@@ -179,6 +189,7 @@ class GANStudyConfig:
         return VerdictRule(
             window=self.verdict_window,
             min_high_quality=self.verdict_min_high_quality,
+            diverged_high_quality=self.verdict_diverged_high_quality,
             max_reverse_kl=self.verdict_max_reverse_kl,
         )
 
@@ -196,6 +207,39 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
 
 def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
+
+
+def _reference_samplers(cfg: GANStudyConfig, draws: int = 5) -> list[dict[str, Any]]:
+    """The metrics of two reference samplers, computed like a run's final evaluation (mean ± std over draws).
+
+    - ``"true distribution"``: the mixture itself (the best a generator can score).
+    - ``"uniform smear"``: uniform on the square ``[-a, a]²``, ``a = 1.25 · max |mode coordinate|`` (the square the
+      modes sit in plus a margin): a generator that has learnt only where the data are. Its mode count shows how
+      many modes the VEEGAN/PacGAN rule credits to a blurry generator by chance.
+    """
+    out = []
+    for dataset in cfg.datasets:
+        problem = cfg.problem(dataset)
+        extent = 1.25 * float(problem.modes.abs().max())
+        for name in ("true distribution", "uniform smear"):
+            values: dict[str, list[float]] = {"modes_captured": [], "high_quality_share": [], "reverse_kl": []}
+            for draw in range(draws):
+                g = torch.Generator().manual_seed(draw)
+                if name == "true distribution":
+                    samples = sample_mixture(problem.modes, problem.std, cfg.eval_samples, generator=g)
+                else:
+                    samples = (torch.rand(cfg.eval_samples, 2, generator=g) * 2 - 1) * extent
+                counts, total = mode_histogram(samples, problem.modes, problem.std)
+                for key, value in coverage_from_counts(counts, total).items():
+                    values[key].append(float(value))
+            entry: dict[str, Any] = {"dataset": dataset, "sampler": name, "num_modes": problem.num_modes}
+            if name == "uniform smear":
+                entry["extent"] = extent
+            for key, vals in values.items():
+                mean, std = _mean_std(vals)
+                entry[key] = {"mean": mean, "std": std}
+            out.append(entry)
+    return out
 
 
 def _run_records(result: BatchedGANResult, group: Mapping[str, Any], rule: VerdictRule) -> list[dict[str, Any]]:
@@ -252,7 +296,7 @@ def _cells(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
         for metric in ("modes_captured", "high_quality_share", "reverse_kl"):
             mean, std = _mean_std([m[metric] for m in members])
             cell[metric] = {"mean": mean, "std": std}
-        for verdict in ("converged", "mode-collapsed", "diverged"):
+        for verdict in VERDICTS:
             cell[verdict] = sum(m["verdict"] == verdict for m in members) / len(members)
         for metric in ("d_loss_var", "g_loss_var", "d_grad_norm_mean", "g_grad_norm_mean"):
             values = [m[metric] for m in members if m[metric] is not None]
@@ -295,14 +339,16 @@ def _markdown(result: Mapping[str, Any]) -> str:
         "",
         "Modes: modes captured (a mode is captured if it is the nearest mode of at least one high-quality sample); "
         "HQ: share of samples within 3 std of their nearest mode; reverse KL: KL(mode histogram of HQ samples ‖ "
-        "uniform), nats. Mean ± std over seeds. Verdict shares: converged (all modes captured and reverse KL ≤ "
-        f"{cfg['verdict_max_reverse_kl']} in each of the last {cfg['verdict_window']} evaluations), diverged "
-        f"(non-finite, or mean HQ < {cfg['verdict_min_high_quality']} over them), mode-collapsed (otherwise). "
-        "Loss variance: over the second half of training.",
+        "uniform), nats. Mean ± std over seeds. Verdicts, over the last "
+        f"{cfg['verdict_window']} evaluations: diverged (non-finite, or mean HQ < "
+        f"{cfg['verdict_diverged_high_quality']:.0%}), converged (in each: all modes captured, reverse KL ≤ "
+        f"{cfg['verdict_max_reverse_kl']} and HQ ≥ {cfg['verdict_min_high_quality']:.0%}), mode-collapsed (in some: "
+        f"modes missing or reverse KL > {cfg['verdict_max_reverse_kl']}), unconverged (modes covered evenly but HQ "
+        "too low). Loss variance, gradient norm: over the second half of training.",
         "",
         "| dataset | hidden×depth | lr | latent | method | modes | HQ % | reverse KL | converged | collapsed "
-        "| diverged | var(D loss) | var(G loss) | ‖∇G‖ |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| unconverged | diverged | var(D loss) | var(G loss) | ‖∇G‖ |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
 
     def num(value: float | None, digits: int = 3) -> str:
@@ -313,20 +359,45 @@ def _markdown(result: Mapping[str, Any]) -> str:
             f"| {c['dataset']} | {c['hidden']}×{c['depth']} | {c['lr']:g} | {c['latent_dim']} | "
             f"{_METHOD_LABELS[c['method']]} | {_fmt(c['modes_captured'])} / {c['num_modes']} | "
             f"{_fmt(c['high_quality_share'], 100)} | {_fmt(c['reverse_kl'], digits=2)} | "
-            f"{c['converged'] * 100:.0f} % | {c['mode-collapsed'] * 100:.0f} % | {c['diverged'] * 100:.0f} % | "
+            f"{c['converged'] * 100:.0f} % | {c['mode-collapsed'] * 100:.0f} % | {c['unconverged'] * 100:.0f} % | "
+            f"{c['diverged'] * 100:.0f} % | "
             f"{num(c['d_loss_var'])} | {num(c['g_loss_var'])} | {num(c['g_grad_norm_mean'])} |"
         )
-    lines += ["", "## Overall, per dataset and method", "", "| dataset | method | runs | modes | HQ % | reverse KL "
-              "| converged |", "|---|---|---|---|---|---|---|"]
+    lines += [
+        "",
+        "## Overall, per dataset and method",
+        "",
+        "| dataset | method | runs | modes | HQ % | reverse KL | converged | collapsed | unconverged | diverged |",
+        "|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for s in result["summary"]:
         lines.append(
             f"| {s['dataset']} | {_METHOD_LABELS[s['method']]} | {s['runs']} | {_fmt(s['modes_captured'])} / "
             f"{s['num_modes']} | {_fmt(s['high_quality_share'], 100)} | {_fmt(s['reverse_kl'], digits=2)} | "
-            f"{s['converged'] * 100:.0f} % |"
+            + " | ".join(f"{s[v] * 100:.0f} %" for v in VERDICTS)
+            + " |"
+        )
+    lines += [
+        "",
+        "## Reference samplers, scored like a run (same number of samples)",
+        "",
+        "| dataset | sampler | modes | HQ % | reverse KL |",
+        "|---|---|---|---|---|",
+    ]
+    for r in result["reference_samplers"]:
+        name = r["sampler"] + (f" on [-{r['extent']:g}, {r['extent']:g}]²" if "extent" in r else "")
+        lines.append(
+            f"| {r['dataset']} | {name} | {_fmt(r['modes_captured'])} / {r['num_modes']} | "
+            f"{_fmt(r['high_quality_share'], 100)} | {_fmt(r['reverse_kl'], digits=2)} |"
         )
     if result["paired"]:
-        lines += ["", "## Paired by seed: mixup vs ERM, final modes captured", "",
-                  "| dataset | hidden×depth | lr | latent | method | better | tie | worse |", "|---|---|---|---|---|---|---|---|"]
+        lines += [
+            "",
+            "## Paired by seed: mixup vs ERM, final modes captured",
+            "",
+            "| dataset | hidden×depth | lr | latent | method | better | tie | worse |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
         for p in result["paired"]:
             lines.append(
                 f"| {p['dataset']} | {p['hidden']}×{p['depth']} | {p['lr']:g} | {p['latent_dim']} | "
@@ -364,7 +435,8 @@ def _summary(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
             for metric in ("modes_captured", "high_quality_share", "reverse_kl"):
                 mean, std = _mean_std([m[metric] for m in members])
                 entry[metric] = {"mean": mean, "std": std}
-            entry["converged"] = sum(m["verdict"] == "converged" for m in members) / len(members)
+            for verdict in VERDICTS:
+                entry[verdict] = sum(m["verdict"] == verdict for m in members) / len(members)
             out.append(entry)
     return out
 
@@ -418,7 +490,9 @@ def _figures(
                 f"{dataset}: seed {cfg.first_seed}, {first_arch[0]}×{first_arch[1]} MLPs, latent {first_latent}, "
                 f"lr {first_lr:g}, α={cfg.alpha}"
             )
-            files[f"scatter_{dataset}"] = str(plot_scatter_grid(snapshots, problem.modes, out / f"scatter_{dataset}.png", title=title))
+            files[f"scatter_{dataset}"] = str(
+                plot_scatter_grid(snapshots, problem.modes, out / f"scatter_{dataset}.png", title=title)
+            )
         files[f"curves_{dataset}"] = str(
             plot_metric_curves(curves, out / f"curves_{dataset}.png", num_modes=problem.num_modes, title=dataset)
         )
@@ -435,7 +509,8 @@ def run_gan_study(config: GANStudyConfig | Mapping[str, Any] | None = None) -> d
     Returns:
         A JSON-serialisable dict: ``"config"``, ``"runs"`` (one record per run, with its trajectory and verdict),
         ``"cells"`` (mean ± std over seeds, verdict shares), ``"summary"`` (per dataset and method),
-        ``"paired"`` (mixup vs ERM on the same seed), ``"anchors"``, ``"seconds"``, ``"files"`` (paths written)
+        ``"paired"`` (mixup vs ERM on the same seed), ``"reference_samplers"`` (the true distribution and a uniform
+        smear, scored like a run), ``"anchors"``, ``"seconds"``, ``"files"`` (paths written)
         and ``"markdown"`` (the table's text, not part of the JSON file).
 
     Raises:
@@ -460,7 +535,9 @@ def run_gan_study(config: GANStudyConfig | Mapping[str, Any] | None = None) -> d
             raise ValueError(f"Expected GANStudyConfig fields, but got unknown keys {unknown}.")
         cfg = GANStudyConfig.quick(**options) if quick else GANStudyConfig(**options)
     else:
-        raise TypeError(f"Expected `config` to be a GANStudyConfig, a mapping or None, but got {type(config).__name__}.")
+        raise TypeError(
+            f"Expected `config` to be a GANStudyConfig, a mapping or None, but got {type(config).__name__}."
+        )
 
     start = time.perf_counter()
     previous_threads = torch.get_num_threads()
@@ -488,7 +565,8 @@ def run_gan_study(config: GANStudyConfig | Mapping[str, Any] | None = None) -> d
             for group, runs in groups:
                 if bar is not None:
                     bar.set_postfix_str(
-                        f"{group['hidden']}×{group['depth']} z={group['latent_dim']} {runs[0].method} ({len(runs)} runs)"
+                        f"{group['hidden']}×{group['depth']} z={group['latent_dim']} {runs[0].method} "
+                        f"({len(runs)} runs)"
                     )
                 batch_cfg = cfg.batched_config(group["hidden"], group["depth"], group["latent_dim"])
                 results.append((group, train_gan_batch(runs, batch_cfg, progress=bar.update if bar else False)))
@@ -503,6 +581,7 @@ def run_gan_study(config: GANStudyConfig | Mapping[str, Any] | None = None) -> d
             "cells": _cells(run_records),
             "summary": _summary(run_records),
             "paired": _paired(run_records),
+            "reference_samplers": _reference_samplers(cfg),
             "anchors": [dict(a) for a in ANCHORS],
             "seconds": 0.0,
             "files": {},

@@ -39,7 +39,8 @@ def test_shuffle_form_loss_by_hand():
     # cat([real, fake]) = r0, r1, f0, f1 with labels 1, 1, 0, 0; partners index = (2, 0, 3, 1)
     params = MixParams(lam=torch.tensor([0.5, 1.0, 0.0, 0.25]), index=torch.tensor([2, 0, 3, 1]))
     inputs, labels = apply_discriminator_mix(REAL, FAKE, params)
-    # 0: 0.5 r0 + 0.5 f0 = (0.5, 0), y 0.5 | 1: r1, y 1 | 2: f1 = (2, 2), y 0 | 3: 0.25 f1 + 0.75 r1 = (0.5, 1.25), y 0.75
+    # 0: 0.5 r0 + 0.5 f0 = (0.5, 0), y 0.5 | 1: r1, y 1 | 2: f1 = (2, 2), y 0
+    # 3: 0.25 f1 + 0.75 r1 = (0.5, 1.25), y 0.75
     expected_logits = [-0.5, 1.0, 5.0, 2.0]
     expected = sum(_bce(z, y) for z, y in zip(expected_logits, [0.5, 1.0, 0.0, 0.75], strict=True)) / 4
     loss = soft_label_loss(_linear_discriminator()(inputs).squeeze(-1), labels)

@@ -43,9 +43,9 @@ def test_reverse_kl_hand_values():
     assert two["reverse_kl"].item() == pytest.approx(math.log(2))
     assert two["high_quality_share"].item() == pytest.approx(0.6)
     assert coverage_from_counts(torch.tensor([2, 2, 2, 2]), torch.tensor(8))["reverse_kl"].item() == 0.0
-    assert coverage_from_counts(torch.zeros(4, dtype=torch.long), torch.tensor(8))["reverse_kl"].item() == pytest.approx(
-        math.log(4)
-    )
+    assert coverage_from_counts(torch.zeros(4, dtype=torch.long), torch.tensor(8))[
+        "reverse_kl"
+    ].item() == pytest.approx(math.log(4))
 
 
 def test_min_count_is_stricter():
@@ -97,7 +97,10 @@ def test_verdicts():
     # a lucky last snapshot of an oscillating run is not convergence
     assert run_verdict([8, 2, 8], [0.9] * 3, [0.05, 1.5, 0.05], num_modes=8) == "mode-collapsed"
     assert run_verdict([8, 8, 8], [0.9] * 3, [0.05, 0.05, 0.3], num_modes=8) == "mode-collapsed"
-    assert run_verdict([8, 8, 8], [0.3, 0.2, 0.1], [0.05] * 3, num_modes=8) == "diverged"
+    assert run_verdict([8, 8, 8], [0.03, 0.02, 0.01], [0.05] * 3, num_modes=8) == "diverged"
+    # every mode covered evenly, but most samples between the modes: not yet converged
+    assert run_verdict([8, 8, 8], [0.3, 0.2, 0.1], [0.05] * 3, num_modes=8) == "unconverged"
+    assert run_verdict([8, 8, 8], [0.3, 0.9, 0.9], [0.05] * 3, num_modes=8) == "unconverged"
     assert run_verdict([8, 8, 8], [0.9] * 3, [0.05] * 3, num_modes=8, finite=False) == "diverged"
     assert run_verdict([8, 8, float("nan")], [0.9] * 3, [0.05] * 3, num_modes=8) == "diverged"
     # only the window counts: an early collapse that recovered converges
@@ -113,12 +116,21 @@ def test_verdicts():
         (lambda: ModeCoverage([[0.0, 0.0]], std=0.1, threshold=-1), ValueError, "`threshold` to be a positive"),
         (lambda: ModeCoverage([[0.0, 0.0]], std=0.1, min_count=0), ValueError, "`min_count` to be a positive int"),
         (lambda: ModeCoverage([0.0, 0.0], std=0.1), ValueError, r"`modes` of shape \(K, D\)"),
-        (lambda: ModeCoverage([[0.0, 0.0]], std=0.1).update(torch.zeros(3)), ValueError, r"`samples` of shape \(S, 2\)"),
-        (lambda: mode_histogram(torch.zeros(4, 3), torch.zeros(2, 2), 0.1), ValueError, r"`samples` of shape \(\.\.\., S, 2\)"),
+        (
+            lambda: ModeCoverage([[0.0, 0.0]], std=0.1).update(torch.zeros(3)),
+            ValueError,
+            r"`samples` of shape \(S, 2\)",
+        ),
+        (
+            lambda: mode_histogram(torch.zeros(4, 3), torch.zeros(2, 2), 0.1),
+            ValueError,
+            r"`samples` of shape \(\.\.\., S, 2\)",
+        ),
         (lambda: coverage_from_counts(torch.ones(2), torch.tensor(2), min_count=0), ValueError, "`min_count`"),
         (lambda: run_verdict([1], [1.0, 1.0], [0.0], num_modes=1), ValueError, "trajectories of equal length"),
         (lambda: VerdictRule(window=0), ValueError, "`window` to be a positive int"),
         (lambda: VerdictRule(min_high_quality=2.0), ValueError, r"`min_high_quality` to be a float in \[0, 1\]"),
+        (lambda: VerdictRule(diverged_high_quality=-0.1), ValueError, "`diverged_high_quality` to be a float in"),
         (lambda: VerdictRule(max_reverse_kl=-1.0), ValueError, "`max_reverse_kl` to be a non-negative float"),
     ],
 )

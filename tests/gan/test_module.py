@@ -65,7 +65,9 @@ def test_mixup_run_mixes_the_discriminator(make_trainer, mode, rows, soft_share)
 @pytest.mark.parametrize("loss", ["hinge", "wasserstein"])
 def test_loss_without_soft_labels_refuses_mixup(make_trainer, loss):
     trainer = make_trainer(max_steps=3, max_epochs=-1, callbacks=[MixupCallback(alpha=0.2)])
-    with pytest.raises(ValueError, match=rf"but got loss='{loss}', which cannot take mixup's soft labels\. Use loss='bce'"):
+    with pytest.raises(
+        ValueError, match=rf"but got loss='{loss}', which cannot take mixup's soft labels\. Use loss='bce'"
+    ):
         trainer.fit(GANModule(**{**TINY, "loss": loss}), _data())
 
 

@@ -279,15 +279,13 @@ def _cross_entropy_fast(input: Tensor, target: MixedLabels, ignore_index: int, r
         )
     logp = F.log_softmax(input if input.dtype in (torch.float32, torch.float64) else input.float(), dim=1)
     lam = target.lam.to(device=logp.device, dtype=logp.dtype)
-    sides = []
-    for labels in (target.y_a, target.y_b):
-        valid = labels != ignore_index
-        picked = logp.gather(1, torch.where(valid, labels, torch.zeros_like(labels)).view(-1, 1)).squeeze(1)
-        sides.append((-picked * valid, valid.to(logp.dtype)))
-    (loss_a, valid_a), (loss_b, valid_b) = sides
-    loss = torch.lerp(loss_b, loss_a, lam)
+    labels = torch.stack([target.y_a, target.y_b], dim=1)  # (B, 2)
+    valid = labels != ignore_index
+    weights = torch.stack([lam, 1 - lam], dim=1) * valid  # λ and 1 - λ, 0 for ignored labels
+    picked = logp.gather(1, labels.masked_fill(~valid, 0))
+    loss = -(picked * weights).sum(1)
     if reduction == "mean":
-        return loss.sum() / torch.lerp(valid_b, valid_a, lam).sum()
+        return loss.sum() / weights.sum()
     return _reduce(loss, reduction)
 
 

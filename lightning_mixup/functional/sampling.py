@@ -13,6 +13,7 @@ References:
 from __future__ import annotations
 
 import math
+import sys
 from dataclasses import dataclass
 from typing import Literal
 
@@ -86,33 +87,44 @@ def _batch_size_arg_validation(batch_size: int) -> None:
         raise ValueError(f"Expected argument `batch_size` to be a non-negative int, but got {batch_size!r}.")
 
 
-def _log_gamma(concentration: float, n: int, generator: torch.Generator | None) -> Tensor:
-    """``log`` of ``n`` Gamma(concentration, 1) draws, float64, by Marsaglia and Tsang's method.
+def _log_gamma(concentration: float, n: int, generator: torch.Generator | None) -> list[float]:
+    """``log`` of ``n`` Gamma(concentration, 1) draws, by Marsaglia and Tsang's method.
 
-    ``torch.distributions`` cannot take a generator, hence this sampler. For a concentration below one it uses
-    Gamma(a) = Gamma(a + 1) · U^(1/a), kept in log space so that tiny concentrations do not underflow to zero.
+    ``torch.distributions`` cannot take a generator, and torch's own Dirichlet sampler is biased for small
+    concentrations, hence this sampler. The normal and uniform variates come from ``generator``; the rejection
+    step runs on Python floats, which for the handful of draws a batch needs costs far less than a dozen tiny
+    tensor ops. For a concentration below one it uses Gamma(a) = Gamma(a + 1) · U^(1/a), kept in log space so that
+    tiny concentrations do not underflow to zero.
     """
     boost = concentration < 1.0
     a = concentration + 1.0 if boost else concentration
     d = a - 1.0 / 3.0
     c = 1.0 / math.sqrt(9.0 * d)
-    out = torch.empty(n, dtype=torch.float64)
-    filled = 0
-    while filled < n:
-        want = max(2 * (n - filled), 8)
-        z = torch.randn(want, generator=generator, dtype=torch.float64)
-        u = torch.rand(want, generator=generator, dtype=torch.float64)
-        v = (1.0 + c * z) ** 3
-        ok = v > 0
-        log_v = torch.log(torch.where(ok, v, torch.ones_like(v)))
-        accept = ok & (torch.log(u) < 0.5 * z * z + d - d * v + d * log_v)
-        draws = (math.log(d) + log_v)[accept][: n - filled]
-        out[filled : filled + draws.numel()] = draws
-        filled += draws.numel()
+    log_d = math.log(d)
+    out: list[float] = []
+    while len(out) < n:
+        want = 2 * (n - len(out)) + 4  # acceptance is above 95 %: one round almost always suffices
+        normals = torch.randn(want, generator=generator, dtype=torch.float64).tolist()
+        uniforms = torch.rand(want, generator=generator, dtype=torch.float64).tolist()
+        for z, u in zip(normals, uniforms, strict=True):
+            v = 1.0 + c * z
+            if v <= 0.0 or u <= 0.0:
+                continue
+            v = v * v * v
+            log_v = math.log(v)
+            if math.log(u) < 0.5 * z * z + d - d * v + d * log_v:
+                out.append(log_d + log_v)
+                if len(out) == n:
+                    break
     if boost:
-        u = torch.rand(n, generator=generator, dtype=torch.float64).clamp_min(torch.finfo(torch.float64).tiny)
-        out = out + torch.log(u) / concentration
+        tiny = sys.float_info.min
+        uniforms = torch.rand(n, generator=generator, dtype=torch.float64).tolist()
+        out = [g + math.log(max(u, tiny)) / concentration for g, u in zip(out, uniforms, strict=True)]
     return out
+
+
+def _sigmoid(t: float) -> float:
+    return 1.0 / (1.0 + math.exp(-t)) if t >= 0 else math.exp(t) / (1.0 + math.exp(t))
 
 
 def sample_beta(alpha: float, n: int, *, generator: torch.Generator | None = None) -> Tensor:
@@ -141,7 +153,7 @@ def sample_beta(alpha: float, n: int, *, generator: torch.Generator | None = Non
         raise ValueError("Expected argument `alpha` to be positive to draw from Beta(alpha, alpha), but got 0.")
     # Beta(a, a) = X / (X + Y) = sigmoid(log X - log Y) for independent X, Y ~ Gamma(a): one batched draw of 2n
     log_xy = _log_gamma(float(alpha), 2 * n, generator)
-    return torch.sigmoid(log_xy[:n] - log_xy[n:]).float()
+    return torch.tensor([_sigmoid(x - y) for x, y in zip(log_xy[:n], log_xy[n:], strict=True)])
 
 
 def _pair_index(batch_size: int, generator: torch.Generator | None) -> Tensor:
@@ -166,11 +178,16 @@ def _lam_and_index(
         # each pair shares the λ (and the apply decision) of its lower-numbered member
         owner = torch.minimum(torch.arange(batch_size), index)
         lam, apply = lam[owner], apply[owner]
+    elif mode == "batch":
+        index = torch.randperm(batch_size, generator=generator)
+        value = float(sample_beta(alpha, 1, generator=generator)[0])
+        if prob < 1.0 and float(torch.rand((), generator=generator)) >= prob:
+            value = 1.0
+        return torch.full((batch_size,), value), index
     else:
         index = torch.randperm(batch_size, generator=generator)
-        n = 1 if mode == "batch" else batch_size
-        lam = sample_beta(alpha, n, generator=generator).expand(batch_size).clone()
-        apply = (torch.rand(n, generator=generator) < prob).expand(batch_size)
+        lam = sample_beta(alpha, batch_size, generator=generator)
+        apply = torch.rand(batch_size, generator=generator) < prob
     return torch.where(apply, lam, torch.ones_like(lam)), index
 
 

@@ -34,14 +34,6 @@ ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ("digits", "iris", "wine", "breast_cancer")
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 
-# The compact GAN sweep of the main job (the full default sweep is `python experiments/gan_study.py`).
-GAN_MAIN = {
-    "architectures": [[64, 3]],
-    "latent_dims": [2],
-    "seeds": 5,
-    "iterations": 1500,
-    "snapshot_steps": [10, 100, 500, 1500],
-}
 
 
 def machine() -> str:
@@ -54,17 +46,24 @@ def relative(path: str | Path, base: Path) -> str:
     return os.path.relpath(Path(path).resolve(), base.resolve())
 
 
-def run(out: Path, quick: bool, seeds: int) -> dict[str, Any]:
+def run(
+    out: Path,
+    quick: bool,
+    seeds: int,
+    datasets: tuple[str, ...] = DATASETS,
+    gan_overrides: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Both studies; ``gan_overrides`` are extra ``GANStudyConfig`` fields (the tests shrink the sweep)."""
     start = time.perf_counter()
     studies: dict[str, dict[str, Any]] = {}
-    for dataset in DATASETS:
+    for dataset in datasets:
         studies[dataset] = run_robustness_study(
             dataset, seeds=tuple(range(seeds)), output_dir=out / "robustness", quick=quick, progress=True
         )
     gan_options: dict[str, Any] = {"out": str(out / "gan"), "quick": quick}
     if not quick:
-        gan_options.update(GAN_MAIN, seeds=seeds)
-    gan = run_gan_study(gan_options)
+        gan_options["seeds"] = seeds
+    gan = run_gan_study({**gan_options, **(gan_overrides or {})})
     seconds = time.perf_counter() - start
     rows = classification_claims(studies) + gan_claims(gan)
     return {"studies": studies, "gan": gan, "claims": rows, "seconds": seconds, "machine": machine(), "quick": quick}
@@ -129,15 +128,26 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="a one-minute smoke run (2 seeds, short training)")
     parser.add_argument("--seeds", type=int, default=5, help="seeds per method and dataset (default 5)")
-    parser.add_argument("--out", type=Path, default=ROOT / "experiments" / "results", help="output folder")
+    parser.add_argument(
+        "--out", type=Path, default=None, help="output folder (default experiments/results, or .../quick with --quick)"
+    )
+    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS), help="classification sets")
     parser.add_argument("--no-readme", action="store_true", help="do not refresh the README's results section")
     args = parser.parse_args(argv)
     if args.seeds < 2:
         parser.error(f"--seeds must be at least 2 for confidence intervals, got {args.seeds}")
-    args.out.mkdir(parents=True, exist_ok=True)
-    result = run(args.out, args.quick, args.seeds)
-    report = args.out / "REPORT.md"
-    report.write_text("# ERM vs mixup: the report of `make demo`\n\n" + report_markdown(result, args.out, args.out))
+    out = args.out or ROOT / "experiments" / "results" / ("quick" if args.quick else "")
+    out.mkdir(parents=True, exist_ok=True)
+    result = run(out, args.quick, args.seeds, tuple(args.datasets))
+    report = write_outputs(result, out, readme=not args.no_readme and not args.quick)
+    print(f"\nReport: {report}\nSummary: {out / 'summary.json'} ({result['seconds'] / 60:.1f} minutes)")
+    return result
+
+
+def write_outputs(result: dict[str, Any], out: Path, readme: bool) -> Path:
+    """``REPORT.md`` and ``summary.json`` in ``out``; the README's results section too if ``readme``."""
+    report = out / "REPORT.md"
+    report.write_text("# ERM vs mixup: the report of `make demo`\n\n" + report_markdown(result, out, out))
     summary = {
         "machine": result["machine"],
         "seconds": result["seconds"],
@@ -146,11 +156,10 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
         "classification": {d: {"config": s["config"], "summary": s["summary"]} for d, s in result["studies"].items()},
         "gan": {k: result["gan"][k] for k in ("config", "summary", "paired", "cells") if k in result["gan"]},
     }
-    (args.out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    if not args.no_readme and not args.quick:
-        refresh_readme(report_markdown(result, args.out, ROOT))
-    print(f"\nReport: {report}\nSummary: {args.out / 'summary.json'} ({result['seconds'] / 60:.1f} minutes)")
-    return result
+    (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
+    if readme:
+        refresh_readme(report_markdown(result, out, ROOT))
+    return report
 
 
 if __name__ == "__main__":

@@ -63,7 +63,9 @@ def test_classification_claims_each_direction():
     assert by_claim(rows, "3.") == []  # no PGD measured, no row
 
 
-def gan(erm_converged, mixup_converged, better, tie, worse):
+def gan(erm_converged, mixup_converged, modes_delta, quality_delta, seeds=10):
+    """A study where mixup's modes and high-quality share differ from ERM's by the given per-seed deltas."""
+
     def entry(method, converged):
         return {
             "dataset": "ring",
@@ -71,20 +73,47 @@ def gan(erm_converged, mixup_converged, better, tie, worse):
             "converged": converged,
             "num_modes": 8,
             "modes_captured": {"mean": 6.0, "std": 1.0},
+            "high_quality_share": {"mean": 0.5, "std": 0.1},
         }
 
+    runs = []
+    for seed in range(seeds):
+        base = {"dataset": "ring", "hidden": 64, "depth": 3, "lr": 1e-3, "latent_dim": 2, "seed": seed}
+        runs.append({**base, "method": "erm", "modes_captured": 4, "high_quality_share": 0.5})
+        runs.append(
+            {
+                **base,
+                "method": "paper",
+                "modes_captured": 4 + modes_delta[seed % len(modes_delta)],
+                "high_quality_share": 0.5 + quality_delta[seed % len(quality_delta)],
+            }
+        )
     return {
         "summary": [entry("erm", erm_converged), entry("paper", mixup_converged)],
-        "paired": [{"dataset": "ring", "method": "paper", "better": better, "tie": tie, "worse": worse}],
+        "runs": runs,
+        "reference_samplers": [
+            {
+                "dataset": "ring",
+                "sampler": "uniform smear",
+                "modes_captured": {"mean": 5.2},
+                "high_quality_share": {"mean": 0.004},
+            }
+        ],
     }
 
 
 def test_gan_claims():
-    assert by_claim(gan_claims(gan(0.2, 0.8, 9, 1, 0)), "5.") == [AGREES]
-    assert by_claim(gan_claims(gan(0.8, 0.2, 0, 1, 9)), "5.") == [DISAGREES]
-    assert by_claim(gan_claims(gan(0.5, 0.5, 3, 4, 3)), "5.") == [INCONCLUSIVE]
-    # more paired wins but fewer converged runs: not a clear agreement
-    assert by_claim(gan_claims(gan(0.8, 0.2, 9, 1, 0)), "5.") == [INCONCLUSIVE]
+    assert by_claim(gan_claims(gan(0.2, 0.8, [2], [0.0])), "5.") == [AGREES]
+    assert by_claim(gan_claims(gan(0.2, 0.2, [-2], [0.0])), "5.") == [DISAGREES]
+    assert by_claim(gan_claims(gan(0.5, 0.5, [1, -1], [0.1, -0.1])), "5.") == [INCONCLUSIVE]
+    # more modes but every sample blurrier: a trade-off, not stability
+    rows = gan_claims(gan(0.0, 0.0, [2], [-0.3]))
+    assert by_claim(rows, "5.") == [INCONCLUSIVE]
+    assert (
+        "more modes but blurrier samples" in rows[0]["measured"] and "uniform smear scores 5.2" in rows[0]["measured"]
+    )
+    # fewer converged runs without more modes: disagrees
+    assert by_claim(gan_claims(gan(0.8, 0.2, [0], [0.0])), "5.") == [DISAGREES]
 
 
 def test_sign_test_matches_binomial():

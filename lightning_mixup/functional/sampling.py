@@ -87,19 +87,19 @@ def _batch_size_arg_validation(batch_size: int) -> None:
         raise ValueError(f"Expected argument `batch_size` to be a non-negative int, but got {batch_size!r}.")
 
 
-def _log_gamma(concentration: float, n: int, generator: torch.Generator | None) -> list[float]:
-    """``log`` of ``n`` Gamma(concentration, 1) draws, by Marsaglia and Tsang's method.
+# Below this many Gamma draws the rejection sampler runs on Python floats (a dozen tiny tensor ops cost more than
+# a short Python loop); above it, on tensors.
+_SCALAR_GAMMA_MAX = 64
 
-    ``torch.distributions`` cannot take a generator, and torch's own Dirichlet sampler is biased for small
-    concentrations, hence this sampler. The normal and uniform variates come from ``generator``; the rejection
-    step runs on Python floats, which for the handful of draws a batch needs costs far less than a dozen tiny
-    tensor ops. For a concentration below one it uses Gamma(a) = Gamma(a + 1) · U^(1/a), kept in log space so that
-    tiny concentrations do not underflow to zero.
-    """
+
+def _marsaglia_tsang(concentration: float) -> tuple[bool, float, float]:
     boost = concentration < 1.0
-    a = concentration + 1.0 if boost else concentration
-    d = a - 1.0 / 3.0
-    c = 1.0 / math.sqrt(9.0 * d)
+    d = (concentration + 1.0 if boost else concentration) - 1.0 / 3.0
+    return boost, d, 1.0 / math.sqrt(9.0 * d)
+
+
+def _log_gamma_scalar(concentration: float, n: int, generator: torch.Generator | None) -> Tensor:
+    boost, d, c = _marsaglia_tsang(concentration)
     log_d = math.log(d)
     out: list[float] = []
     while len(out) < n:
@@ -120,11 +120,42 @@ def _log_gamma(concentration: float, n: int, generator: torch.Generator | None) 
         tiny = sys.float_info.min
         uniforms = torch.rand(n, generator=generator, dtype=torch.float64).tolist()
         out = [g + math.log(max(u, tiny)) / concentration for g, u in zip(out, uniforms, strict=True)]
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def _log_gamma_tensor(concentration: float, n: int, generator: torch.Generator | None) -> Tensor:
+    boost, d, c = _marsaglia_tsang(concentration)
+    out = torch.empty(n, dtype=torch.float64)
+    filled = 0
+    while filled < n:
+        want = 2 * (n - filled) + 4
+        z = torch.randn(want, generator=generator, dtype=torch.float64)
+        u = torch.rand(want, generator=generator, dtype=torch.float64)
+        v = (1.0 + c * z) ** 3
+        ok = (v > 0) & (u > 0)
+        log_v = torch.log(torch.where(ok, v, torch.ones_like(v)))
+        accept = ok & (torch.log(torch.where(ok, u, torch.ones_like(u))) < 0.5 * z * z + d - d * v + d * log_v)
+        draws = (math.log(d) + log_v)[accept][: n - filled]
+        out[filled : filled + draws.numel()] = draws
+        filled += draws.numel()
+    if boost:
+        u = torch.rand(n, generator=generator, dtype=torch.float64).clamp_min(torch.finfo(torch.float64).tiny)
+        out = out + torch.log(u) / concentration
     return out
 
 
-def _sigmoid(t: float) -> float:
-    return 1.0 / (1.0 + math.exp(-t)) if t >= 0 else math.exp(t) / (1.0 + math.exp(t))
+def _log_gamma(concentration: float, n: int, generator: torch.Generator | None) -> Tensor:
+    """``log`` of ``n`` Gamma(concentration, 1) draws (float64), by Marsaglia and Tsang's method.
+
+    ``torch.distributions`` cannot take a generator, and torch's own Dirichlet sampler is biased for small
+    concentrations, hence this sampler. For a concentration below one it uses Gamma(a) = Gamma(a + 1) · U^(1/a),
+    kept in log space so that tiny concentrations do not underflow to zero. Small ``n`` (a batch's λ) runs the
+    rejection step on Python floats, large ``n`` on tensors; the path depends on ``n`` only, so draws stay
+    reproducible.
+    """
+    if n <= _SCALAR_GAMMA_MAX:
+        return _log_gamma_scalar(concentration, n, generator)
+    return _log_gamma_tensor(concentration, n, generator)
 
 
 def sample_beta(alpha: float, n: int, *, generator: torch.Generator | None = None) -> Tensor:
@@ -153,7 +184,7 @@ def sample_beta(alpha: float, n: int, *, generator: torch.Generator | None = Non
         raise ValueError("Expected argument `alpha` to be positive to draw from Beta(alpha, alpha), but got 0.")
     # Beta(a, a) = X / (X + Y) = sigmoid(log X - log Y) for independent X, Y ~ Gamma(a): one batched draw of 2n
     log_xy = _log_gamma(float(alpha), 2 * n, generator)
-    return torch.tensor([_sigmoid(x - y) for x, y in zip(log_xy[:n], log_xy[n:], strict=True)])
+    return torch.sigmoid(log_xy[:n] - log_xy[n:]).float()
 
 
 def _pair_index(batch_size: int, generator: torch.Generator | None) -> Tensor:

@@ -126,3 +126,11 @@ def test_sample_errors_batch_size_and_size():
         sample_cutmix(4, (0, 3), alpha=1.0)
     with pytest.raises(ValueError, match="Expected argument `alpha` to be positive to draw from Beta"):
         sample_beta(0.0, 3)
+
+
+@pytest.mark.parametrize("alpha", [0.2, 1.0, 4.0])
+def test_small_draws_python_path_matches_the_beta_distribution(alpha):
+    # batches draw a handful of λ at a time: those go through the scalar rejection sampler
+    g = torch.Generator().manual_seed(1)
+    lam = torch.cat([sample_beta(alpha, 4, generator=g) for _ in range(1000)])
+    assert stats.kstest(lam.double().numpy(), stats.beta(alpha, alpha).cdf).pvalue > 1e-3

@@ -15,24 +15,11 @@ import math
 import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
 
 from lightning_mixup.evaluation.results import ReliabilityBins
+from lightning_mixup.plotting import pyplot, save_figure
 
 ATTACK_TITLES = {"fgsm": "FGSM (L∞)", "pgd": "PGD (L∞)", "pgdl2": "PGD (L2)"}
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ImportError(
-            "Plotting needs matplotlib: `pip install 'lightning-mixup[plots]'` (or `pip install matplotlib`)."
-        ) from err
-    matplotlib.use("Agg", force=True)
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_accuracy_curves(
@@ -58,7 +45,7 @@ def plot_accuracy_curves(
         >>> out.stat().st_size > 0
         True
     """
-    plt = _pyplot()
+    plt = pyplot()
     attacks = list(dict.fromkeys(a for per_label in curves.values() for a in per_label))
     if not attacks:
         raise ValueError("Expected at least one attack curve in `curves`, but got none.")
@@ -79,14 +66,7 @@ def plot_accuracy_curves(
         ax.set_ylim(-0.02, 1.02)
         ax.grid(alpha=0.3)
         ax.legend()
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path, title)
 
 
 def plot_reliability_diagrams(
@@ -108,7 +88,7 @@ def plot_reliability_diagrams(
         >>> plot_reliability_diagrams({"ERM": b}, Path(tempfile.mkdtemp()) / "rel.png").stat().st_size > 0
         True
     """
-    plt = _pyplot()
+    plt = pyplot()
     if not bins:
         raise ValueError("Expected at least one entry in `bins`, but got none.")
     fig, axes = plt.subplots(1, len(bins), figsize=(3.8 * len(bins), 3.8), squeeze=False)
@@ -119,12 +99,28 @@ def plot_reliability_diagrams(
         widths = [merged.edges[k + 1] - merged.edges[k] for k in keep]
         accuracy = [merged.accuracy[k] for k in keep]
         confidence = [merged.confidence[k] for k in keep]
-        ax.bar(lefts, accuracy, width=widths, align="edge", color="tab:blue", edgecolor="black", linewidth=0.5,
-               label="accuracy")
-        ax.bar(lefts, [abs(c - a) for a, c in zip(accuracy, confidence, strict=True)],
-               bottom=[min(a, c) for a, c in zip(accuracy, confidence, strict=True)], width=widths, align="edge",
-               facecolor=(1.0, 0.0, 0.0, 0.15), edgecolor="red", hatch="//", linewidth=0.5,
-               label="gap to mean confidence")
+        ax.bar(
+            lefts,
+            accuracy,
+            width=widths,
+            align="edge",
+            color="tab:blue",
+            edgecolor="black",
+            linewidth=0.5,
+            label="accuracy",
+        )
+        ax.bar(
+            lefts,
+            [abs(c - a) for a, c in zip(accuracy, confidence, strict=True)],
+            bottom=[min(a, c) for a, c in zip(accuracy, confidence, strict=True)],
+            width=widths,
+            align="edge",
+            facecolor=(1.0, 0.0, 0.0, 0.15),
+            edgecolor="red",
+            hatch="//",
+            linewidth=0.5,
+            label="gap to mean confidence",
+        )
         ax.plot([0, 1], [0, 1], "k--", linewidth=1)
         ax.set_title(f"{label} (ECE {raw.ece:.3f}, N={sum(raw.count)})")
         ax.set_xlabel("confidence")
@@ -132,14 +128,7 @@ def plot_reliability_diagrams(
         ax.set_xlim(0, 1)
         ax.set_ylim(0, 1)
         ax.legend(loc="upper left", fontsize="small")
-    if title:
-        fig.suptitle(title)
-    fig.tight_layout()
-    out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, dpi=120)
-    plt.close(fig)
-    return out
+    return save_figure(fig, path, title)
 
 
 def pool_bins(bins: Sequence[ReliabilityBins]) -> ReliabilityBins:

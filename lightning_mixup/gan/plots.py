@@ -15,20 +15,9 @@ from typing import Any
 
 from torch import Tensor
 
+from lightning_mixup.plotting import pyplot, save_figure
+
 __all__ = ["plot_metric_curves", "plot_scatter_grid"]
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-    except ImportError as err:  # pragma: no cover - depends on the environment
-        raise ModuleNotFoundError(
-            "The GAN study's figures need matplotlib: pip install 'lightning-mixup[plots]' (or pip install matplotlib)."
-        ) from err
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
 
 
 def plot_scatter_grid(
@@ -51,7 +40,7 @@ def plot_scatter_grid(
     Returns:
         The path written.
     """
-    plt = _pyplot()
+    plt = pyplot()
     labels = list(snapshots)
     steps = sorted({s for per in snapshots.values() for s in per})
     lim = limit if limit is not None else 1.5 * float(modes.abs().max()) + 0.5
@@ -73,14 +62,7 @@ def plot_scatter_grid(
                 ax.set_title(f"iteration {step}", fontsize=9)
             if col == 0:
                 ax.set_ylabel(label, fontsize=9)
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, title, dpi=110)
 
 
 def plot_metric_curves(
@@ -103,7 +85,7 @@ def plot_metric_curves(
     Returns:
         The path written.
     """
-    plt = _pyplot()
+    plt = pyplot()
     panels = [
         ("modes_captured", "modes captured"),
         ("high_quality_share", "high-quality share"),
@@ -132,11 +114,4 @@ def plot_metric_curves(
         if key == "modes_captured":
             ax.axhline(num_modes, color="black", linewidth=0.6)
     axes[0].legend(fontsize=6, loc="lower right")
-    if title:
-        fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, title, dpi=110)

@@ -80,7 +80,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         args.runs, args.iterations, args.repeats = 4, 10, 1
-    problems = [MixtureProblem("ring", ring_modes(), 0.02), MixtureProblem("grid", grid_modes(), 0.05)]
+    problems = [MixtureProblem("ring", ring_modes(8, 2.0), 0.02), MixtureProblem("grid", grid_modes(), 0.05)]
     settings = [
         # the study's two architectures (batch 64, 5 discriminator steps), ERM and mixup
         (64, 3, 64, "erm", args.runs, args.iterations),

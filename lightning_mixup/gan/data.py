@@ -6,10 +6,11 @@ Both come from the GAN-stability literature and are the two problems of the mixu
   ``linspace(0, 2π, 8)`` would repeat a mode) on a circle of radius ``radius``.
 - grid: ``grid_size²`` Gaussians at ``spacing·{-(n-1)/2, …, (n-1)/2}²`` (``{-4, -2, 0, 2, 4}²`` for the defaults).
 
-Defaults follow VEEGAN (Srivastava et al., NeurIPS 2017, https://arxiv.org/abs/1705.07761), kept by PacGAN (Lin et
-al., NeurIPS 2018, https://arxiv.org/abs/1712.04086) whose Table 1 is the anchor of the study: ring radius 2,
-std 0.02; grid spacing 2, std 0.05. The mixup paper (Zhang et al., ICLR 2018, https://arxiv.org/abs/1710.09412)
-draws the same two problems; pass ``radius=1.0`` for a unit ring.
+The ring defaults to the unit circle with std 0.02; the grid follows VEEGAN (Srivastava et al., NeurIPS 2017,
+https://arxiv.org/abs/1705.07761): spacing 2, std 0.05. VEEGAN and PacGAN (Lin et al., NeurIPS 2018,
+https://arxiv.org/abs/1712.04086), whose Table 1 is the anchor of the study, use a ring of radius 2 with std 0.02,
+so the study and the shipped configs pass ``radius=2.0``. The mixup paper (Zhang et al., ICLR 2018,
+https://arxiv.org/abs/1710.09412) draws the same two problems.
 
 Data are built in :meth:`~GaussianMixtureDataModule.setup`, in every process (DDP-safe), from a seeded
 ``torch.Generator``; the same seed gives the same data on every rank and in every run.
@@ -44,7 +45,7 @@ def _positive_int_arg_validation(value: int, name: str) -> None:
         raise ValueError(f"Expected argument `{name}` to be a positive int, but got {value!r}.")
 
 
-def ring_modes(num_modes: int = 8, radius: float = 2.0) -> Tensor:
+def ring_modes(num_modes: int = 8, radius: float = 1.0) -> Tensor:
     """Means of ``num_modes`` Gaussians evenly spaced on a circle, at angles ``2πk/num_modes``.
 
     Args:
@@ -186,11 +187,11 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
 
 
 class RingDataModule(GaussianMixtureDataModule):
-    """8 Gaussians on a ring (VEEGAN/PacGAN defaults: radius 2, std 0.02).
+    """8 Gaussians on a ring, by default the unit circle with std 0.02 (VEEGAN/PacGAN: radius 2).
 
     Args:
         num_modes: the number of Gaussians (distinct angles ``2πk/num_modes``).
-        radius: the radius of the ring; 2.0 in VEEGAN and PacGAN.
+        radius: the radius of the ring; 2.0 in VEEGAN and PacGAN (and in the study).
         std: the standard deviation of every component; 0.02 in VEEGAN and PacGAN.
         num_samples: the size of the training set.
         batch_size: real samples per discriminator step; 128 in the mixup authors' GAN code.
@@ -204,7 +205,7 @@ class RingDataModule(GaussianMixtureDataModule):
     def __init__(
         self,
         num_modes: int = 8,
-        radius: float = 2.0,
+        radius: float = 1.0,
         std: float = 0.02,
         num_samples: int = 100_000,
         batch_size: int = 128,

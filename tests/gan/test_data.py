@@ -25,7 +25,7 @@ def test_grid_points_are_the_literature_lattice():
 
 def test_defaults_follow_veegan_pacgan():
     ring, grid = RingDataModule(), GridDataModule()
-    assert (ring.radius, ring.std, ring.num_modes) == (2.0, 0.02, 8)
+    assert (ring.radius, ring.std, ring.num_modes) == (1.0, 0.02, 8)
     assert (grid.spacing, grid.std, grid.num_modes) == (2.0, 0.05, 25)
     assert 0.01 <= ring.std <= 0.05 and 0.01 <= grid.std <= 0.05
 

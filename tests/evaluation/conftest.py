@@ -65,20 +65,11 @@ def cnn(trained_cnn) -> nn.Module:
 
 
 @pytest.fixture
-def test_trainer(tmp_path):
+def test_trainer(make_trainer):
+    """The suite's test Trainer with `inference_mode=False`, which attacks need."""
+
     def make(**kwargs: Any) -> pl.Trainer:
-        options: dict[str, Any] = {
-            "accelerator": "cpu",
-            "devices": 1,
-            "default_root_dir": tmp_path,
-            "logger": False,
-            "enable_progress_bar": False,
-            "enable_checkpointing": False,
-            "enable_model_summary": False,
-            "inference_mode": False,
-        }
-        options.update(kwargs)
-        return pl.Trainer(**options)
+        return make_trainer(**{"inference_mode": False, **kwargs})
 
     return make
 

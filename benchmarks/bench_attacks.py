@@ -22,7 +22,6 @@ Targets (issue #5):
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import statistics
 import time
@@ -32,6 +31,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import torchattacks
+from common import interleaved_medians, write_results
 from torch import Tensor, nn
 from tqdm import tqdm
 
@@ -42,20 +42,6 @@ from lightning_mixup.models import build_backbone
 
 RESULTS = Path(__file__).parent / "results"
 EPS8 = [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5]
-
-
-def interleaved_medians(fns: dict[str, Callable[[], object]], rounds: int, desc: str) -> dict[str, float]:
-    """Median seconds per call of each function, calling them round-robin ``rounds`` times."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for fn in fns.values():  # warm-up
-        fn()
-        fn()
-    for _ in tqdm(range(rounds), desc=desc, leave=False):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def digits_model_and_data(epochs: int) -> tuple[nn.Module, Tensor, Tensor]:
@@ -104,8 +90,9 @@ def bench_fgsm(model: nn.Module, x: Tensor, y: Tensor, rounds: int) -> dict[str,
         "torchattacks FGSM, one ε (attack only)": lambda: one(x, y),
         "sweep, 8 ε (attack only)": lambda: fgsm_eps_sweep(reference, x, y, EPS8),
         "one ε evaluated (attack + classify)": lambda: classify(one(x, y)),
-        "sweep, 8 ε evaluated (attack + 8 classify)": lambda: [classify(a) for a in fgsm_eps_sweep(reference, x, y,
-                                                                                                     EPS8)],
+        "sweep, 8 ε evaluated (attack + 8 classify)": lambda: [
+            classify(a) for a in fgsm_eps_sweep(reference, x, y, EPS8)
+        ],
         "8 × torchattacks FGSM evaluated": lambda: [classify(a(x, y)) for a in per_eps],
     }
     ms = interleaved_medians(fns, rounds, "FGSM")
@@ -186,8 +173,14 @@ def bench_end_to_end(model: nn.Module, x: Tensor, y: Tensor, repeats: int) -> di
         for name in times:
             start = time.perf_counter()
             result = evaluate_robustness(
-                model, loader, num_classes=10, fgsm_eps=EPS8, pgd_eps=[], pgdl2_eps=[],
-                fgsm_sweep=name == "fgsm_sweep=True", trainer_kwargs={"accelerator": "cpu"},
+                model,
+                loader,
+                num_classes=10,
+                fgsm_eps=EPS8,
+                pgd_eps=[],
+                pgdl2_eps=[],
+                fgsm_sweep=name == "fgsm_sweep=True",
+                trainer_kwargs={"accelerator": "cpu"},
             )
             times[name].append(time.perf_counter() - start)
             accuracies[name] = result.robust_accuracy["fgsm"]
@@ -223,10 +216,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "pgd": bench_pgd(model, x, y, rounds=3 if args.quick else 25),
         "evaluator_end_to_end": bench_end_to_end(model, x, y, repeats=1 if args.quick else 7),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "robustness.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "robustness.md").write_text(to_markdown(result))
-    print(to_markdown(result))
+    write_results(args.out, "robustness", result, to_markdown)
     return result
 
 

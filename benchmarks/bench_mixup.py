@@ -13,7 +13,6 @@ with the callback ≤ 1.02× the same step without it.
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import platform
 import statistics
@@ -25,6 +24,7 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
+from common import interleaved_medians, write_results
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm import tqdm
@@ -33,19 +33,6 @@ from lightning_mixup import MixupCallback
 from lightning_mixup.functional import apply_mix, sample_mixup
 
 RESULTS = Path(__file__).parent / "results"
-
-
-def interleaved_medians(fns: dict[str, Callable[[], object]], rounds: int, desc: str) -> dict[str, float]:
-    """Median seconds per call of each function, calling them round-robin ``rounds`` times."""
-    times: dict[str, list[float]] = {name: [] for name in fns}
-    for fn in fns.values():  # warm-up
-        fn()
-    for _ in tqdm(range(rounds), desc=desc, leave=False):
-        for name, fn in fns.items():
-            start = time.perf_counter()
-            fn()
-            times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
 
 
 def bench_op(shape: tuple[int, ...], rounds: int) -> dict[str, object]:
@@ -213,10 +200,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "op": bench_op(op_shape, rounds=5 if args.quick else 40),
         "training_step": bench_step(64, steps=8 if args.quick else 60, repeats=2 if args.quick else 10),
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "mixup.json").write_text(json.dumps(result, indent=2) + "\n")
-    (args.out / "mixup.md").write_text(to_markdown(result))
-    print(to_markdown(result))
+    write_results(args.out, "mixup", result, to_markdown)
     return result
 
 

@@ -1,0 +1,23 @@
+"""The benchmark scripts run (smoke, --quick) and write their figures; the figures themselves are not asserted."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).parents[1]
+
+
+@pytest.mark.parametrize(("script", "stem"), [("bench_mixup.py", "mixup"), ("bench_attacks.py", "robustness")])
+def test_benchmark_smoke(tmp_path, script, stem):
+    result = subprocess.run(
+        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((tmp_path / f"{stem}.json").read_text())
+    assert (tmp_path / f"{stem}.md").read_text().startswith("# ")

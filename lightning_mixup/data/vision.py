@@ -10,6 +10,7 @@ Splits: the official training set minus its last ``val_size`` images for validat
 
 from __future__ import annotations
 
+import importlib
 from typing import Any
 
 import lightning.pytorch as pl
@@ -27,7 +28,8 @@ def require_torchvision() -> Any:
         ModuleNotFoundError: if torchvision is missing or cannot load against the installed torch.
     """
     try:
-        import torchvision
+        # imported by name, only here: the package never needs torchvision to import
+        torchvision = importlib.import_module("torchvision")
     except (ImportError, RuntimeError) as err:  # RuntimeError: a torchvision built for another torch
         raise ModuleNotFoundError(
             f"The CIFAR-10 and MNIST data modules need a torchvision that matches torch {torch.__version__} "

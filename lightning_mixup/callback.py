@@ -76,8 +76,9 @@ class MixupCallback(Callback):
         discriminator_mode: GAN discriminator mixup through ``MixupMixin.mix_discriminator``: ``"paper"`` (real
             and generated samples mixed pairwise, λ ~ Beta(α, α), target λ) or ``"shuffle"`` (the authors' code:
             pairs from the shuffled real+fake batch, λ ~ U(0, α) per sample).
-        seed: the seed of the mixing draws; ``None`` draws one from torch's global generator at setup (so
-            ``seed_everything`` makes runs reproducible). Saved in checkpoints.
+        seed: the seed of the mixing draws; ``None`` takes ``torch.initial_seed()`` at setup (what
+            ``seed_everything`` set), drawing nothing from the global generator, so an ERM and a mixup run with the
+            same global seed see the same data order. Saved in checkpoints.
         log: log ``mixup/lam`` (mean λ of the mixed samples) and ``mixup/mixed_share`` (share of training samples
             that were mixed) once per epoch.
 
@@ -206,7 +207,9 @@ class MixupCallback(Callback):
             _check_layers(pl_module, self.manifold_layers)
         self._rank = trainer.global_rank
         if self.seed is None:
-            self.seed = int(torch.randint(0, 2**62, ()).item())
+            # torch.initial_seed() is what seed_everything set; reading it draws nothing, so the data order and
+            # dropout of a mixup run stay those of the ERM run with the same global seed
+            self.seed = int(torch.initial_seed())
         self.seed = int(trainer.strategy.broadcast(self.seed, src=0))
         self._generator = torch.Generator()
         self._stats = _MixStats()
@@ -345,11 +348,16 @@ class MixupCallback(Callback):
     def mix_discriminator(self, real: Tensor, fake: Tensor, *, epoch: int, step: int) -> tuple[Tensor, Tensor]:
         """Discriminator inputs and soft labels (1 = real) for one discriminator step; the engine of the mixin.
 
-        Mixed as ``discriminator_mode`` says when the schedule is on; otherwise the plain ERM batch
-        ``cat([real, fake])`` with labels ``cat([1, 0])``.
+        Mixed as ``discriminator_mode`` says when the schedule is on (and, with ``prob`` < 1, for that share of
+        discriminator batches); otherwise the plain ERM batch ``cat([real, fake])`` with labels ``cat([1, 0])``.
+        The logged mixed share counts discriminator inputs: ``B`` mixed ones in the paper's form, ``2B`` in the
+        shuffled form, ``2B`` unmixed ones otherwise.
         """
         batch_size = int(real.shape[0])
-        if self.should_apply(epoch, step) and self.policy.alpha > 0 and batch_size > 0:
+        apply = self.should_apply(epoch, step) and self.policy.alpha > 0 and batch_size > 0
+        if apply and self.policy.prob < 1.0:  # `prob` decides per discriminator batch; `mode` does not apply here
+            apply = bool(torch.rand((), generator=self.generator) < self.policy.prob)
+        if apply:
             params = sample_discriminator_mix(
                 batch_size, alpha=self.policy.alpha, mode=self.discriminator_mode, generator=self.generator
             )

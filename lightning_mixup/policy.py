@@ -10,13 +10,22 @@ References:
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from typing import Literal
 
 import torch
 from torch import Tensor
 
-from lightning_mixup.functional import MixedLabels, MixMode, MixParams, mix_targets, sample_cutmix, sample_mixup
+from lightning_mixup.functional import (
+    MixedLabels,
+    MixMode,
+    MixParams,
+    identity_params,
+    mix_targets,
+    sample_cutmix,
+    sample_mixup,
+)
 from lightning_mixup.functional.sampling import _alpha_arg_validation, _mode_arg_validation, _prob_arg_validation
 
 TargetMode = Literal["auto", "soft"]
@@ -80,10 +89,18 @@ class MixupPolicy:
         """Draw the parameters for batch ``x``: CutMix with probability ``switch_prob`` when both are on.
 
         Args:
-            x: the batch to be mixed, ``(B, ...)``; CutMix needs ``(B, ..., H, W)``.
+            x: the batch to be mixed, ``(B, ...)``; CutMix needs ``(B, ..., H, W)``. For float16/bfloat16 inputs
+                λ is rounded to that dtype, so the inputs and the (float32) targets use the same weights.
             generator: the source of randomness.
             spatial: whether CutMix may be used (False for hidden activations or GAN samples).
         """
+        params = self._sample(x, generator, spatial)
+        if x.dtype in (torch.float16, torch.bfloat16) and not params.is_cutmix:
+            # λ in the input's dtype, and the targets weighted by that same rounded λ
+            params = dataclasses.replace(params, lam=params.lam.to(x.dtype).float())
+        return params
+
+    def _sample(self, x: Tensor, generator: torch.Generator | None, spatial: bool) -> MixParams:
         batch_size = int(x.shape[0])
         use_cutmix = spatial and self.cutmix_alpha > 0
         if use_cutmix and self.alpha > 0:
@@ -129,13 +146,23 @@ class MixupPolicy:
     def unmixed_targets(self, y: Tensor) -> Tensor:
         """Targets of a batch that is not mixed, in the same form the loss gets for mixed batches.
 
-        ``"auto"`` leaves labels as they are (label smoothing then belongs in the loss); ``"soft"`` one-hot encodes
-        integer labels with the configured smoothing so the loss sees one kind of target throughout.
+        ``"auto"`` leaves integer labels as they are, or, with label smoothing, wraps them in
+        :class:`MixedLabels` with λ = 1 so that the loss smooths them as it does mixed batches; ``"soft"`` one-hot
+        encodes integer labels with the configured smoothing so the loss sees one kind of target throughout.
+
+        Raises:
+            ValueError: for float targets with label smoothing, as for mixed batches, from the first batch on.
         """
+        if self.label_smoothing and isinstance(y, Tensor) and y.is_floating_point():
+            raise ValueError(
+                "Expected integer labels when `label_smoothing` > 0, but got float targets: smoothing multi-label or "
+                "soft targets is ambiguous. Smooth them in your loss and set `label_smoothing=0`."
+            )
         if self.target_mode == "soft" and isinstance(y, Tensor) and not y.is_floating_point():
             batch_size = int(y.shape[0]) if y.ndim else 0
-            identity = MixParams(lam=torch.ones(batch_size), index=torch.arange(batch_size))
-            return mix_targets(y, identity, num_classes=self.num_classes, label_smoothing=self.label_smoothing)
+            return mix_targets(
+                y, identity_params(batch_size), num_classes=self.num_classes, label_smoothing=self.label_smoothing
+            )
         if self.target_mode == "auto" and self.label_smoothing and isinstance(y, Tensor) and not y.is_floating_point():
             batch_size = int(y.shape[0])
             return MixedLabels(y, y, torch.ones(batch_size, device=y.device), self.label_smoothing)

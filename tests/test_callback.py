@@ -92,6 +92,44 @@ def _partner(x0, labels, mixed):
     return x0[idx]
 
 
+class SlicingDataset(Dataset):
+    """Yields whole batches that are views of the dataset's own tensors, inside containers it keeps."""
+
+    def __init__(self):
+        self.x, self.y = dataset().tensors
+        self.x_before, self.y_before = self.x.clone(), self.y.clone()
+        self.yielded = []
+
+    def __len__(self):
+        return 3
+
+    def __getitem__(self, i):
+        batch = [self.x[8 * i : 8 * i + 8], self.y[8 * i : 8 * i + 8]]
+        self.yielded.append((batch, list(batch)))
+        return batch
+
+
+def test_dataset_tensors_and_batch_containers_are_never_modified(make_trainer):
+    data = SlicingDataset()
+    model = Recorder()
+    make_trainer(callbacks=[MixupCallback(alpha=1.0)]).fit(model, DataLoader(data, batch_size=None))
+    assert all(isinstance(y, MixedLabels) for _, y, _, _ in model.train_seen)
+    # in-place mixing would have written through these views into the dataset
+    assert torch.equal(data.x, data.x_before) and torch.equal(data.y, data.y_before)
+    for container, items in data.yielded:
+        assert len(container) == 2 and all(a is b for a, b in zip(container, items, strict=True))
+
+
+def test_seed_none_keeps_the_erm_run_data_order(make_trainer):
+    def order(callbacks):
+        pl.seed_everything(3)
+        model = Recorder()
+        make_trainer(max_epochs=2, callbacks=callbacks).fit(model, DataLoader(dataset(), batch_size=8, shuffle=True))
+        return torch.cat([y.y_a if isinstance(y, MixedLabels) else y for _, y, _, _ in model.train_seen])
+
+    assert torch.equal(order([]), order([MixupCallback(alpha=1.0)]))
+
+
 def test_no_mixing_in_sanity_validation_test_predict(make_trainer):
     data = dataset()
     model = Recorder()

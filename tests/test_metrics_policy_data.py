@@ -93,3 +93,19 @@ def test_sklearn_datamodule_errors():
         SklearnDataModule(val_fraction=0.6, test_fraction=0.5)
     with pytest.raises(RuntimeError, match=r"setup\(\) has not been called"):
         SklearnDataModule().train_dataloader()
+
+
+def test_float_targets_with_smoothing_fail_from_the_first_batch():
+    policy = MixupPolicy(alpha=1.0, label_smoothing=0.1)
+    with pytest.raises(ValueError, match="Expected integer labels when `label_smoothing` > 0, but got float targets"):
+        policy.unmixed_targets(torch.zeros(2, 3))
+
+
+def test_low_precision_inputs_and_targets_share_the_rounded_lambda():
+    policy = MixupPolicy(alpha=0.2, mode="elem")
+    g = torch.Generator().manual_seed(0)
+    x = torch.rand(64, 4, dtype=torch.bfloat16)
+    params = policy.sample(x, g)
+    assert torch.equal(params.lam, params.lam.bfloat16().float())
+    targets = policy.targets(torch.randint(3, (64,)), params)
+    assert torch.equal(targets.lam, params.lam)

@@ -156,3 +156,11 @@ def test_discriminator_mixup_through_the_mixin(make_trainer, mode):
     erm = GANLike()
     make_trainer(callbacks=[MixupCallback(alpha=0.0)]).fit(erm, DataLoader(dataset(), batch_size=8))
     assert torch.equal(erm.seen[0], torch.cat([torch.ones(8), torch.zeros(8)]))
+
+
+def test_discriminator_apply_probability():
+    callback = MixupCallback(alpha=0.5, prob=0.5, seed=0)
+    callback._generator = torch.Generator().manual_seed(0)
+    real, fake = torch.ones(4, 2), torch.zeros(4, 2)
+    mixed = [callback.mix_discriminator(real, fake, epoch=0, step=0)[1].shape[0] == 4 for _ in range(400)]
+    assert 0.4 < sum(mixed) / 400 < 0.6  # paper form: 4 mixed inputs; unmixed: the 8 of cat([real, fake])

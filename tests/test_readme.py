@@ -67,8 +67,17 @@ def test_cli_blocks_run(tmp_path):
     assert command[:2] == ["lightning-mixup", "fit"]
     fragment = tmp_path / "fragment.yaml"
     fragment.write_text(blocks("yaml")[0])
-    cli = main([*command[1:], "--config", str(fragment), "--trainer.fast_dev_run=2", "--trainer.accelerator=cpu",
-                f"--trainer.default_root_dir={tmp_path}", "--trainer.enable_progress_bar=false"])
+    cli = main(
+        [
+            *command[1:],
+            "--config",
+            str(fragment),
+            "--trainer.fast_dev_run=2",
+            "--trainer.accelerator=cpu",
+            f"--trainer.default_root_dir={tmp_path}",
+            "--trainer.enable_progress_bar=false",
+        ]
+    )
     callbacks = [cb for cb in cli.trainer.callbacks if isinstance(cb, MixupCallback)]
     assert len(callbacks) == 1 and callbacks[0].policy.alpha == 0.2
     script = shutil.which("lightning-mixup", path=str(Path(sys.executable).parent))

@@ -42,6 +42,11 @@ def _out_tensor_validation(x: Tensor, out: Tensor) -> None:
 
 def _blend(x: Tensor, params: MixParams, out: Tensor | None) -> Tensor:
     """``lam[i] * x[i] + (1 - lam[i]) * x[index[i]]`` as ``lerp(x[index], x, lam)``, exact at λ = 1."""
+    if not x.is_floating_point():
+        raise TypeError(
+            f"Expected floating-point inputs to blend (mixup), but got {x.dtype}. Convert the batch to float before "
+            "mixing (e.g. in a transform or `on_after_batch_transfer`); CutMix alone also works on integer images."
+        )
     batch_size = params.batch_size
     use_loop = (
         x.device.type == "cpu"

@@ -93,6 +93,11 @@ def apply_discriminator_mix(real: Tensor, fake: Tensor, params: MixParams) -> tu
     """
     _discriminator_tensor_validation(real, fake)
     batch_size = real.shape[0]
+    if params.batch_size == batch_size and torch.equal(params.index, torch.arange(batch_size, 2 * batch_size)):
+        # the paper's form, directly: real i with fake i, target λ (real = 1, fake = 0)
+        lam = params.lam.to(real.device)
+        weight = lam.to(real.dtype).view(-1, *([1] * (real.ndim - 1)))
+        return torch.lerp(fake, real, weight), lam.float()
     both = torch.cat([real, fake])
     labels = torch.cat([torch.ones(batch_size), torch.zeros(batch_size)]).to(real.device)
     if params.batch_size == 2 * batch_size:

@@ -140,11 +140,18 @@ class MixedLabels(Tensor):
     ) -> Tensor:
         """Mixup loss of any loss function that takes ``reduction="none"``: interpolated, then reduced.
 
+        ``F.cross_entropy`` and ``F.nll_loss`` go through the mixed-label versions (class weights, ``ignore_index``
+        and label smoothing as torch handles them). Any other loss is interpolated per sample and its ``"mean"``
+        is the plain average over the batch.
+
         Args:
             loss_fn: called as ``loss_fn(output, labels, reduction="none", **kwargs)``.
             output: the model's output for the mixed batch.
             reduction: ``"mean"``, ``"sum"`` or ``"none"``.
             kwargs: passed to ``loss_fn``.
+
+        Raises:
+            MixedLabelsError: if the labels carry label smoothing and ``loss_fn`` cannot apply it.
 
         Example:
             >>> import torch.nn.functional as F
@@ -153,6 +160,14 @@ class MixedLabels(Tensor):
             >>> float(labels.mix_loss(F.multi_margin_loss, logits))
             0.5
         """
+        if loss_fn is F.cross_entropy or loss_fn is F.nll_loss:
+            return loss_fn(output, self, reduction=reduction, **kwargs)
+        if self.label_smoothing:
+            name = getattr(loss_fn, "__name__", repr(loss_fn))
+            raise MixedLabelsError(
+                f"The labels carry label_smoothing={self.label_smoothing}, which only F.cross_entropy and F.nll_loss "
+                f"apply; `{name}` would silently drop it. Smooth in your loss and set MixupCallback(label_smoothing=0)."
+            )
         loss = interpolate_loss(
             loss_fn(output, self._y_a, reduction="none", **kwargs),
             loss_fn(output, self.y_b, reduction="none", **kwargs),

@@ -21,8 +21,9 @@ class _Probe(nn.Module):
 class BNClassifier(pl.LightningModule):
     def __init__(self) -> None:
         super().__init__()
-        self.net = nn.Sequential(nn.Flatten(), nn.Linear(16, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.2),
-                                 nn.Linear(16, 3))
+        self.net = nn.Sequential(
+            nn.Flatten(), nn.Linear(16, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 3)
+        )
         self.probe = _Probe()
 
     def forward(self, x: Tensor) -> Tensor:
@@ -92,7 +93,8 @@ def test_callback_errors(test_trainer):
     with pytest.raises(ValueError, match="both `normalize_mean` and `normalize_std`"):
         RobustnessCallback(normalize_mean=[0.5])
     x, y = make_images(16)
-    trainer = test_trainer(max_epochs=1, callbacks=[RobustnessCallback(fgsm_eps=[0.1], pgd_eps=[])],
-                           num_sanity_val_steps=0)
+    trainer = test_trainer(
+        max_epochs=1, callbacks=[RobustnessCallback(fgsm_eps=[0.1], pgd_eps=[])], num_sanity_val_steps=0
+    )
     with pytest.raises(ValueError, match=r"Expected validation inputs in \[0, 1\]"):
         trainer.fit(BNClassifier(), loader(x, y), loader(x * 4 - 2, y))

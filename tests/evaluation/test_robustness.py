@@ -49,8 +49,13 @@ def test_result_matches_direct_computation_and_checks_pass(cnn, images, test_tra
     assert result.robust_accuracy["pgd"][0.5] <= 0.1
     assert result.passed, result.failed_checks
     assert {c.name for c in result.sanity} >= {
-        "eps0_is_clean[fgsm]", "monotone_in_eps[pgd]", "pgd_not_weaker_than_fgsm", "large_eps_near_zero[pgd]",
-        "buffers_unchanged", "eval_mode_during_attacks", "outputs_are_logits",
+        "eps0_is_clean[fgsm]",
+        "monotone_in_eps[pgd]",
+        "pgd_not_weaker_than_fgsm",
+        "large_eps_near_zero[pgd]",
+        "buffers_unchanged",
+        "eval_mode_during_attacks",
+        "outputs_are_logits",
     }
     json.dumps(result.to_dict(include_flags=True))
     assert "fgsm" in result.summary()
@@ -78,8 +83,16 @@ def test_normalisation_is_applied_inside_the_attacked_model(cnn, images, test_tr
     eps = 0.1
     with pytest.raises(ValueError, match=r"Expected inputs in \[0, 1\], but got values in"):
         evaluate(normalised_model, loader((x - mean) / std, y), test_trainer)
-    result = evaluate(normalised_model, loader(x, y), test_trainer, normalize_mean=[mean], normalize_std=[std],
-                      fgsm_eps=[0.0, eps], pgd_eps=[], pgdl2_eps=[])
+    result = evaluate(
+        normalised_model,
+        loader(x, y),
+        test_trainer,
+        normalize_mean=[mean],
+        normalize_std=[std],
+        fgsm_eps=[0.0, eps],
+        pgd_eps=[],
+        pgdl2_eps=[],
+    )
     x_adv = torchattacks.FGSM(pixel_model, eps=eps)(x, y)
     with torch.no_grad():
         clean = pixel_model(x).argmax(1) == y
@@ -108,8 +121,16 @@ def test_input_range_warn_and_off(cnn, images, test_trainer):
         evaluate(cnn, loader(shifted, y), test_trainer, input_check="warn", fgsm_eps=[0.0], pgd_eps=[], pgdl2_eps=[])
     with warnings.catch_warnings():
         warnings.simplefilter("error", RobustnessSanityWarning)
-        result = evaluate(cnn, loader(shifted, y), test_trainer, input_check="off", fgsm_eps=[0.1], pgd_eps=[],
-                          pgdl2_eps=[], monotone_tol=1.0)
+        result = evaluate(
+            cnn,
+            loader(shifted, y),
+            test_trainer,
+            input_check="off",
+            fgsm_eps=[0.1],
+            pgd_eps=[],
+            pgdl2_eps=[],
+            monotone_tol=1.0,
+        )
     assert result.num_examples == len(y)
 
 
@@ -234,8 +255,9 @@ def test_checkpoints_load_weights_only(images, test_trainer, tmp_path):
     trainer.save_checkpoint(path)
     grid = {"fgsm_eps": [0.0, 0.1], "pgd_eps": [0.1], "pgdl2_eps": []}
     direct = evaluate_robustness(module, loader(x, y), trainer=test_trainer(), **grid)
-    from_path = evaluate_robustness(str(path), loader(x, y), checkpoint_class=TinyLitClassifier,
-                                    trainer=test_trainer(), **grid)
+    from_path = evaluate_robustness(
+        str(path), loader(x, y), checkpoint_class=TinyLitClassifier, trainer=test_trainer(), **grid
+    )
     assert from_path.robust_accuracy == direct.robust_accuracy
     plain = nn.Sequential(nn.Flatten(), nn.Linear(16, 8), nn.ReLU(), nn.Linear(8, 3))
     load_checkpoint(path, model=plain, prefix="net.")
@@ -315,8 +337,16 @@ def test_tabular_inputs_and_dict_batches(test_trainer):
     net = nn.Sequential(nn.Linear(5, 8), nn.ReLU(), nn.Linear(8, 2))
     x, y = torch.rand(20, 5), torch.randint(2, (20,))
     data = [{"features": x[:10], "label": y[:10]}, {"features": x[10:], "label": y[10:]}]
-    evaluator = RobustnessEvaluator(net, num_classes=2, input_key="features", target_key="label",
-                                    fgsm_eps=[0.0, 0.2], pgd_eps=[0.2], pgdl2_eps=[0.0, 0.3], pgd_steps=3)
+    evaluator = RobustnessEvaluator(
+        net,
+        num_classes=2,
+        input_key="features",
+        target_key="label",
+        fgsm_eps=[0.0, 0.2],
+        pgd_eps=[0.2],
+        pgdl2_eps=[0.0, 0.3],
+        pgd_steps=3,
+    )
     test_trainer().test(evaluator, DataLoader(data, batch_size=None), verbose=False)
     result = evaluator.result
     assert result is not None and result.num_examples == 20
@@ -326,6 +356,5 @@ def test_tabular_inputs_and_dict_batches(test_trainer):
 
 def test_same_seed_same_pgd(cnn, images, test_trainer):
     x, y = images
-    runs = [evaluate(cnn, loader(x, y), test_trainer, fgsm_eps=[], pgd_eps=[0.1], pgdl2_eps=[], seed=s)
-            for s in (3, 3)]
+    runs = [evaluate(cnn, loader(x, y), test_trainer, fgsm_eps=[], pgd_eps=[0.1], pgdl2_eps=[], seed=s) for s in (3, 3)]
     assert torch.equal(runs[0].robust_correct["pgd"][0.1], runs[1].robust_correct["pgd"][0.1])

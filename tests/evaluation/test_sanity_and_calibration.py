@@ -42,7 +42,8 @@ def test_each_check_fails_on_what_it_guards_against():
 
 def test_checks_pass_on_a_sound_evaluation_and_skip_what_does_not_apply():
     checks = run_sanity_checks(
-        0.9, {"fgsm": {0.0: 0.9, 0.1: 0.5}, "pgd": {0.0: 0.9, 0.1: 0.4, 0.5: 0.0}, "pgdl2": {0.5: 0.2}},
+        0.9,
+        {"fgsm": {0.0: 0.9, 0.1: 0.5}, "pgd": {0.0: 0.9, 0.1: 0.4, 0.5: 0.0}, "pgdl2": {0.5: 0.2}},
         num_examples=100,
     )
     named = by_name(checks)
@@ -71,8 +72,16 @@ def test_failed_checks_warn_with_the_doc_section():
     checks = run_sanity_checks(0.9, {"fgsm": {0.0: 0.5}}, num_examples=10)
     with pytest.warns(RobustnessSanityWarning, match=r"eps0_is_clean\[fgsm\].*section 'eps-zero'"):
         warn_failed(checks)
-    section_names = ("eps-zero", "monotone", "pgd-weaker", "large-eps", "train-mode", "buffers", "probabilities",
-                     "input-range")
+    section_names = (
+        "eps-zero",
+        "monotone",
+        "pgd-weaker",
+        "large-eps",
+        "train-mode",
+        "buffers",
+        "probabilities",
+        "input-range",
+    )
     doc = evaluation.sanity.__doc__ or ""
     assert all(f"\n{name}\n" in doc for name in section_names)  # every section a warning names exists
 
@@ -94,7 +103,7 @@ def test_reliability_bins_match_torchmetrics_ece():
     target = torch.randint(5, (500,), generator=g)
     metric = ReliabilityDiagram(n_bins=10)
     for chunk in range(0, 500, 128):
-        metric.update(probs[chunk:chunk + 128], target[chunk:chunk + 128])
+        metric.update(probs[chunk : chunk + 128], target[chunk : chunk + 128])
     bins = metric.compute()
     expected = MulticlassCalibrationError(5, n_bins=10, norm="l1")(probs, target).item()
     assert bins.ece == pytest.approx(expected, abs=1e-6)

@@ -35,10 +35,27 @@ def test_evaluate_checkpoint_end_to_end(tmp_path, test_trainer, capsys):
     path = tmp_path / "iris.ckpt"
     trainer.save_checkpoint(path)
     out = tmp_path / "result.json"
-    code = load_script("evaluate_checkpoint").main([
-        str(path), "--dataset", "iris", "--fgsm-eps", "0", "0.1", "--pgd-eps", "0.1", "--pgdl2-eps",
-        "--pgd-steps", "2", "--accelerator", "cpu", "--out", str(out), "--flags", "--no-progress",
-    ])
+    code = load_script("evaluate_checkpoint").main(
+        [
+            str(path),
+            "--dataset",
+            "iris",
+            "--fgsm-eps",
+            "0",
+            "0.1",
+            "--pgd-eps",
+            "0.1",
+            "--pgdl2-eps",
+            "--pgd-steps",
+            "2",
+            "--accelerator",
+            "cpu",
+            "--out",
+            str(out),
+            "--flags",
+            "--no-progress",
+        ]
+    )
     printed = capsys.readouterr().out
     assert "clean accuracy" in printed and "eps0_is_clean[fgsm]" in printed
     saved = json.loads(out.read_text())

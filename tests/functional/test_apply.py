@@ -193,3 +193,11 @@ def test_target_errors():
         interpolate_loss(torch.zeros(2), torch.zeros(3), torch.ones(2))
     with pytest.raises(ValueError, match=r"Expected per-sample losses of shape \(B, ...\) with B = 2"):
         interpolate_loss(torch.zeros(3), torch.zeros(3), torch.ones(2))
+
+
+def test_integer_inputs_blend_raises_but_cutmix_works():
+    x = torch.randint(0, 255, (4, 1, 6, 6), dtype=torch.uint8)
+    with pytest.raises(TypeError, match=r"Expected floating-point inputs to blend \(mixup\), but got torch.uint8"):
+        apply_mix(x, sample_mixup(4, alpha=1.0, generator=torch.Generator().manual_seed(0)))
+    pasted = apply_mix(x, sample_cutmix(4, (6, 6), alpha=1.0, generator=torch.Generator().manual_seed(0)))
+    assert pasted.dtype == torch.uint8

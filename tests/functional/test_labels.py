@@ -148,3 +148,20 @@ def test_fast_and_general_paths_agree_with_ignored_labels():
             F.cross_entropy(logits, labels, reduction=reduction),
             F.cross_entropy(logits, labels, weight=torch.ones(3), reduction=reduction),
         )
+
+
+def test_mix_loss_routes_cross_entropy_through_the_mixed_labels():
+    # at λ = 1 the mixin's loss helper must equal torch, with smoothing and class weights
+    y = torch.tensor([0, 1, 2, 1])
+    logits = torch.randn(4, 3, generator=torch.Generator().manual_seed(7))
+    weight = torch.tensor([1.0, 2.0, 0.5])
+    smooth = MixedLabels(y, y, torch.ones(4), label_smoothing=0.1)
+    torch.testing.assert_close(
+        smooth.mix_loss(F.cross_entropy, logits), F.cross_entropy(logits, y, label_smoothing=0.1)
+    )
+    plain = MixedLabels(y, y, torch.ones(4))
+    torch.testing.assert_close(
+        plain.mix_loss(F.cross_entropy, logits, weight=weight), F.cross_entropy(logits, y, weight=weight)
+    )
+    with pytest.raises(MixedLabelsError, match="only F.cross_entropy and F.nll_loss apply; `multi_margin_loss`"):
+        smooth.mix_loss(F.multi_margin_loss, logits)

@@ -79,8 +79,16 @@ def test_erm_and_mixup_start_from_the_same_model():
 
 def test_small_study_writes_json_markdown_and_plots(tmp_path):
     out = run_robustness_study(
-        "iris", seeds=(0, 1), max_epochs=2, fgsm_eps=[0.0, 0.1, 0.5], pgd_eps=[0.0, 0.5], pgdl2_eps=[0.0, 1.5],
-        pgd_steps=3, accelerator="cpu", output_dir=tmp_path, progress=False,
+        "iris",
+        seeds=(0, 1),
+        max_epochs=2,
+        fgsm_eps=[0.0, 0.1, 0.5],
+        pgd_eps=[0.0, 0.5],
+        pgdl2_eps=[0.0, 1.5],
+        pgd_steps=3,
+        accelerator="cpu",
+        output_dir=tmp_path,
+        progress=False,
     )
     assert [(r["seed"], r["method"]) for r in out["runs"]] == [(0, "erm"), (0, "mixup"), (1, "erm"), (1, "mixup")]
     assert {"clean_accuracy", "ece", "nll", "fgsm@0.1", "pgd@0.5", "pgdl2@1.5"} <= set(out["summary"])

@@ -3,7 +3,9 @@
 Under mixup the plain training accuracy against the first label of every pair is misleading: with λ = 0.3 the
 "right" answer is mostly the partner's class. :class:`MixupAccuracy` scores a prediction by the target weight of
 the predicted class, ``λ·[ŷ = y_a] + (1-λ)·[ŷ = y_b]`` (for soft targets, the target probability of ``ŷ``), the
-λ-weighted accuracy. On unmixed labels it is the ordinary accuracy, so one metric serves every stage.
+λ-weighted accuracy. On unmixed labels it is the ordinary accuracy, so one metric serves every stage. Soft targets
+that carry label smoothing ε over K classes score a correct unmixed prediction 1 − ε + ε/K, not 1: the metric
+reads the targets as given.
 
 Reference: Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018, https://arxiv.org/abs/1710.09412
 """

@@ -168,6 +168,15 @@ def fgsm_eps_sweep(attack: object, images: Tensor, labels: Tensor, eps: Sequence
             f"Expected the FGSM reference `eps` to be at least the machine epsilon of {images.dtype} "
             f"({torch.finfo(images.dtype).eps:.3g}) so the gradient sign can be recovered, but got {reference}."
         )
+    if bool(((images < 0) | (images > 1)).any()):
+        # outside [0, 1] torchattacks' clamp can hide the sign (a pixel above 1 pushed up stays at 1), so it cannot
+        # be recovered: run torchattacks once per ε instead, which is exact by construction
+        advs = []
+        for e in values:
+            attack.eps = e  # type: ignore[attr-defined]
+            advs.append(attack(images, labels))  # type: ignore[operator]
+        attack.eps = reference  # type: ignore[attr-defined]
+        return advs
     x_ref = attack(images, labels)
     x = images.clone().detach().to(x_ref.device)  # as torchattacks does
     sign = torch.sign(x_ref - x)

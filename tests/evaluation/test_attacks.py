@@ -126,3 +126,17 @@ def test_l2_pgd_does_not_stall_on_saturated_softmax():
         ((_, _, adv),) = list(suite.run(images, y))
     assert bool((model(adv).argmax(1) != y).all())
     assert bool(((adv - images).flatten(1).norm(dim=1) <= 0.6 + 1e-5).all())
+
+
+def test_fgsm_sweep_is_exact_for_inputs_just_outside_the_unit_box():
+    import torchattacks
+
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(4, 3)).eval()
+    x = torch.rand(6, 1, 2, 2)
+    x[:3], x[3:] = 1 + 5e-7, -5e-7  # within the evaluator's tolerance of [0, 1]
+    y = torch.tensor([0, 1, 2, 0, 1, 2])
+    eps = [0.0, 0.1, 0.3]
+    sweep = fgsm_eps_sweep(torchattacks.FGSM(model, eps=0.3), x, y, eps)
+    for adv, e in zip(sweep, eps, strict=True):
+        assert torch.equal(adv, torchattacks.FGSM(model, eps=e)(x, y))

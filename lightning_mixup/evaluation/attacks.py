@@ -173,9 +173,9 @@ def fgsm_eps_sweep(attack: object, images: Tensor, labels: Tensor, eps: Sequence
         # be recovered: run torchattacks once per ε instead, which is exact by construction
         advs = []
         for e in values:
-            attack.eps = e  # type: ignore[attr-defined]
-            advs.append(attack(images, labels))  # type: ignore[operator]
-        attack.eps = reference  # type: ignore[attr-defined]
+            attack.eps = e
+            advs.append(attack(images, labels))
+        attack.eps = reference
         return advs
     x_ref = attack(images, labels)
     x = images.clone().detach().to(x_ref.device)  # as torchattacks does

@@ -172,6 +172,7 @@ class MixupCallback(Callback):
         # created per rank in `setup` (a generator made here cannot cross a DDP spawn)
         self._generator: torch.Generator | None = None
         self._rank = 0
+        self._explicit = False  # whether the module is a MixupMixin that mixes in its own step (set in setup)
         self._restore: list[Callable[[], None]] = []
         self._pending_hook: _LayerMixHook | None = None
         self._stats = _MixStats()
@@ -215,7 +216,8 @@ class MixupCallback(Callback):
         self._stats = _MixStats()
         from lightning_mixup.mixin import MixupMixin
 
-        if isinstance(pl_module, MixupMixin):
+        self._explicit = isinstance(pl_module, MixupMixin)
+        if self._explicit:
             return  # the module mixes explicitly through `mix_batch` and friends
         if is_param_in_hook_signature(pl_module.training_step, "dataloader_iter", explicit=True):
             raise ValueError(
@@ -228,9 +230,7 @@ class MixupCallback(Callback):
     def on_train_batch_start(
         self, trainer: pl.Trainer, pl_module: pl.LightningModule, batch: Any, batch_idx: int
     ) -> None:
-        from lightning_mixup.mixin import MixupMixin
-
-        if isinstance(pl_module, MixupMixin):
+        if self._explicit:  # a MixupMixin module draws inside its step: same numbering as batch_to_device
             self._reseed(_batches_seen(trainer) - 1)
 
     @override

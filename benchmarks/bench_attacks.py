@@ -31,7 +31,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import torchattacks
-from common import interleaved_medians, write_results
+from common import interleaved_medians, markdown_table, write_results
 from torch import Tensor, nn
 from tqdm import tqdm
 
@@ -230,13 +230,9 @@ def to_markdown(result: dict) -> str:
         "",
         f"## FGSM over 8 ε {fgsm['eps']}",
         "",
-        "| variant | median ms |",
-        "|---|---:|",
-        *(f"| {k} | {v} |" for k, v in fgsm["median_ms"].items()),
+        *markdown_table(("variant", "median ms"), fgsm["median_ms"]),
         "",
-        "| ratio | value |",
-        "|---|---:|",
-        *(f"| {k} | {v} |" for k, v in fgsm["ratios"].items()),
+        *markdown_table(("ratio", "value"), fgsm["ratios"]),
         "",
         f"Accuracies of the sweep equal torchattacks' FGSM at each ε: **{fgsm['accuracies_equal']}** "
         f"(adversarial inputs bitwise equal: {fgsm['adversarial_inputs_bitwise_equal']}); "
@@ -248,13 +244,9 @@ def to_markdown(result: dict) -> str:
         "",
         f"## PGD-{pgd['steps']} (L∞, ε = {pgd['eps']}, step {pgd['step_size']:.4g}, random start)",
         "",
-        "| variant | median ms |",
-        "|---|---:|",
-        *(f"| {k} | {v} |" for k, v in pgd["median_ms"].items()),
+        *markdown_table(("variant", "median ms"), pgd["median_ms"]),
         "",
-        "| ratio | value |",
-        "|---|---:|",
-        *(f"| {k} | {v} |" for k, v in pgd["ratios"].items()),
+        *markdown_table(("ratio", "value"), pgd["ratios"]),
         "",
         "Same RNG seed, same adversarial inputs as the hand-written loop: "
         f"{pgd['same_adversarial_inputs_as_hand_loop']}.",

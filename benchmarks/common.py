@@ -34,3 +34,8 @@ def write_results(out: Path, stem: str, result: dict, to_markdown: Callable[[dic
     markdown = to_markdown(result)
     (out / f"{stem}.md").write_text(markdown)
     print(markdown)
+
+
+def markdown_table(header: tuple[str, str], rows: dict) -> list[str]:
+    """A two-column Markdown table (name, right-aligned value) as lines."""
+    return [f"| {header[0]} | {header[1]} |", "|---|---:|", *(f"| {k} | {v} |" for k, v in rows.items())]

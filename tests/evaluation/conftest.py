@@ -80,3 +80,15 @@ SMALL_GRID: dict[str, Any] = {
     "pgdl2_eps": [0.0, 0.5],
     "pgd_steps": 5,
 }
+
+
+class Probe(nn.Module):
+    """An identity layer that records the mode (train/eval) at every forward."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.modes: list[bool] = []
+
+    def forward(self, x: Tensor) -> Tensor:
+        self.modes.append(self.training)
+        return x

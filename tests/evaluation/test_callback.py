@@ -5,17 +5,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lightning_mixup.evaluation import RobustnessCallback
-from tests.evaluation.conftest import loader, make_images
-
-
-class _Probe(nn.Module):
-    def __init__(self) -> None:
-        super().__init__()
-        self.modes: list[bool] = []
-
-    def forward(self, x: Tensor) -> Tensor:
-        self.modes.append(self.training)
-        return x
+from tests.evaluation.conftest import Probe, loader, make_images
 
 
 class BNClassifier(pl.LightningModule):
@@ -24,7 +14,7 @@ class BNClassifier(pl.LightningModule):
         self.net = nn.Sequential(
             nn.Flatten(), nn.Linear(16, 16), nn.BatchNorm1d(16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 3)
         )
-        self.probe = _Probe()
+        self.probe = Probe()
 
     def forward(self, x: Tensor) -> Tensor:
         return self.net(self.probe(x))

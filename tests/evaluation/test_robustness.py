@@ -17,7 +17,7 @@ from lightning_mixup.evaluation import (
     evaluate_robustness,
     load_checkpoint,
 )
-from tests.evaluation.conftest import SMALL_GRID, loader
+from tests.evaluation.conftest import SMALL_GRID, Probe, loader
 
 
 def evaluate(model, data, test_trainer, **kwargs):
@@ -147,22 +147,10 @@ def test_inference_mode_is_refused(cnn, images, test_trainer):
         test_trainer(inference_mode=True).test(evaluator, loader(x, y), verbose=False)
 
 
-class _Probe(nn.Module):
-    """Records the mode at every forward."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.modes: list[bool] = []
-
-    def forward(self, x: Tensor) -> Tensor:
-        self.modes.append(self.training)
-        return x
-
-
 def _bn_dropout_model(seed: int = 0) -> nn.Sequential:
     torch.manual_seed(seed)
     return nn.Sequential(
-        nn.Flatten(), nn.Linear(16, 16), nn.BatchNorm1d(16), _Probe(), nn.Dropout(0.5), nn.ReLU(), nn.Linear(16, 3)
+        nn.Flatten(), nn.Linear(16, 16), nn.BatchNorm1d(16), Probe(), nn.Dropout(0.5), nn.ReLU(), nn.Linear(16, 3)
     )
 
 

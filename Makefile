@@ -27,10 +27,10 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(PY) experiments/run_all.py $(ARGS)
+	$(PY) -m experiments.run_all $(ARGS)
 
 quick: $(STAMP)
-	$(PY) experiments/run_all.py --quick
+	$(PY) -m experiments.run_all --quick
 
 test: $(STAMP)
 	$(PY) -m ruff check lightning_mixup tests experiments benchmarks

@@ -5,8 +5,8 @@ summarised by its median, so drifting machine load hits all of them alike. Model
 ``lightning_mixup.models`` (two 3×3 convolutions, 32 and 64 channels), briefly trained; data: the 360 digits of the
 fixed test split, as one batch (as the study evaluates them).
 
-    python benchmarks/bench_attacks.py            # full run, writes benchmarks/results/robustness.{json,md}
-    python benchmarks/bench_attacks.py --quick    # a few seconds, for a smoke test
+    python -m benchmarks.bench_attacks            # full run, writes benchmarks/results/robustness.{json,md}
+    python -m benchmarks.bench_attacks --quick    # a few seconds, for a smoke test
 
 Targets (issue #5):
 
@@ -31,10 +31,10 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 import torchattacks
-from common import interleaved_medians, markdown_table, write_results
 from torch import Tensor, nn
 from tqdm import tqdm
 
+from benchmarks.common import interleaved_medians, markdown_table, write_results
 from lightning_mixup.data import SklearnDataModule
 from lightning_mixup.evaluation import AttackModel, AttackSuite, evaluate_robustness, fgsm_eps_sweep
 from lightning_mixup.evaluation.attacks import seeded_rng

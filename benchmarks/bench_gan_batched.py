@@ -6,8 +6,8 @@ one run per batch, so the only difference is the batching). Both orders are repe
 median time of each is reported, with a check that the two give the same weights. Results go to
 ``benchmarks/results/gan_batched.json`` and ``.md``.
 
-    python benchmarks/bench_gan_batched.py            # the default measurement (a few minutes)
-    python benchmarks/bench_gan_batched.py --quick    # a smoke run
+    python -m benchmarks.bench_gan_batched            # the default measurement (a few minutes)
+    python -m benchmarks.bench_gan_batched --quick    # a smoke run
 """
 
 from __future__ import annotations
@@ -22,7 +22,8 @@ from pathlib import Path
 
 import torch
 
-from lightning_mixup.gan import BatchedGANConfig, GANRunSpec, MixtureProblem, grid_modes, ring_modes, train_gan_batch
+from experiments.gan.batched import BatchedGANConfig, GANRunSpec, MixtureProblem, train_gan_batch
+from lightning_mixup.gan import grid_modes, ring_modes
 
 
 def measure(

@@ -3,8 +3,8 @@
 Every ratio is measured side by side in one run: the variants are interleaved round by round and each is
 summarised by its median, so drifting machine load hits all of them alike.
 
-    python benchmarks/bench_mixup.py            # full run, writes benchmarks/results/mixup.{json,md}
-    python benchmarks/bench_mixup.py --quick    # a few seconds, for a smoke test
+    python -m benchmarks.bench_mixup            # full run, writes benchmarks/results/mixup.{json,md}
+    python -m benchmarks.bench_mixup --quick    # a few seconds, for a smoke test
 
 Targets (issue #3): the op on a 64×3×224×224 float32 batch ≤ 2× a ``copy_`` of it on the CPU; a training step
 with the callback ≤ 1.02× the same step without it.
@@ -24,11 +24,11 @@ from pathlib import Path
 import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
-from common import interleaved_medians, write_results
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 from tqdm import tqdm
 
+from benchmarks.common import interleaved_medians, write_results
 from lightning_mixup import MixupCallback
 from lightning_mixup.functional import apply_mix, sample_mixup
 

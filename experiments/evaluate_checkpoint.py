@@ -4,9 +4,9 @@ Loads the checkpoint weights-only (``torch.load(weights_only=True)``) into its L
 on the test split of a bundled dataset through the Lightning Trainer (``lightning_mixup.evaluation``), prints a
 summary with the sanity checks, and writes the full result (``--out``, JSON; ``--flags`` adds per-example flags).
 
-    python experiments/evaluate_checkpoint.py path/to/model.ckpt --dataset digits
-    python experiments/evaluate_checkpoint.py model.ckpt --dataset wine --fgsm-eps 0 0.05 0.1 --pgd-eps 0.1
-    python experiments/evaluate_checkpoint.py model.ckpt --module my_pkg.MyModule --dataset digits --out r.json
+    python -m experiments.evaluate_checkpoint path/to/model.ckpt --dataset digits
+    python -m experiments.evaluate_checkpoint model.ckpt --dataset wine --fgsm-eps 0 0.05 0.1 --pgd-eps 0.1
+    python -m experiments.evaluate_checkpoint model.ckpt --module my_pkg.MyModule --dataset digits --out r.json
 
 Inputs are attacked in [0, 1]: digits pixels as they are; UCI tables min-max rescaled with the training split's
 range (ε is then a fraction of each feature's range), the model still receiving the standardised features it
@@ -61,14 +61,14 @@ def load_class(path: str) -> type:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from lightning_mixup.data import SklearnDataModule
-    from lightning_mixup.evaluation import evaluate_robustness, load_checkpoint
-    from lightning_mixup.studies.robustness import (
+    from experiments.studies.robustness import (
         DIGITS_FGSM_EPS,
         DIGITS_PGD_EPS,
         DIGITS_PGDL2_EPS,
         robustness_test_data,
     )
+    from lightning_mixup.data import SklearnDataModule
+    from lightning_mixup.evaluation import evaluate_robustness, load_checkpoint
 
     model = load_checkpoint(args.checkpoint, load_class(args.module), weights_only=not args.unsafe_load)
     dm = SklearnDataModule(args.dataset)

@@ -6,9 +6,9 @@ all runs of a shape at once (``lightning_mixup.gan.train_gan_batch``), and write
 beside the PacGAN/VEEGAN anchors) and the figures (``scatter_*.png`` as the mixup paper's Figure 5,
 ``curves_*.png``).
 
-    python experiments/gan_study.py --quick          # about a minute
-    python experiments/gan_study.py                  # the default sweep (under 10 minutes on 2 CPU cores)
-    python experiments/gan_study.py --seeds 10 --iterations 5000 --architectures 512x3
+    python -m experiments.gan_study --quick          # about a minute
+    python -m experiments.gan_study                  # the default sweep (under 10 minutes on 2 CPU cores)
+    python -m experiments.gan_study --seeds 10 --iterations 5000 --architectures 512x3
 
 Reference: Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018, https://arxiv.org/abs/1710.09412
 """
@@ -83,7 +83,7 @@ def config_from_args(args: argparse.Namespace) -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from lightning_mixup.gan import run_gan_study
+    from experiments.gan.study import run_gan_study
 
     result = run_gan_study(config_from_args(args))
     print(result["markdown"])

@@ -6,12 +6,12 @@ through the Lightning Trainer and torchattacks) and writes, per dataset, to ``--
 run and the summary), ``{dataset}.md`` (mean ± 95 % CI per method and of mixup − ERM) and the plots
 ``{dataset}_accuracy_vs_eps.png`` and ``{dataset}_reliability.png``.
 
-    python experiments/robustness_study.py --quick                   # smoke run, about a minute
-    python experiments/robustness_study.py                           # digits, 5 seeds (a few minutes on 2 cores)
-    python experiments/robustness_study.py --datasets digits iris wine breast_cancer --seeds 10
+    python -m experiments.robustness_study --quick                   # smoke run, about a minute
+    python -m experiments.robustness_study                           # digits, 5 seeds (a few minutes on 2 cores)
+    python -m experiments.robustness_study --datasets digits iris wine breast_cancer --seeds 10
 
 ε is in input units: [0, 1] pixels for digits; for the UCI tables, fractions of each feature's training range
-(features are min-max rescaled to [0, 1] for the attacks; see ``lightning_mixup.studies.robustness``).
+(features are min-max rescaled to [0, 1] for the attacks; see ``experiments.studies.robustness``).
 
 References: Zhang et al., ICLR 2018, https://arxiv.org/abs/1710.09412; Verma et al., ICML 2019,
 https://arxiv.org/abs/1806.05236 (Table 7); Thulasidasan et al., NeurIPS 2019, https://arxiv.org/abs/1905.11001
@@ -51,7 +51,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    from lightning_mixup.studies.robustness import (
+    from experiments.studies.robustness import (
         DIGITS_FGSM_EPS,
         DIGITS_PGD_EPS,
         DIGITS_PGDL2_EPS,

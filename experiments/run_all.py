@@ -2,14 +2,14 @@
 
 1. Classification on scikit-learn's digits (small CNN) and the UCI sets iris, wine and breast cancer (the paper's
    2×128 MLP): ERM and mixup over 5 seeds each — test error, ECE, NLL, FGSM and PGD accuracy
-   (``lightning_mixup.studies.robustness``).
+   (``experiments.studies.robustness``).
 2. The GAN stability sweep, ERM vs discriminator mixup, on the 8-Gaussian ring and the 5×5 grid
-   (``lightning_mixup.gan.study``).
+   (``experiments.gan.study``).
 3. A report, ``experiments/results/REPORT.md`` with its tables and plots and ``summary.json``, that puts every
    measured effect beside the claim it tests; the README's results section is refreshed from it.
 
-    python experiments/run_all.py            # the compact study (about 10 minutes on 2 CPU cores)
-    python experiments/run_all.py --quick    # a smoke run of about a minute
+    python -m experiments.run_all            # the compact study (about 10 minutes on 2 CPU cores)
+    python -m experiments.run_all --quick    # a smoke run of about a minute
 """
 
 from __future__ import annotations
@@ -26,9 +26,9 @@ from typing import Any
 
 import torch
 
-from lightning_mixup.gan.study import run_gan_study
-from lightning_mixup.report import claims_markdown, classification_claims, gan_claims
-from lightning_mixup.studies.robustness import run_robustness_study
+from experiments.gan.study import run_gan_study
+from experiments.report import claims_markdown, classification_claims, gan_claims
+from experiments.studies.robustness import run_robustness_study
 
 ROOT = Path(__file__).resolve().parents[1]
 DATASETS = ("digits", "iris", "wine", "breast_cancer")
@@ -85,7 +85,7 @@ def report_markdown(result: dict[str, Any], out: Path, link_base: Path) -> str:
     studies, gan = result["studies"], result["gan"]
     minutes = result["seconds"] / 60
     lines = [
-        f"Measured by `make demo` (`python experiments/run_all.py{' --quick' if result['quick'] else ''}`) on "
+        f"Measured by `make demo` (`python -m experiments.run_all{' --quick' if result['quick'] else ''}`) on "
         f"{result['machine']}, in {minutes:.1f} minutes.",
         "",
         "### Claims against measurements",

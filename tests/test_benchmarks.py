@@ -10,10 +10,11 @@ import pytest
 ROOT = Path(__file__).parents[1]
 
 
-@pytest.mark.parametrize(("script", "stem"), [("bench_mixup.py", "mixup"), ("bench_attacks.py", "robustness")])
+@pytest.mark.parametrize(("script", "stem"), [("bench_mixup", "mixup"), ("bench_attacks", "robustness")])
 def test_benchmark_smoke(tmp_path, script, stem):
     result = subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / script), "--quick", "--out", str(tmp_path)],
+        [sys.executable, "-m", f"benchmarks.{script}", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         check=False,

@@ -36,3 +36,22 @@ def test_package_never_imports_torchvision():
     result = subprocess.run([sys.executable, "-c", PACKAGE_IMPORT], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"
+
+
+PLUGIN_IMPORTS_NO_RESEARCH = """
+import importlib, pkgutil, sys
+import lightning_mixup
+for info in pkgutil.walk_packages(lightning_mixup.__path__, "lightning_mixup."):
+    if info.name.endswith("__main__"):
+        continue
+    importlib.import_module(info.name)
+print(sorted(m for m in sys.modules if m.split('.')[0] in {'experiments', 'benchmarks'}))
+"""
+
+
+def test_plugin_never_imports_the_research_code():
+    result = subprocess.run(
+        [sys.executable, "-c", PLUGIN_IMPORTS_NO_RESEARCH], capture_output=True, text=True, check=False, cwd="/"
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]"

@@ -46,7 +46,7 @@ input-range
     Inputs outside [0, 1]. torchattacks clamps adversarial examples to [0, 1], so such inputs are changed even at
     ε = 0. Pass images in [0, 1] and give the model's normalisation as ``normalize_mean``/``normalize_std`` (or
     make it the model's first layer); rescale tabular features to [0, 1] (e.g. min-max of the training split,
-    as :mod:`lightning_mixup.studies.robustness` does).
+    as :mod:`experiments.studies.robustness` does).
 
 References:
     - Croce & Hein, auto-attack, ICML 2020, https://arxiv.org/abs/2003.01690

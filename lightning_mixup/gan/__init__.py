@@ -1,12 +1,12 @@
-"""GAN discriminator mixup and the GAN training-stability study (ERM vs mixup) on 2D Gaussian mixtures.
+"""GAN discriminator mixup and GAN training-stability metrics on 2D Gaussian mixtures.
 
 - :class:`GANModule`: a reference MLP GAN LightningModule (manual optimization) whose discriminator is mixed
   through :class:`~lightning_mixup.MixupMixin` when the trainer has a :class:`~lightning_mixup.MixupCallback`.
 - :class:`RingDataModule`, :class:`GridDataModule`: the ring of 8 and the grid of 25 Gaussians.
 - :class:`ModeCoverage` and friends: modes captured, high-quality share, reverse KL (VEEGAN/PacGAN definitions),
   and :func:`run_verdict`.
-- :func:`train_gan_batch`: many small GANs trained at once with stacked weights.
-- :func:`run_gan_study`: the sweep, its JSON/Markdown report and figures.
+
+The study (the sweep, its batched engine, report and figures) is research code in ``experiments.gan``.
 
 References:
     - mixup: Zhang et al., ICLR 2018, https://arxiv.org/abs/1710.09412 (§3.5)
@@ -14,14 +14,6 @@ References:
     - PacGAN: Lin et al., NeurIPS 2018, https://arxiv.org/abs/1712.04086
 """
 
-from lightning_mixup.gan.batched import (
-    BatchedGANConfig,
-    BatchedGANResult,
-    GANRunSpec,
-    MixtureProblem,
-    run_generators,
-    train_gan_batch,
-)
 from lightning_mixup.gan.data import (
     GaussianMixtureDataModule,
     GridDataModule,
@@ -43,21 +35,14 @@ from lightning_mixup.gan.metrics import (
     run_verdict,
 )
 from lightning_mixup.gan.module import GANModule, mlp
-from lightning_mixup.gan.study import ANCHORS, GANStudyConfig, run_gan_study
 
 __all__ = [
-    "ANCHORS",
     "GAN_LOSSES",
     "VERDICTS",
-    "BatchedGANConfig",
-    "BatchedGANResult",
     "GANModule",
-    "GANRunSpec",
-    "GANStudyConfig",
     "GaussianMixtureDataModule",
     "GridDataModule",
     "HighQualityShare",
-    "MixtureProblem",
     "ModeCoverage",
     "ModesCaptured",
     "ReverseKLToUniform",
@@ -70,10 +55,7 @@ __all__ = [
     "mlp",
     "mode_histogram",
     "ring_modes",
-    "run_gan_study",
-    "run_generators",
     "run_verdict",
     "sample_mixture",
     "soft_label_loss",
-    "train_gan_batch",
 ]

@@ -6,7 +6,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from lightning_mixup.gan import VERDICTS, GANStudyConfig, run_gan_study
+from experiments.gan.study import GANStudyConfig, run_gan_study
+from lightning_mixup.gan import VERDICTS
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = {
@@ -83,7 +84,8 @@ def test_config_of_wrong_type():
 
 def test_script_help():
     out = subprocess.run(
-        [sys.executable, str(ROOT / "experiments" / "gan_study.py"), "--help"],
+        [sys.executable, "-m", "experiments.gan_study", "--help"],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,
@@ -121,7 +123,8 @@ def test_cli_configs_build_and_train(name, tmp_path):
 
 def test_benchmark_smoke(tmp_path):
     subprocess.run(
-        [sys.executable, str(ROOT / "benchmarks" / "bench_gan_batched.py"), "--quick", "--out", str(tmp_path)],
+        [sys.executable, "-m", "benchmarks.bench_gan_batched", "--quick", "--out", str(tmp_path)],
+        cwd=ROOT,
         capture_output=True,
         text=True,
         check=True,

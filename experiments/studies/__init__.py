@@ -6,6 +6,6 @@ References:
     - Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018, https://arxiv.org/abs/1710.09412
 """
 
-from lightning_mixup.studies.robustness import run_robustness_study
+from experiments.studies.robustness import run_robustness_study
 
 __all__ = ["run_robustness_study"]

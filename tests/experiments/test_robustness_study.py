@@ -5,16 +5,16 @@ import pytest
 import torch
 from scipy import stats
 
-from lightning_mixup.data import SklearnDataModule
-from lightning_mixup.evaluation import AttackModel
-from lightning_mixup.studies import run_robustness_study
-from lightning_mixup.studies.robustness import (
+from experiments.studies import run_robustness_study
+from experiments.studies.robustness import (
     markdown_table,
     robustness_test_data,
     summarise,
     t_interval,
     train_model,
 )
+from lightning_mixup.data import SklearnDataModule
+from lightning_mixup.evaluation import AttackModel
 
 
 @pytest.fixture(autouse=True)

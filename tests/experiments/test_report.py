@@ -1,6 +1,6 @@
 import pytest
 
-from lightning_mixup.report import (
+from experiments.report import (
     AGREES,
     DISAGREES,
     INCONCLUSIVE,

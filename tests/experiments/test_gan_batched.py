@@ -1,22 +1,19 @@
 import pytest
 import torch
 
-from lightning_mixup.functional import MixParams
-from lightning_mixup.functional.discriminator import apply_discriminator_mix
-from lightning_mixup.functional.sampling import sample_beta
-from lightning_mixup.gan import (
+from experiments.gan.batched import (
     BatchedGANConfig,
     GANRunSpec,
     MixtureProblem,
-    generator_loss,
-    grid_modes,
-    mlp,
-    ring_modes,
+    _apply_mix,
     run_generators,
-    soft_label_loss,
+    sample_chunk,
     train_gan_batch,
 )
-from lightning_mixup.gan.batched import _apply_mix, sample_chunk
+from lightning_mixup.functional import MixParams
+from lightning_mixup.functional.discriminator import apply_discriminator_mix
+from lightning_mixup.functional.sampling import sample_beta
+from lightning_mixup.gan import generator_loss, grid_modes, mlp, ring_modes, soft_label_loss
 
 RING = MixtureProblem("ring", ring_modes(), 0.02)
 GRID = MixtureProblem("grid", grid_modes(), 0.05)

@@ -1,13 +1,8 @@
 """The main job's orchestration and report, on a shrunken sweep (the full run is `make demo`)."""
 
 import json
-import sys
-from pathlib import Path
 
-ROOT = Path(__file__).parents[1]
-sys.path.insert(0, str(ROOT / "experiments"))
-
-import run_all  # noqa: E402
+from experiments import run_all
 
 
 def test_main_job_writes_a_report_with_claims_tables_and_plots(tmp_path, monkeypatch):

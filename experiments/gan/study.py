@@ -8,7 +8,7 @@ NeurIPS 2017, https://arxiv.org/abs/1705.07761) and PacGAN (Lin et al., NeurIPS 
 https://arxiv.org/abs/1712.04086), with a per-run verdict (:func:`~lightning_mixup.gan.metrics.run_verdict`).
 
 All runs that share a tensor shape (architecture, latent size, method) are trained at once by
-:func:`~lightning_mixup.gan.batched.train_gan_batch`; ERM and mixup runs with the same seed share their initial
+:func:`~experiments.gan.batched.train_gan_batch`; ERM and mixup runs with the same seed share their initial
 weights, data and noise, so the comparison is paired.
 
 Entry point: :func:`run_gan_study`, which returns a dict (also written as JSON) and writes a Markdown table and the
@@ -29,7 +29,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from lightning_mixup.gan.batched import (
+from experiments.gan.batched import (
     MIX_METHODS,
     BatchedGANConfig,
     BatchedGANResult,
@@ -453,7 +453,7 @@ def _block_mean(values: Tensor, blocks: int) -> tuple[list[int], Tensor]:
 def _figures(
     cfg: GANStudyConfig, results: Sequence[tuple[Mapping[str, Any], BatchedGANResult]], out: Path
 ) -> dict[str, str]:
-    from lightning_mixup.gan.plots import plot_metric_curves, plot_scatter_grid
+    from experiments.gan.plots import plot_metric_curves, plot_scatter_grid
 
     files: dict[str, str] = {}
     first_arch, first_latent, first_lr = cfg.architectures[0], cfg.latent_dims[0], cfg.learning_rates[0]

@@ -13,7 +13,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test quick clean setup
+.PHONY: demo test quick clean setup study
 
 setup: $(STAMP)
 
@@ -39,3 +39,7 @@ test: $(STAMP)
 
 clean:
 	rm -rf $(VENV)
+
+# The full study (issues #11, #12): every dataset, seed and setting; writes experiments/results/. About an hour on 2 cores.
+study: $(STAMP)
+	$(PY) -m experiments.study $(ARGS)

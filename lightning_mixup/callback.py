@@ -9,7 +9,6 @@ References:
 from __future__ import annotations
 
 import copy
-import hashlib
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -21,6 +20,7 @@ from lightning.pytorch.utilities.signature_utils import is_param_in_hook_signatu
 from torch import Tensor, nn
 from typing_extensions import override
 
+from lightning_mixup.engine import batch_seed
 from lightning_mixup.functional import MixMode, MixParams, apply_mix
 from lightning_mixup.functional.discriminator import (
     DISCRIMINATOR_MODES,
@@ -195,8 +195,7 @@ class MixupCallback(Callback):
         return self._generator
 
     def _reseed(self, batch_number: int) -> None:
-        key = f"{self.seed}:{self._rank}:{batch_number}".encode()
-        self.generator.manual_seed(int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") >> 1)
+        self.generator.manual_seed(batch_seed(int(self.seed or 0), self._rank, batch_number))
 
     # ------------------------------------------------------------------ Lightning hooks
 

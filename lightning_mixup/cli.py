@@ -1,7 +1,7 @@
 """The ``lightning-mixup`` command: a LightningCLI over the project's models and data modules.
 
-    lightning-mixup fit --config experiments/configs/digits_mixup.yaml
-    python -m lightning_mixup test --config experiments/configs/digits_mixup.yaml --ckpt_path last
+    lightning-mixup fit --config lightning_mixup/configs/digits_mixup.yaml
+    python -m lightning_mixup test --config lightning_mixup/configs/digits_mixup.yaml --ckpt_path last
 
 Subclass mode: ``model`` and ``data`` take any LightningModule / LightningDataModule by ``class_path`` (the
 project's :class:`~lightning_mixup.models.Classifier`, :class:`~lightning_mixup.data.SklearnDataModule`, the GAN

@@ -13,7 +13,7 @@ from torch.utils.data import TensorDataset
 from lightning_mixup import MixupCallback
 from lightning_mixup.cli import main
 
-CONFIGS = sorted((Path(__file__).parents[1] / "experiments" / "configs").glob("*.yaml"))
+CONFIGS = sorted((Path(__file__).parents[1] / "lightning_mixup" / "configs").glob("*.yaml"))
 FAST = ["--trainer.fast_dev_run=2", "--trainer.accelerator=cpu", "--trainer.enable_progress_bar=false"]
 
 

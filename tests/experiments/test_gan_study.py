@@ -102,7 +102,7 @@ def test_cli_configs_build_and_train(name, tmp_path):
 
     args = [
         "--config",
-        str(ROOT / "experiments" / "configs" / f"{name}.yaml"),
+        str(ROOT / "lightning_mixup" / "configs" / f"{name}.yaml"),
         "--trainer.max_steps=6",
         "--trainer.logger=false",
         "--trainer.enable_progress_bar=false",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lightning_mixup.callback import MixupCallback as MixupCallback
+    from lightning_mixup.engine import MixupEngine as MixupEngine
     from lightning_mixup.functional import MixedLabels as MixedLabels
     from lightning_mixup.functional import MixedLabelsError as MixedLabelsError
     from lightning_mixup.metrics import MixupAccuracy as MixupAccuracy
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 
 _EXPORTS = {
     "MixupCallback": "lightning_mixup.callback",
+    "MixupEngine": "lightning_mixup.engine",
     "MixedLabels": "lightning_mixup.functional",
     "MixedLabelsError": "lightning_mixup.functional",
     "MixupAccuracy": "lightning_mixup.metrics",

@@ -1,5 +1,9 @@
 """``MixupMixin``: the explicit mixup API for LightningModules with custom training steps.
 
+A thin adapter over the :class:`~lightning_mixup.engine.MixupEngine` of the trainer's ``MixupCallback`` (found
+by its ``engine`` attribute: the mixin never imports the callback). Works with ``lightning.pytorch`` and
+``pytorch_lightning`` modules alike.
+
 References:
     - mixup: Zhang et al., ICLR 2018, https://arxiv.org/abs/1710.09412
     - Manifold Mixup: Verma et al., ICML 2019, https://arxiv.org/abs/1806.05236
@@ -11,16 +15,18 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import lightning.pytorch as pl
 import torch
 from torch import Tensor
 
-from lightning_mixup.callback import MixupCallback
+from lightning_mixup import _compat
+from lightning_mixup.engine import INPUT_LAYER, MixupEngine
 from lightning_mixup.functional import MixedLabels
+
+__all__ = ["MixupMixin"]
 
 
 class MixupMixin:
-    """Mixin for a :class:`~lightning.pytorch.LightningModule` that mixes in its own ``training_step``.
+    """Mixin for a LightningModule that mixes in its own ``training_step``.
 
     The configuration, random stream, schedule, checkpointed state and logging are those of the
     :class:`~lightning_mixup.MixupCallback` in ``Trainer(callbacks=[...])``, so one CLI config drives both the
@@ -45,42 +51,65 @@ class MixupMixin:
                 return F.cross_entropy(logits, y)
     """
 
+    _mixes_explicitly = True  # read by MixupCallback: this module mixes in its own step
+
     @property
-    def mixup_callback(self) -> MixupCallback | None:
-        """The :class:`MixupCallback` of the trainer this module is attached to, or ``None`` (no mixing)."""
+    def mixup_engine(self) -> MixupEngine | None:
+        """The mixing engine of the trainer's ``MixupCallback``, or ``None`` (no mixing)."""
         trainer = getattr(self, "_trainer", None)
-        callbacks = [cb for cb in getattr(trainer, "callbacks", []) if isinstance(cb, MixupCallback)]
-        return callbacks[0] if callbacks else None
+        for callback in getattr(trainer, "callbacks", None) or []:
+            engine = getattr(callback, "engine", None)
+            if isinstance(engine, MixupEngine):
+                return engine
+        return None
 
-    def _active_callback(self) -> MixupCallback | None:
-        """The callback to mix with now: only in training steps, never in sanity checks or evaluation."""
+    @property
+    def mixup_callback(self) -> Any:
+        """The trainer's ``MixupCallback``, or ``None``."""
         trainer = getattr(self, "_trainer", None)
-        if trainer is None or not trainer.training or trainer.sanity_checking:
+        for callback in getattr(trainer, "callbacks", None) or []:
+            if isinstance(getattr(callback, "engine", None), MixupEngine):
+                return callback
+        return None
+
+    def _active_engine(self) -> MixupEngine | None:
+        """The engine to mix with now: only in training steps, never in sanity checks or evaluation."""
+        self._module()
+        trainer = getattr(self, "_trainer", None)
+        if trainer is None or not _compat.is_training_batch(trainer):
             return None
-        return self.mixup_callback
+        return self.mixup_engine
 
-    def _module(self) -> pl.LightningModule:
-        if not isinstance(self, pl.LightningModule):
-            raise TypeError(f"MixupMixin must be mixed into a LightningModule, but {type(self).__name__} is not one.")
+    def _module(self) -> Any:
+        if not _compat.is_lightning_module(self):
+            raise TypeError(
+                f"MixupMixin must be mixed into a LightningModule (of lightning.pytorch or pytorch_lightning), but "
+                f"{type(self).__name__} is not one."
+            )
         return self
+
+    def _where(self) -> dict[str, int]:
+        module = self._module()
+        return {"epoch": int(module.current_epoch), "step": int(module.global_step)}
 
     def mix_batch(self, x: Tensor, y: Tensor, *, layers: Sequence[str] | None = None) -> tuple[Tensor, Tensor]:
         """Mix a batch with the callback's policy: ``(mixed inputs, targets)``.
 
         Targets are :class:`~lightning_mixup.MixedLabels` for integer labels (``target_mode="auto"``) or float
-        soft targets. With ``layers`` (or the callback's ``manifold_layers``) one layer is chosen and its output is
-        mixed in the next forward pass instead of the input; prefer :meth:`manifold_mixup`, which checks that it was.
+        soft targets. Integer inputs (ids) are returned as they are and the model's ``nn.Embedding`` output is mixed
+        in the next forward pass. With ``layers`` (or the callback's ``manifold_layers``) one layer is chosen and its
+        output is mixed in the next forward pass instead of the input; prefer :meth:`manifold_mixup`, which checks
+        that it was.
 
         Args:
             x: inputs ``(B, ...)``; not modified.
             y: targets ``(B, ...)``; not modified.
             layers: Manifold Mixup candidate layers (module names, or ``"input"``) for this call.
         """
-        module = self._module()
-        callback = self._active_callback()
-        if callback is None:
+        engine = self._active_engine()
+        if engine is None:
             return x, y
-        return callback.mix(module, x, y, epoch=module.current_epoch, step=module.global_step, layers=layers)
+        return engine.mix(self._module(), x, y, layers=layers, **self._where())
 
     @contextmanager
     def manifold_mixup(
@@ -89,26 +118,33 @@ class MixupMixin:
         """Manifold Mixup for the forward pass inside the ``with`` block.
 
         One of ``layers`` (module names as in ``named_modules()``, or ``"input"``; default: the callback's
-        ``manifold_layers``) is drawn uniformly and its output is mixed by a forward hook, which is removed when
-        the block ends. Yields ``(inputs, targets)``.
+        ``manifold_layers``) is drawn uniformly and its output is mixed by a forward hook; the mixing is disarmed
+        when the block ends. Yields ``(inputs, targets)``.
 
         Raises:
             ValueError: if no layers are given here or on the callback, or a name is not a submodule.
             RuntimeError: if the chosen layer was not called inside the block.
         """
-        module = self._module()
-        callback = self._active_callback()
-        if callback is None:
+        engine = self._active_engine()
+        if engine is None:
             yield x, y
             return
-        names = list(layers) if layers is not None else callback.manifold_layers
+        names = list(layers) if layers is not None else engine.manifold_layers
         if not names:
             raise ValueError(
                 "Expected Manifold Mixup layers: pass `layers=[...]` or MixupCallback(manifold_layers=[...]), but got "
                 "none."
             )
-        with callback.layer_mixing():
-            yield callback.mix(module, x, y, epoch=module.current_epoch, step=module.global_step, layers=names)
+        mixed = engine.mix(self._module(), x, y, layers=names, **self._where())
+        try:
+            yield mixed
+            missing = [name for name in engine.pending() if name != INPUT_LAYER]
+            if missing:
+                raise RuntimeError(
+                    f"Manifold Mixup chose layer {missing[0]!r}, but it was not called inside the `with` block."
+                )
+        finally:
+            engine.disarm_layers()
 
     def mix_discriminator(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
         """GAN discriminator mixup: ``(inputs, soft labels)`` for ``F.binary_cross_entropy_with_logits``.
@@ -121,11 +157,11 @@ class MixupMixin:
             real: real samples ``(B, ...)``.
             fake: generated samples ``(B, ...)``.
         """
-        module = self._module()
-        callback = self._active_callback()
-        if callback is None:
-            return torch.cat([real, fake]), torch.cat([torch.ones(len(real)), torch.zeros(len(fake))]).to(real.device)
-        return callback.mix_discriminator(real, fake, epoch=module.current_epoch, step=module.global_step)
+        engine = self._active_engine()
+        if engine is None:
+            labels = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))]).to(real.device)
+            return torch.cat([real, fake]), labels
+        return engine.mix_discriminator(real, fake, **self._where())
 
     def mixup_loss(
         self, loss_fn: Callable[..., Tensor], output: Tensor, target: Tensor, reduction: str = "mean", **kwargs: Any

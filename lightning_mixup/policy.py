@@ -17,6 +17,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from lightning_mixup._checks import check_bool, check_choice, check_int, check_probability
 from lightning_mixup.functional import (
     MixedLabels,
     MixMode,
@@ -26,6 +27,8 @@ from lightning_mixup.functional import (
     sample_cutmix,
     sample_mixup,
 )
+from lightning_mixup.functional.apply import mix_values
+from lightning_mixup.functional.labels import LabelReads
 from lightning_mixup.functional.sampling import _alpha_arg_validation, _mode_arg_validation, _prob_arg_validation
 
 TargetMode = Literal["auto", "soft"]
@@ -61,24 +64,10 @@ class MixupPolicy:
         _prob_arg_validation(self.switch_prob, "switch_prob")
         _prob_arg_validation(self.prob)
         _mode_arg_validation(self.mode)
-        if not isinstance(self.label_smoothing, (int, float)) or not 0.0 <= self.label_smoothing < 1.0:
-            raise ValueError(
-                f"Expected argument `label_smoothing` to be a float in [0, 1), but got {self.label_smoothing!r}."
-            )
-        if self.target_mode not in TARGET_MODES:
-            raise ValueError(
-                f"Expected argument `target_mode` to be one of {TARGET_MODES}, but got {self.target_mode!r}."
-            )
-        if self.num_classes is not None and (not isinstance(self.num_classes, int) or self.num_classes < 1):
-            raise ValueError(
-                f"Expected argument `num_classes` to be a positive int or None, but got {self.num_classes!r}."
-            )
-        if self.target_mode == "soft" and self.num_classes is None:
-            raise ValueError(
-                "Expected argument `num_classes` with target_mode='soft', which one-hot encodes integer labels, but "
-                "got "
-                "None. Pass num_classes=<number of classes>, or use target_mode='auto'."
-            )
+        check_bool(self.correct_lam, "correct_lam")
+        check_probability(self.label_smoothing, "label_smoothing", upper_open=True)
+        check_choice(self.target_mode, "target_mode", TARGET_MODES)
+        check_int(self.num_classes, "num_classes", minimum=1, optional=True)
 
     @property
     def enabled(self) -> bool:
@@ -125,8 +114,13 @@ class MixupPolicy:
             batch_size, alpha=self.alpha, mode=self.mode, prob=self.prob, generator=generator, validate_args=False
         )
 
-    def targets(self, y: Tensor, params: MixParams) -> Tensor:
-        """Targets for the mixed batch: :class:`MixedLabels` for integer labels (``"auto"``), else soft targets.
+    def targets(self, y: Tensor, params: MixParams, *, label_reads: LabelReads = "dominant") -> Tensor:
+        """Targets for the mixed batch.
+
+        ``"auto"``: integer labels ``(B, ...)`` become :class:`MixedLabels` (one λ per sample, broadcast over the
+        label's other dimensions); float targets are interpolated. ``"soft"``: integer labels are one-hot encoded
+        to ``num_classes`` and mixed (class ids), or, without ``num_classes``, interpolated as values (binary or
+        multi-hot labels); float targets are interpolated.
 
         Raises:
             TypeError: if ``y`` is not a tensor.
@@ -139,31 +133,51 @@ class MixupPolicy:
                 f"Expected targets with the batch size of the inputs, {params.batch_size}, in their first dimension, "
                 f"but got shape {tuple(y.shape)}."
             )
-        if self.target_mode == "auto" and not y.is_floating_point():
-            return MixedLabels(y, y[params.index.to(y.device)], params.lam.to(y.device), self.label_smoothing)
+        self._check_smoothing(y)
+        if y.is_floating_point():
+            return mix_values(y, params)
+        if self.target_mode == "auto":
+            index = params.index.to(y.device)
+            return MixedLabels(y, y[index], params.lam.to(y.device), self.label_smoothing, label_reads)
+        if self.num_classes is None:
+            return mix_values(y, params)
         return mix_targets(y, params, num_classes=self.num_classes, label_smoothing=self.label_smoothing)
 
-    def unmixed_targets(self, y: Tensor) -> Tensor:
-        """Targets of a batch that is not mixed, in the same form the loss gets for mixed batches.
-
-        ``"auto"`` leaves integer labels as they are, or, with label smoothing, wraps them in
-        :class:`MixedLabels` with λ = 1 so that the loss smooths them as it does mixed batches; ``"soft"`` one-hot
-        encodes integer labels with the configured smoothing so the loss sees one kind of target throughout.
-
-        Raises:
-            ValueError: for float targets with label smoothing, as for mixed batches, from the first batch on.
-        """
-        if self.label_smoothing and isinstance(y, Tensor) and y.is_floating_point():
+    def _check_smoothing(self, y: Tensor) -> None:
+        if self.label_smoothing and y.is_floating_point():
             raise ValueError(
                 "Expected integer labels when `label_smoothing` > 0, but got float targets: smoothing multi-label or "
                 "soft targets is ambiguous. Smooth them in your loss and set `label_smoothing=0`."
             )
-        if self.target_mode == "soft" and isinstance(y, Tensor) and not y.is_floating_point():
-            batch_size = int(y.shape[0]) if y.ndim else 0
+        if self.label_smoothing and self.target_mode == "soft" and self.num_classes is None:
+            raise ValueError(
+                "Expected `num_classes` with target_mode='soft' and label_smoothing > 0: smoothing needs one-hot "
+                "targets. Pass num_classes, or smooth in your loss."
+            )
+
+    def unmixed_targets(self, y: Tensor) -> Tensor:
+        """Targets of a batch that is not mixed, in the same form the loss gets for mixed batches.
+
+        ``"auto"`` leaves labels as they are, or, with label smoothing, wraps integer labels in
+        :class:`MixedLabels` with λ = 1 so that the loss smooths them as it does mixed batches; ``"soft"``
+        one-hot encodes integer labels (with ``num_classes``) or casts them to float (without), so the loss sees
+        one kind of target throughout.
+
+        Raises:
+            ValueError: for float targets with label smoothing, as for mixed batches, from the first batch on.
+        """
+        if not isinstance(y, Tensor):
+            return y
+        self._check_smoothing(y)
+        if y.is_floating_point() or y.ndim < 1:
+            return y
+        batch_size = int(y.shape[0])
+        if self.target_mode == "soft":
+            if self.num_classes is None:
+                return y.float()
             return mix_targets(
                 y, identity_params(batch_size), num_classes=self.num_classes, label_smoothing=self.label_smoothing
             )
-        if self.target_mode == "auto" and self.label_smoothing and isinstance(y, Tensor) and not y.is_floating_point():
-            batch_size = int(y.shape[0])
+        if self.label_smoothing:
             return MixedLabels(y, y, torch.ones(batch_size, device=y.device), self.label_smoothing)
         return y

@@ -2,6 +2,13 @@
 
 Nothing here mutates its inputs: results are new tensors, or written into an ``out`` buffer the caller owns.
 
+Exactness: a sample with ``λ = 1`` or that is its own partner is an exact copy of itself, and a sample with
+``λ = 0`` an exact copy of its partner, whatever the values (``inf`` and ``nan`` included): the other side's
+values never reach it. Mixed samples are ``λ·x[i] + (1 - λ)·x[j]`` computed as two products and a sum, which
+cannot overflow for finite inputs (a ``lerp`` forms ``x[i] - x[j]`` first, which overflows for values of opposite
+sign beyond half the dtype's range). A ``nan`` or ``inf`` in a sample reaches the samples mixed with it, as the
+definition says.
+
 References:
     - mixup: Zhang et al., ICLR 2018, https://arxiv.org/abs/1710.09412
     - CutMix: Yun et al., ICCV 2019, https://arxiv.org/abs/1905.04899
@@ -14,6 +21,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from lightning_mixup._checks import check_int, check_probability, check_tensor
 from lightning_mixup.functional.sampling import MixParams
 
 # Below this many elements per sample the per-sample loop costs more in Python than it saves in memory traffic.
@@ -21,56 +29,89 @@ _LOOP_MIN_SAMPLE_NUMEL = 4096
 
 
 def _params_tensor_validation(x: Tensor, params: MixParams) -> None:
-    if not isinstance(x, Tensor):
-        raise TypeError(f"Expected argument `x` to be a torch.Tensor, but got {type(x).__name__}.")
-    if x.ndim < 1 or x.shape[0] != params.batch_size:
+    check_tensor(x, "x", min_ndim=1, shape_hint="(B, ...)")
+    if not isinstance(params, MixParams):
+        raise TypeError(f"Expected argument `params` to be a MixParams, but got {type(params).__name__}.")
+    if x.shape[0] != params.batch_size:
         raise ValueError(
             f"Expected argument `x` to have the batch size of the mixing parameters, {params.batch_size}, in its "
             f"first dimension, but got shape {tuple(x.shape)}."
         )
+    _index_range_validation(params)
+
+
+def _index_range_validation(params: MixParams) -> None:
+    if params.batch_size and int(params.index.max()) >= params.batch_size:
+        raise ValueError(
+            f"Expected `params.index` values in [0, {params.batch_size}) (partners within the batch), but got a "
+            f"maximum of {int(params.index.max())}."
+        )
 
 
 def _out_tensor_validation(x: Tensor, out: Tensor) -> None:
+    check_tensor(out, "out")
     if out.shape != x.shape or out.dtype != x.dtype or out.device != x.device:
         raise ValueError(
             f"Expected argument `out` to match `x` (shape {tuple(x.shape)}, {x.dtype}, {x.device}), but got shape "
             f"{tuple(out.shape)}, {out.dtype}, {out.device}."
         )
-    if out.data_ptr() == x.data_ptr() and x.numel() > 0:
-        raise ValueError("Expected argument `out` to be a different tensor from `x`: mixing reads `x` while writing.")
+    if x.numel() > 0 and out.untyped_storage().data_ptr() == x.untyped_storage().data_ptr():
+        raise ValueError("Expected argument `out` not to share memory with `x`: mixing reads `x` while writing.")
+
+
+def _exact_rows(params: MixParams) -> tuple[list[int], list[int]]:
+    """Rows that are copies: of themselves (λ = 1 or own partner), and of their partner (λ = 0)."""
+    own = (params.lam == 1) | (params.index == torch.arange(params.batch_size))
+    partner = (params.lam == 0) & ~own
+    return own.nonzero().flatten().tolist(), partner.nonzero().flatten().tolist()
 
 
 def _blend(x: Tensor, params: MixParams, out: Tensor | None) -> Tensor:
-    """``lam[i] * x[i] + (1 - lam[i]) * x[index[i]]`` as ``lerp(x[index], x, lam)``, exact at λ = 1."""
+    """``lam[i] * x[i] + (1 - lam[i]) * x[index[i]]``, exact where a row is a copy; one output batch allocated."""
     if not x.is_floating_point():
         raise TypeError(
-            f"Expected floating-point inputs to blend (mixup), but got {x.dtype}. Convert the batch to float before "
-            "mixing (e.g. in a transform or `on_after_batch_transfer`); CutMix alone also works on integer images."
+            f"Expected floating-point inputs to blend (mixup), but got {x.dtype}. Integer inputs are token or "
+            "category ids: MixupCallback mixes the output of the model's nn.Embedding instead (embedding mixup). "
+            "For integer images, convert them to float first (e.g. in `on_after_batch_transfer`); CutMix "
+            "(alpha=0, cutmix_alpha > 0) pastes integer images as they are."
         )
     batch_size = params.batch_size
+    if batch_size == 0:
+        return torch.empty_like(x) if out is None else out
     use_loop = (
         x.device.type == "cpu"
         and not (torch.is_grad_enabled() and x.requires_grad)
-        and batch_size > 0
         and x[0].numel() >= _LOOP_MIN_SAMPLE_NUMEL
     )
     if use_loop:
-        # One pass per sample that reads x[i] and x[j] and writes out[i]: no gathered copy of the batch and no
-        # temporaries, which is what keeps the op near the cost of a plain copy on the CPU.
+        # One pass per sample over x[i], x[j] and out[i]: no gathered copy of the batch, no temporaries.
         result = torch.empty_like(x) if out is None else out
         for i, (lam, j) in enumerate(zip(params.lam.tolist(), params.index.tolist(), strict=True)):
             if lam == 1.0 or i == j:
                 result[i].copy_(x[i])
+            elif lam == 0.0:
+                result[i].copy_(x[j])
             else:
-                torch.lerp(x[j], x[i], lam, out=result[i])
+                torch.mul(x[i], lam, out=result[i])
+                result[i].add_(x[j], alpha=1.0 - lam)
         return result
-    lam = params.lam.to(device=x.device, dtype=x.dtype if x.is_floating_point() else torch.float32)
-    lam = lam.view(-1, *([1] * (x.ndim - 1)))
+    lam = params.lam.to(device=x.device, dtype=x.dtype).view(-1, *([1] * (x.ndim - 1)))
     index = params.index.to(x.device)
-    mixed = torch.lerp(x[index], x, lam)
-    if out is None:
-        return mixed
-    return out.copy_(mixed)
+    # the one output batch: the partners, scaled in place below
+    result = x.index_select(0, index) if out is None else torch.index_select(x, 0, index, out=out)
+    if torch.is_grad_enabled() and (x.requires_grad or result.requires_grad):
+        result = result * (1 - lam) + x * lam  # out-of-place for autograd (Manifold Mixup of activations)
+    else:
+        result.mul_(1 - lam).addcmul_(x, lam)
+    own, partner = _exact_rows(params)
+    if own or partner:
+        rows = torch.tensor(own + partner, dtype=torch.long, device=x.device)
+        sources = torch.tensor(own + [int(params.index[i]) for i in partner], dtype=torch.long, device=x.device)
+        if result.requires_grad:
+            result = result.index_copy(0, rows, x.index_select(0, sources))
+        else:
+            result.index_copy_(0, rows, x.index_select(0, sources))
+    return result
 
 
 def _paste(x: Tensor, index: Tensor, boxes: Tensor, out: Tensor | None) -> Tensor:
@@ -91,20 +132,22 @@ def apply_mix(x: Tensor, params: MixParams, *, out: Tensor | None = None, valida
     """Mix a batch with sampled parameters: blend (mixup, Manifold Mixup) or paste boxes (CutMix).
 
     Works on any ``(B, ...)`` tensor, inputs or hidden activations, with autograd. CutMix needs
-    ``(B, ..., H, W)`` with the spatial dimensions last. λ is cast to the input's dtype.
+    ``(B, ..., H, W)`` with the spatial dimensions last. λ is cast to the input's dtype. Allocates one output
+    batch (none with ``out``); rows that are copies (λ = 1, own partner, or λ = 0) are exact copies.
 
     Args:
         x: the batch, shape ``(B, ...)``. It is not modified.
         params: from :func:`~lightning_mixup.functional.sample_mixup` or
             :func:`~lightning_mixup.functional.sample_cutmix`.
-        out: optional buffer of the same shape, dtype and device to write the result into (not ``x`` itself).
+        out: optional buffer of the same shape, dtype and device to write the result into (not sharing memory
+            with ``x``).
         validate_args: check shapes.
 
     Returns:
         The mixed batch (``out`` when given).
 
     Raises:
-        TypeError: if ``x`` is not a tensor.
+        TypeError: if ``x`` is not a tensor, or not floating point for a blend.
         ValueError: if the batch size or ``out`` does not match.
 
     Example:
@@ -124,22 +167,41 @@ def apply_mix(x: Tensor, params: MixParams, *, out: Tensor | None = None, valida
     return _blend(x, params, out)
 
 
+def blend_pair(a: Tensor, b: Tensor, lam: Tensor) -> Tensor:
+    """``lam·a + (1 - lam)·b`` elementwise, exactly ``a`` where ``lam == 1`` and ``b`` where ``lam == 0``.
+
+    ``lam`` broadcasts against ``a`` and ``b`` (e.g. ``(B, 1, ...)`` per sample). The result has the dtype of
+    ``a`` if it is floating point, else float32 (integer labels interpolated as values).
+
+    Example:
+        >>> blend_pair(torch.tensor([float("inf"), 2.0]), torch.tensor([0.0, float("nan")]), torch.tensor([1.0, 0.5]))
+        tensor([inf, nan])
+    """
+    dtype = a.dtype if a.is_floating_point() else torch.float32
+    compute = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
+    a_, b_ = a.to(compute), b.to(compute)
+    w = lam.to(device=a.device, dtype=compute)
+    mixed = a_ * w + b_ * (1 - w)
+    return torch.where(w == 1, a_, torch.where(w == 0, b_, mixed)).to(dtype)
+
+
 def _targets_tensor_validation(y: Tensor, params: MixParams, num_classes: int | None) -> None:
-    if not isinstance(y, Tensor):
-        raise TypeError(f"Expected argument `y` to be a torch.Tensor, but got {type(y).__name__}.")
-    if y.ndim < 1 or y.shape[0] != params.batch_size:
+    check_tensor(y, "y", min_ndim=1, shape_hint="(B, ...)")
+    if y.shape[0] != params.batch_size:
         raise ValueError(
             f"Expected argument `y` to have the batch size of the mixing parameters, {params.batch_size}, in its "
             f"first dimension, but got shape {tuple(y.shape)}."
         )
+    _index_range_validation(params)
     if not y.is_floating_point():
-        if num_classes is None or not isinstance(num_classes, int) or num_classes < 1:
+        if num_classes is None:
             raise ValueError(
                 "Expected argument `num_classes` to be a positive int to one-hot encode integer labels, but got "
-                f"{num_classes!r}. Pass the number of classes, or use lightning_mixup.MixedLabels, which needs none."
+                "None. Pass the number of classes, or use lightning_mixup.MixedLabels, which needs none."
             )
-        if y.ndim != 1:
-            raise ValueError(f"Expected integer labels of shape (B,), but got shape {tuple(y.shape)}.")
+        check_int(num_classes, "num_classes", minimum=1)
+        if y.dtype == torch.bool:
+            raise TypeError("Expected integer class labels, but got bool labels. Convert them with `.long()`.")
         if y.numel() and (int(y.min()) < 0 or int(y.max()) >= num_classes):
             raise ValueError(
                 f"Expected integer labels in [0, {num_classes}), but got values in "
@@ -157,22 +219,22 @@ def mix_targets(
 ) -> Tensor:
     """Mix targets alike: ``lam[i] * t[i] + (1 - lam[i]) * t[index[i]]`` in float32.
 
-    Integer labels ``(B,)`` are first one-hot encoded to ``(B, num_classes)`` and label-smoothed (applied once,
-    here): ``t = (1 - ε) · onehot + ε / num_classes``. Float targets ``(B, ...)`` (multi-label multi-hot, or
-    already soft) are interpolated as they are; smoothing them is left to the loss.
+    Integer labels ``(B, ...)`` are first one-hot encoded to ``(B, ..., num_classes)`` and label-smoothed
+    (applied once, here): ``t = (1 - ε) · onehot + ε / num_classes``. Float targets ``(B, ...)`` (multi-label
+    multi-hot, or already soft) are interpolated as they are; smoothing them is left to the loss.
 
     Args:
-        y: integer labels ``(B,)`` or float targets ``(B, ...)``. It is not modified.
+        y: integer labels ``(B, ...)`` or float targets ``(B, ...)``. It is not modified.
         params: the parameters used to mix the inputs.
         num_classes: the number of classes, needed for integer labels.
         label_smoothing: ε in [0, 1), integer labels only.
         validate_args: check shapes and values.
 
     Returns:
-        float32 soft targets; every row sums to 1 for integer labels.
+        float32 soft targets; every class distribution sums to 1 for integer labels.
 
     Raises:
-        TypeError: if ``y`` is not a tensor.
+        TypeError: if ``y`` is not a tensor, or bool labels.
         ValueError: on a batch-size mismatch, labels outside ``[0, num_classes)``, or smoothing of float targets.
 
     Example:
@@ -184,10 +246,7 @@ def mix_targets(
     """
     if validate_args:
         _targets_tensor_validation(y, params, num_classes)
-        if not isinstance(label_smoothing, (int, float)) or not 0.0 <= label_smoothing < 1.0:
-            raise ValueError(
-                f"Expected argument `label_smoothing` to be a float in [0, 1), but got {label_smoothing!r}."
-            )
+        check_probability(label_smoothing, "label_smoothing", upper_open=True)
         if label_smoothing and y.is_floating_point():
             raise ValueError(
                 "Expected integer labels when `label_smoothing` > 0, but got float targets: smoothing multi-label or "
@@ -199,14 +258,33 @@ def mix_targets(
         targets = F.one_hot(y.long(), num_classes if num_classes is not None else -1).float()
         if label_smoothing:
             targets = targets * (1.0 - label_smoothing) + label_smoothing / targets.shape[-1]
-    lam = params.lam.to(targets.device).view(-1, *([1] * (targets.ndim - 1)))
-    return torch.lerp(targets[params.index.to(targets.device)], targets, lam)
+    return mix_values(targets, params)
+
+
+def mix_values(y: Tensor, params: MixParams) -> Tensor:
+    """Interpolate targets as values: ``lam[i] * y[i] + (1 - lam[i]) * y[index[i]]``, exact at λ ∈ {0, 1}.
+
+    Float targets keep their dtype; integer (binary or multi-hot) labels become float32. This is mixup's own
+    definition of the mixed target, and for losses linear in the target (BCE, soft cross-entropy) the same as
+    interpolating the two losses.
+
+    Example:
+        >>> from lightning_mixup.functional import MixParams
+        >>> params = MixParams(lam=torch.tensor([0.25, 1.0]), index=torch.tensor([1, 1]))
+        >>> mix_values(torch.tensor([[1, 0], [0, 1]]), params)
+        tensor([[0.2500, 0.7500],
+                [0.0000, 1.0000]])
+    """
+    lam = params.lam.to(y.device).view(-1, *([1] * (y.ndim - 1)))
+    return blend_pair(y, y[params.index.to(y.device)], lam)
 
 
 def interpolate_loss(loss_a: Tensor, loss_b: Tensor, lam: Tensor) -> Tensor:
     """Per-sample mixup loss ``lam · loss_a + (1 - lam) · loss_b``, before any reduction.
 
-    ``lam`` of shape ``(B,)`` broadcasts over the trailing dimensions of per-element losses ``(B, ...)``.
+    ``lam`` of shape ``(B,)`` broadcasts over the trailing dimensions of per-element losses ``(B, ...)``; a
+    ``lam`` of the losses' full shape is used as it is. Exactly ``loss_a`` where ``lam == 1`` (an infinite
+    ``loss_b`` does not turn it into ``nan``), ``loss_b`` where ``lam == 0``.
 
     Example:
         >>> interpolate_loss(torch.tensor([1.0, 2.0]), torch.tensor([3.0, 4.0]), torch.tensor([0.5, 1.0]))
@@ -217,10 +295,12 @@ def interpolate_loss(loss_a: Tensor, loss_b: Tensor, lam: Tensor) -> Tensor:
             f"Expected the two losses to have the same shape, but got {tuple(loss_a.shape)} and "
             f"{tuple(loss_b.shape)}. Compute them with reduction='none'."
         )
-    if loss_a.ndim < 1 or loss_a.shape[0] != lam.shape[0]:
-        raise ValueError(
-            f"Expected per-sample losses of shape (B, ...) with B = {lam.shape[0]}, but got {tuple(loss_a.shape)}. "
-            "Compute them with reduction='none'."
-        )
-    weight = lam.to(device=loss_a.device, dtype=loss_a.dtype).view(-1, *([1] * (loss_a.ndim - 1)))
-    return torch.lerp(loss_b, loss_a, weight)
+    if lam.shape != loss_a.shape:
+        if loss_a.ndim < 1 or lam.ndim != 1 or loss_a.shape[0] != lam.shape[0]:
+            raise ValueError(
+                f"Expected per-sample losses of shape (B, ...) with B = {lam.shape[0] if lam.ndim else 1}, or of "
+                f"the weights' shape {tuple(lam.shape)}, but got {tuple(loss_a.shape)}. Compute them with "
+                "reduction='none'."
+            )
+        lam = lam.view(-1, *([1] * (loss_a.ndim - 1)))
+    return blend_pair(loss_a, loss_b, lam)

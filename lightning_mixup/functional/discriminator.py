@@ -20,7 +20,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from lightning_mixup.functional.apply import apply_mix
+from lightning_mixup.functional.apply import apply_mix, blend_pair, mix_values
 from lightning_mixup.functional.sampling import MixParams, _alpha_arg_validation, sample_beta
 
 DiscriminatorMode = Literal["paper", "shuffle"]
@@ -76,9 +76,9 @@ def sample_discriminator_mix(
             )
     if mode == "paper":
         lam = sample_beta(alpha, batch_size, generator=generator) if alpha > 0 else torch.ones(batch_size)
-        return MixParams(lam=lam, index=torch.arange(batch_size, 2 * batch_size))
+        return MixParams._trusted(lam, torch.arange(batch_size, 2 * batch_size))
     lam = torch.rand(2 * batch_size, generator=generator) * alpha if alpha > 0 else torch.ones(2 * batch_size)
-    return MixParams(lam=lam, index=torch.randperm(2 * batch_size, generator=generator))
+    return MixParams._trusted(lam, torch.randperm(2 * batch_size, generator=generator))
 
 
 def apply_discriminator_mix(real: Tensor, fake: Tensor, params: MixParams) -> tuple[Tensor, Tensor]:
@@ -92,12 +92,18 @@ def apply_discriminator_mix(real: Tensor, fake: Tensor, params: MixParams) -> tu
         ([0.25, 1.0], [0.25, 1.0])
     """
     _discriminator_tensor_validation(real, fake)
+    if not isinstance(params, MixParams):
+        raise TypeError(f"Expected argument `params` to be a MixParams, but got {type(params).__name__}.")
     batch_size = real.shape[0]
+    if params.index.numel() and int(params.index.max()) >= 2 * batch_size:
+        raise ValueError(
+            f"Expected `params.index` values in [0, {2 * batch_size}) (positions in cat([real, fake])), but got a "
+            f"maximum of {int(params.index.max())}."
+        )
     if params.batch_size == batch_size and torch.equal(params.index, torch.arange(batch_size, 2 * batch_size)):
         # the paper's form, directly: real i with fake i, target λ (real = 1, fake = 0)
         lam = params.lam.to(real.device)
-        weight = lam.to(real.dtype).view(-1, *([1] * (real.ndim - 1)))
-        return torch.lerp(fake, real, weight), lam.float()
+        return blend_pair(real, fake, lam.view(-1, *([1] * (real.ndim - 1)))), lam.float()
     both = torch.cat([real, fake])
     labels = torch.cat([torch.ones(batch_size), torch.zeros(batch_size)]).to(real.device)
     if params.batch_size == 2 * batch_size:
@@ -112,8 +118,7 @@ def apply_discriminator_mix(real: Tensor, fake: Tensor, params: MixParams) -> tu
         raise ValueError(
             f"Expected parameters for {batch_size} or {2 * batch_size} samples, but got {params.batch_size}."
         )
-    lam = full.lam.to(labels.device)
-    mixed_labels = torch.lerp(labels[full.index.to(labels.device)], labels, lam)
+    mixed_labels = mix_values(labels, full)
     mixed = apply_mix(both, full, validate_args=False)
     if params.batch_size == batch_size:
         return mixed[:batch_size], mixed_labels[:batch_size]

@@ -20,6 +20,8 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from lightning_mixup._checks import check_choice, check_finite_float, check_int, check_probability
+
 MixMode = Literal["batch", "pair", "elem"]
 MIX_MODES: tuple[str, ...] = ("batch", "pair", "elem")
 
@@ -30,17 +32,70 @@ class MixParams:
 
     Sample ``i`` of the mixed batch is ``lam[i] * x[i] + (1 - lam[i]) * x[index[i]]`` (mixup) or ``x[i]`` with
     ``boxes[i]`` pasted from ``x[index[i]]`` (CutMix, where ``lam[i]`` is the share of ``x[i]`` that is kept).
+    A sample with ``lam[i] == 1`` or ``index[i] == i`` is copied exactly, whatever its values (``inf``/``nan``
+    included), and its partner's values never reach it.
 
     Attributes:
-        lam: ``(B,)`` float32, the weight of each sample's own example. ``lam == 1`` leaves a sample unchanged.
-        index: ``(B,)`` int64, the partner of each sample.
+        lam: ``(B,)`` float32 in ``[0, 1]``, the weight of each sample's own example.
+        index: ``(B,)`` int64, the partner of each sample: a position in the mixed batch (``[0, B)``; for the
+            discriminator's paper form, a position in ``cat([real, fake])``).
         boxes: ``(B, 4)`` int64 ``(top, bottom, left, right)`` of the region pasted from the partner (CutMix),
             or ``None`` for mixup.
+
+    Raises:
+        TypeError: if a field is not a CPU tensor of the right kind.
+        ValueError: if a shape does not match or a value is out of range (λ outside ``[0, 1]`` would extrapolate).
+
+    Example:
+        >>> MixParams(lam=torch.tensor([0.5, 1.5]), index=torch.tensor([1, 0]))
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected `lam` in [0, 1] (mixing interpolates, it never extrapolates), but got values in [0.5, 1.5].
     """
 
     lam: Tensor
     index: Tensor
     boxes: Tensor | None = None
+
+    def __post_init__(self) -> None:
+        lam, index, boxes = self.lam, self.index, self.boxes
+        if not isinstance(lam, Tensor) or not lam.is_floating_point() or lam.ndim != 1 or lam.device.type != "cpu":
+            raise TypeError(f"Expected `lam` to be a 1-D floating-point CPU tensor, but got {_describe(lam)}.")
+        if (
+            not isinstance(index, Tensor)
+            or index.dtype != torch.int64
+            or index.shape != lam.shape
+            or index.device.type != "cpu"
+        ):
+            raise TypeError(
+                f"Expected `index` to be an int64 CPU tensor of shape {tuple(lam.shape)} (one partner per λ), but got "
+                f"{_describe(index)}."
+            )
+        if lam.numel():
+            low, high = float(lam.min()), float(lam.max())
+            if not (low >= 0.0 and high <= 1.0):  # also refuses NaN
+                raise ValueError(
+                    f"Expected `lam` in [0, 1] (mixing interpolates, it never extrapolates), but got values in "
+                    f"[{low}, {high}]."
+                )
+            if int(index.min()) < 0:
+                raise ValueError(f"Expected non-negative `index` values, but got {int(index.min())}.")
+        if boxes is not None and (
+            not isinstance(boxes, Tensor) or boxes.dtype != torch.int64 or boxes.shape != (lam.numel(), 4)
+        ):
+            raise TypeError(
+                f"Expected `boxes` to be None or an int64 tensor of shape ({lam.numel()}, 4), but got "
+                f"{_describe(boxes)}."
+            )
+
+    @classmethod
+    def _trusted(cls, lam: Tensor, index: Tensor, boxes: Tensor | None = None) -> MixParams:
+        """Build without the checks, for parameters this package has just drawn (valid by construction)."""
+        params = object.__new__(cls)
+        object.__setattr__(params, "lam", lam)
+        object.__setattr__(params, "index", index)
+        object.__setattr__(params, "boxes", boxes)
+        return params
 
     @property
     def batch_size(self) -> int:
@@ -57,6 +112,12 @@ class MixParams:
         return (self.lam < 1) & (self.index != torch.arange(self.batch_size))
 
 
+def _describe(value: object) -> str:
+    if isinstance(value, Tensor):
+        return f"a {value.dtype} tensor of shape {tuple(value.shape)} on {value.device}"
+    return type(value).__name__
+
+
 def identity_params(batch_size: int) -> MixParams:
     """Parameters that leave every sample unchanged (λ = 1, each sample its own partner).
 
@@ -64,27 +125,27 @@ def identity_params(batch_size: int) -> MixParams:
         >>> identity_params(3).lam
         tensor([1., 1., 1.])
     """
-    return MixParams(lam=torch.ones(batch_size), index=torch.arange(batch_size))
+    return MixParams._trusted(torch.ones(batch_size), torch.arange(batch_size))
+
+
+# The smallest α > 0 accepted: subnormal α makes 1/α overflow in the Gamma sampler.
+MIN_ALPHA = sys.float_info.min
 
 
 def _alpha_arg_validation(alpha: float, name: str = "alpha") -> None:
-    if not isinstance(alpha, (int, float)) or isinstance(alpha, bool) or not math.isfinite(alpha) or alpha < 0:
-        raise ValueError(f"Expected argument `{name}` to be a non-negative finite float, but got {alpha!r}.")
+    check_finite_float(alpha, name, minimum=0.0, min_positive=MIN_ALPHA)
 
 
 def _mode_arg_validation(mode: str) -> None:
-    if mode not in MIX_MODES:
-        raise ValueError(f"Expected argument `mode` to be one of {MIX_MODES}, but got {mode!r}.")
+    check_choice(mode, "mode", MIX_MODES)
 
 
 def _prob_arg_validation(prob: float, name: str = "prob") -> None:
-    if not isinstance(prob, (int, float)) or isinstance(prob, bool) or not 0.0 <= prob <= 1.0:
-        raise ValueError(f"Expected argument `{name}` to be a float in [0, 1], but got {prob!r}.")
+    check_probability(prob, name)
 
 
 def _batch_size_arg_validation(batch_size: int) -> None:
-    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 0:
-        raise ValueError(f"Expected argument `batch_size` to be a non-negative int, but got {batch_size!r}.")
+    check_int(batch_size, "batch_size", minimum=0)
 
 
 # Below this many Gamma draws the rejection sampler runs on Python floats (a dozen tiny tensor ops cost more than
@@ -171,7 +232,7 @@ def sample_beta(alpha: float, n: int, *, generator: torch.Generator | None = Non
         to exactly 1, which for α = 0.2 is about 2 % of them; such a sample is then simply not mixed.
 
     Raises:
-        ValueError: if ``alpha`` is not positive.
+        ValueError: if ``alpha`` is not positive (or subnormal), or ``n`` is not a non-negative int.
 
     Example:
         >>> g = torch.Generator().manual_seed(0)
@@ -180,6 +241,7 @@ def sample_beta(alpha: float, n: int, *, generator: torch.Generator | None = Non
         (True, 0.5)
     """
     _alpha_arg_validation(alpha)
+    check_int(n, "n", minimum=0)
     if alpha == 0:
         raise ValueError("Expected argument `alpha` to be positive to draw from Beta(alpha, alpha), but got 0.")
     # Beta(a, a) = X / (X + Y) = sigmoid(log X - log Y) for independent X, Y ~ Gamma(a): one batched draw of 2n
@@ -264,7 +326,7 @@ def sample_mixup(
     if alpha == 0 or batch_size < 2 or prob == 0:
         return identity_params(batch_size)
     lam, index = _lam_and_index(batch_size, alpha, mode, prob, generator)
-    return MixParams(lam=lam, index=index)
+    return MixParams._trusted(lam, index)
 
 
 def sample_cutmix(
@@ -313,11 +375,13 @@ def sample_cutmix(
         _alpha_arg_validation(alpha)
         _mode_arg_validation(mode)
         _prob_arg_validation(prob)
-        if not isinstance(size, (tuple, list)) or len(size) != 2 or not all(isinstance(s, int) and s > 0 for s in size):
+        if not isinstance(size, (tuple, list)) or len(size) != 2 or not all(
+            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size
+        ):
             raise ValueError(f"Expected argument `size` to be a pair of positive ints (H, W), but got {size!r}.")
     if alpha == 0 or batch_size < 2 or prob == 0:
         params = identity_params(batch_size)
-        return MixParams(params.lam, params.index, torch.zeros(batch_size, 4, dtype=torch.long))
+        return MixParams._trusted(params.lam, params.index, torch.zeros(batch_size, 4, dtype=torch.long))
     height, width = size
     lam, index = _lam_and_index(batch_size, alpha, mode, prob, generator)
     n = 1 if mode == "batch" else batch_size
@@ -334,4 +398,4 @@ def sample_cutmix(
     boxes = torch.stack([top, bottom, left, right], dim=1)
     if correct_lam:
         lam = (1.0 - ((bottom - top) * (right - left)).double() / (height * width)).float()
-    return MixParams(lam=lam, index=index, boxes=boxes)
+    return MixParams._trusted(lam, index, boxes)

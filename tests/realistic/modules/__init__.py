@@ -1,0 +1,1 @@
+"""Small LightningModules in the styles people write, each a re-statement of a published original."""

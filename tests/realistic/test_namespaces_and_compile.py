@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytorch_lightning
 import torch
 import torch.nn.functional as F
+from torch._dynamo.utils import counters
 
 from lightning_mixup import MixupCallback
 from tests.realistic.modules.data import images, loader, rows
@@ -68,8 +69,11 @@ def test_pytorch_lightning_module_with_the_mixin(fit):
 def test_torch_compiled_module(fit):
     x, y = images()
     recorder = Recorder()
+    torch._dynamo.reset()
+    counters.clear()
     model = torch.compile(LitModel(), backend="eager")
     fit(model, loader(x, y), callbacks=[MixupCallback(alpha=1.0, seed=SEED), recorder])
+    assert counters["frames"]["ok"] >= 1  # dynamo traced the step: the run did not fall back to plain eager
     assert len(recorder.steps) == 2
     for n, step in enumerate(recorder.steps):
         params = contract_params(SEED, n, rows(x, n))

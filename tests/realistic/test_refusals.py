@@ -14,6 +14,7 @@ from tests.realistic.recording import Recorder
 SEED = 17
 
 
+@pytest.mark.filterwarnings("ignore:To copy construct from a tensor")
 @pytest.mark.parametrize(
     ("module", "cause"),
     [
@@ -41,6 +42,7 @@ def test_focal_loss_gathering_by_label_is_refused(fit):
     assert recorder.steps == []
 
 
+@pytest.mark.filterwarnings("ignore:To copy construct from a tensor")
 def test_the_same_modules_train_without_the_callback(fit):
     """The refusals come from mixing, not from the modules: without the callback all of them train."""
     x, y = images()

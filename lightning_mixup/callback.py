@@ -153,7 +153,7 @@ class MixupCallback(_compat.Callback):
         check_int(seed, "seed", minimum=0, optional=True)
         check_bool(log, "log")
         self.seed = seed
-        self.log = log
+        self.log_stats = log  # not `self.log`: Lightning sets `callback.log` to the module's log method
         self._patch: _compat.BatchToDevicePatch | None = None
         self._explicit = False
         self._backward_ran = False
@@ -226,7 +226,7 @@ class MixupCallback(_compat.Callback):
     @override
     def on_train_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         stats = self.engine.stats
-        if self.log and stats.samples:
+        if self.log_stats and stats.samples:
             pl_module.log("mixup/lam", stats.lam_mean, sync_dist=True)
             pl_module.log("mixup/mixed_share", stats.mixed_share, sync_dist=True)
         self.engine.stats = type(stats)()
@@ -262,6 +262,8 @@ class MixupCallback(_compat.Callback):
     def __getstate__(self) -> dict[str, Any]:
         state = self.__dict__.copy()
         state["_patch"] = None
+        for name in ("log", "log_dict"):  # the module's logging methods, which Lightning attaches to callbacks
+            state.pop(name, None)
         return state
 
 

@@ -209,6 +209,9 @@ class MixupEngine:
             for name in self.manifold_layers:
                 if name != INPUT_LAYER:
                     self._hook(name)
+        # embedding hooks go in now, before any hook a user adds later, so those see the mixed output
+        for name in _embedding_names(module):
+            self._hook(name)
 
     def stop(self) -> None:
         """End a fit: remove every hook, forget the step's state and the reusable buffer."""
@@ -317,7 +320,7 @@ class MixupEngine:
             layer = names[int(torch.randint(len(names), (), generator=self._generator))] if len(names) > 1 else names[0]
         tokens = [value for value in inputs if _is_ids(value)]
         reference = next((value for value in inputs if not _is_ids(value)), inputs[0])
-        spatial = layer == INPUT_LAYER and not tokens and all(value.ndim >= 3 for value in inputs)
+        spatial = layer == INPUT_LAYER and not tokens
         params = self.policy.sample(reference, self._generator, spatial=spatial)
         self.stats.add(params, batch_size)
         targets = self.policy.targets(y, params, label_reads=self.label_reads)
@@ -386,7 +389,7 @@ class MixupEngine:
         self._step.armed.append(armed)
 
     def _arm_embeddings(self, module: nn.Module, tokens: list[Tensor], params: MixParams) -> None:
-        names = [name for name, sub in module.named_modules() if isinstance(sub, _EMBEDDINGS)]
+        names = _embedding_names(module)
         if not names:
             raise ValueError(
                 f"Expected the model to look up its integer inputs ({', '.join(str(t.dtype) for t in tokens)}, shapes "
@@ -501,6 +504,10 @@ class _ForwardHook:
         if not self.engine._step.armed:
             return None
         return self.engine.on_forward(self.name, module, args, output)
+
+
+def _embedding_names(module: nn.Module) -> list[str]:
+    return [name for name, sub in module.named_modules() if name and isinstance(sub, _EMBEDDINGS)]
 
 
 def _is_ids(x: Tensor) -> bool:

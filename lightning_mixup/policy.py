@@ -83,6 +83,12 @@ class MixupPolicy:
             generator: the source of randomness.
             spatial: whether CutMix may be used (False for hidden activations or GAN samples).
         """
+        if not spatial and self.alpha == 0 and self.cutmix_alpha > 0:
+            raise ValueError(
+                f"Expected `alpha` > 0 to mix this batch, but got alpha=0 with cutmix_alpha={self.cutmix_alpha}: "
+                "CutMix pastes image regions and has no form for hidden layers (Manifold Mixup) or token embeddings, "
+                "so nothing would be mixed. Set alpha for mixup."
+            )
         params = self._sample(x, generator, spatial)
         if x.dtype in (torch.float16, torch.bfloat16) and not params.is_cutmix:
             # λ in the input's dtype, and the targets weighted by that same rounded λ

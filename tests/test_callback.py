@@ -363,9 +363,10 @@ def test_manifold_layer_errors(make_trainer):
             self.unused = nn.Linear(2, 2)
 
     trainer = make_trainer(callbacks=[MixupCallback(alpha=1.0, manifold_layers=["unused"])])
-    with pytest.raises(RuntimeError, match="layer 'unused', but that layer was not called during training_step"):
-        trainer.fit(Skip(), DataLoader(dataset(), batch_size=8))
-    assert not Skip().unused._forward_hooks
+    model = Skip()
+    with pytest.raises(RuntimeError, match="layer 'unused', but that layer was not called during the training step"):
+        trainer.fit(model, DataLoader(dataset(), batch_size=8))
+    assert not model.unused._forward_hooks  # removed on the exception
 
 
 def test_dataloader_iter_step_is_refused(make_trainer):
@@ -383,10 +384,10 @@ def test_unsupported_loss_fails_loudly(make_trainer):
     class MSE(BoringClassifier):
         def training_step(self, batch, batch_idx):
             x, y = batch
-            return F.mse_loss(self(x), F.one_hot(y, 3).float())
+            return F.mse_loss(self(x).argmax(1).float(), y)
 
     trainer = make_trainer(callbacks=[MixupCallback()])
-    with pytest.raises(ValueError, match="`one_hot` is not defined on mixed labels"):
+    with pytest.raises(ValueError, match="`mse_loss` would see only one side of each mixed pair"):
         trainer.fit(MSE(), DataLoader(dataset(), batch_size=8))
 
 
@@ -400,7 +401,9 @@ def test_batch_structure_errors(make_trainer):
     with pytest.raises(ValueError, match="entry at target_key=2, but got a list of length 2"):
         trainer.fit(Recorder(), DataLoader(dataset(), batch_size=8))
     trainer = make_trainer(callbacks=[MixupCallback(target_key="id", input_key="image")])
-    with pytest.raises(TypeError, match=r"Expected the batch's targets \(target_key='id'\) to be a torch.Tensor"):
+    with pytest.raises(
+        TypeError, match=r"Expected the batch's targets to be a tensor of shape \(B, ...\), but got \[0"
+    ):
         trainer.fit(
             Recorder(),
             DataLoader(
@@ -409,27 +412,41 @@ def test_batch_structure_errors(make_trainer):
                 collate_fn=lambda b: {"image": torch.stack([i["image"] for i in b]), "id": [i["id"] for i in b]},
             ),
         )
-    with pytest.raises(RuntimeError, match="more than one stateful callback of type `MixupCallback`"):
-        make_trainer(callbacks=[MixupCallback(), MixupCallback()])  # Lightning refuses it before we could
+    trainer = make_trainer(callbacks=[MixupCallback(), MixupCallback()])
+    with pytest.raises(ValueError, match="Expected one MixupCallback in Trainer.callbacks=...., but found 2"):
+        trainer.fit(Recorder(), DataLoader(dataset(), batch_size=8))
+    assert "batch_to_device" not in vars(trainer.strategy)
 
 
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"alpha": -0.1}, ValueError, "Expected argument `alpha` to be a non-negative finite float, but got -0.1"),
+        ({"alpha": -0.1}, ValueError, "Expected argument `alpha` to be 0 or a finite float >= .*, but got -0.1"),
+        ({"alpha": 1e-320}, ValueError, "Expected argument `alpha` to be 0 or a finite float >= .*, but got 1e-320"),
+        ({"alpha": True}, ValueError, "Expected argument `alpha` to be 0 or a finite float"),
         ({"cutmix_alpha": -1}, ValueError, "Expected argument `cutmix_alpha`"),
         ({"switch_prob": 2.0}, ValueError, r"Expected argument `switch_prob` to be a float in \[0, 1\]"),
         ({"mode": "row"}, ValueError, "Expected argument `mode` to be one of"),
         ({"target_mode": "hard"}, ValueError, r"Expected argument `target_mode` to be one of \('auto', 'soft'\)"),
-        ({"target_mode": "soft"}, ValueError, "Expected argument `num_classes` with target_mode='soft'"),
-        ({"num_classes": 0}, ValueError, "Expected argument `num_classes` to be a positive int or None"),
+        ({"num_classes": 0}, ValueError, "Expected argument `num_classes` to be an int >= 1 or None"),
+        ({"num_classes": True}, ValueError, "Expected argument `num_classes` to be an int >= 1 or None"),
         ({"label_smoothing": 1.0}, ValueError, r"Expected argument `label_smoothing` to be a float in \[0, 1\)"),
-        ({"input_key": 1.5}, TypeError, "Expected argument `input_key` to be an int index or a str key"),
-        ({"input_key": 1}, ValueError, "Expected `input_key` and `target_key` to differ"),
+        ({"input_key": 1.5}, ValueError, "Expected `input_key`/`target_key` to be an int index, a str key"),
+        ({"input_key": 1, "target_key": 1}, ValueError, "Expected `input_key` and `target_key` to differ"),
+        ({"input_key": []}, ValueError, "Expected argument `input_key` to be a key, a non-empty list of keys"),
+        (
+            {"label_reads": "loose"},
+            ValueError,
+            r"Expected argument `label_reads` to be one of \('dominant', 'strict'\)",
+        ),
+        ({"log": 1}, ValueError, "Expected argument `log` to be a bool"),
+        ({"correct_lam": "yes"}, ValueError, "Expected argument `correct_lam` to be a bool"),
         ({"manifold_layers": "net.1"}, ValueError, "Expected argument `manifold_layers` to be a non-empty list"),
-        ({"warmup_epochs": -1}, ValueError, "Expected argument `warmup_epochs` to be a non-negative int"),
-        ({"warmup_epochs": 3, "stop_epoch": 2}, ValueError, r"Expected argument `stop_epoch` to be None or an int >= "),
-        ({"seed": -3}, ValueError, "Expected argument `seed` to be a non-negative int or None"),
+        ({"warmup_epochs": -1}, ValueError, "Expected argument `warmup_epochs` to be an int >= 0"),
+        ({"warmup_epochs": True}, ValueError, "Expected argument `warmup_epochs` to be an int >= 0, but got True"),
+        ({"warmup_epochs": 3, "stop_epoch": 2}, ValueError, "Expected argument `stop_epoch` to be an int >= 3 or None"),
+        ({"seed": -3}, ValueError, "Expected argument `seed` to be an int >= 0 or None"),
+        ({"seed": False}, ValueError, "Expected argument `seed` to be an int >= 0 or None"),
         ({"discriminator_mode": "x"}, ValueError, "Expected argument `discriminator_mode` to be one of"),
         ({"discriminator_mode": "shuffle", "alpha": 2.0}, ValueError, r"with discriminator_mode='shuffle'"),
     ],
@@ -439,14 +456,17 @@ def test_constructor_errors(kwargs, error, match):
         MixupCallback(**kwargs)
 
 
-def test_generator_before_setup_errors():
-    with pytest.raises(RuntimeError, match="MixupCallback has no generator yet"):
-        MixupCallback().generator  # noqa: B018
+def test_draws_before_setup_errors():
+    with pytest.raises(RuntimeError, match="The mixing engine has no seed yet"):
+        MixupCallback().engine.reseed(0)
 
 
 def test_cutmix_on_flat_inputs_errors(make_trainer):
     trainer = make_trainer(callbacks=[MixupCallback(alpha=0.0, cutmix_alpha=1.0)])
     with pytest.raises(ValueError, match=r"Expected image inputs of shape \(B, ..., H, W\) for CutMix"):
+        trainer.fit(BoringClassifier(), DataLoader(dataset(), batch_size=8))
+    trainer = make_trainer(callbacks=[MixupCallback(alpha=0.0, cutmix_alpha=1.0, manifold_layers=["net.1"])])
+    with pytest.raises(ValueError, match="CutMix pastes image regions and has no form for hidden layers"):
         trainer.fit(BoringClassifier(), DataLoader(dataset(), batch_size=8))
 
 

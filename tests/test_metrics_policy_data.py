@@ -109,3 +109,45 @@ def test_low_precision_inputs_and_targets_share_the_rounded_lambda():
     assert torch.equal(params.lam, params.lam.bfloat16().float())
     targets = policy.targets(torch.randint(3, (64,)), params)
     assert torch.equal(targets.lam, params.lam)
+
+
+def test_mixup_accuracy_top_k_macro_and_binary():
+    preds = torch.tensor([[0.5, 0.3, 0.2], [0.1, 0.2, 0.7], [0.3, 0.4, 0.3]])
+    labels = MixedLabels(torch.tensor([1, 2, 0]), torch.tensor([0, 0, 1]), torch.tensor([0.75, 0.5, 0.25]))
+    # top-1 hits: sample 0 predicts 0 = y_b (0.25); sample 1 predicts 2 = y_a (0.5); sample 2 predicts 1 = y_b (0.75)
+    torch.testing.assert_close(MixupAccuracy()(preds, labels), torch.tensor((0.25 + 0.5 + 0.75) / 3))
+    # top-2: sample 0 {0, 1} covers both sides (1.0); sample 1 {2, 1}: y_a (0.5); sample 2 {1, 0}: both (1.0)
+    torch.testing.assert_close(MixupAccuracy(top_k=2)(preds, labels), torch.tensor((1.0 + 0.5 + 1.0) / 3))
+    # macro: per class, the weight of correct predictions over the class's target weight
+    macro = MixupAccuracy(num_classes=3, average="macro")(preds, labels)
+    class0 = (0.25 + 0.0) / (0.25 + 0.5 + 0.25)  # weights 0.25 (s0), 0.5 (s1), 0.25 (s2); only s0 predicts 0
+    class1 = 0.75 / (0.75 + 0.75)  # s0 (0.75, predicts 0) and s2 (0.75, predicts 1)
+    class2 = 0.5 / 0.5
+    torch.testing.assert_close(macro, torch.tensor((class0 + class1 + class2) / 3))
+    # on plain labels, torchmetrics' own numbers
+    g = torch.Generator().manual_seed(1)
+    logits, target = torch.randn(40, 5, generator=g), torch.randint(5, (40,), generator=g)
+    for kwargs in ({"top_k": 2, "average": "micro"}, {"top_k": 1, "average": "macro"}):
+        expected = MulticlassAccuracy(num_classes=5, **kwargs)(logits, target)
+        torch.testing.assert_close(MixupAccuracy(num_classes=5, **kwargs)(logits, target), expected)
+    # binary: the mixed target t scores t·[p̂ = 1] + (1-t)·[p̂ = 0]
+    binary = MixedLabels(torch.tensor([1, 0]), torch.tensor([0, 0]), torch.tensor([0.7, 0.5]))
+    torch.testing.assert_close(
+        MixupAccuracy(task="binary")(torch.tensor([0.9, 0.2]), binary), torch.tensor((0.7 + 1.0) / 2)
+    )
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "match"),
+    [
+        ({"task": "multilabel"}, r"Expected argument `task` to be one of \('multiclass', 'binary'\)"),
+        ({"average": "weighted"}, r"Expected argument `average` to be one of \('micro', 'macro'\)"),
+        ({"top_k": 0}, "Expected argument `top_k` to be an int >= 1"),
+        ({"average": "macro"}, "Expected argument `num_classes` with average='macro'"),
+        ({"task": "binary", "top_k": 2}, "Expected argument `top_k` to be 1 for task='binary'"),
+        ({"num_classes": 3, "top_k": 4}, r"Expected argument `top_k` <= num_classes \(3\)"),
+    ],
+)
+def test_mixup_accuracy_argument_errors(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        MixupAccuracy(**kwargs)

@@ -29,6 +29,7 @@ Reference: Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018,
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Callable, Iterator
 from typing import Any, Literal
 
@@ -187,11 +188,14 @@ class LabelTracker:
         reads: how many reads saw the dominant label (for diagnostics).
     """
 
-    __slots__ = ("consumed", "reads")
+    __slots__ = ("consumed", "reads", "recipes")
 
     def __init__(self) -> None:
         self.consumed = False
         self.reads = 0
+        # results of reads (e.g. the mask `y == k`) and how to recompute them on each side, so that an in-place
+        # change or an elementwise map that uses them (`y[y == k] = v`, `torch.where(y == k, v, y)`) is exact
+        self.recipes: dict[int, tuple[Any, Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = {}
 
 
 class MixedLabels(Tensor):
@@ -490,16 +494,43 @@ _NOT_ELEMENTWISE = {
 }  # fmt: skip
 
 
+_INPLACE_DUNDERS = {
+    "__setitem__", "__iadd__", "__isub__", "__imul__", "__itruediv__", "__ifloordiv__", "__imod__", "__ipow__",
+    "__iand__", "__ior__", "__ixor__", "__ilshift__", "__irshift__",
+}  # fmt: skip
+
+
 def _is_inplace(func: Any) -> bool:
     name = _name(func)
-    return name == "__setitem__" or (name.endswith("_") and not name.startswith("_")) or name.startswith("__i")
+    return name in _INPLACE_DUNDERS or (name.endswith("_") and not name.startswith("_"))
+
+
+def _side(value: Any, labels: MixedLabels, side: str) -> Any:
+    """The arguments of an op for one side.
+
+    Mixed labels become that side, and a tensor read from these labels (a tracked recipe) is recomputed on it.
+    """
+    if isinstance(value, MixedLabels):
+        return value._y_a if side == "a" else value.y_b
+    if isinstance(value, Tensor):
+        recipe = labels.tracker.recipes.get(id(value))
+        if recipe is not None and recipe[0]() is value:
+            _, func, args, kwargs = recipe
+            return func(*_side(args, labels, side), **_side(kwargs, labels, side))
+        return value
+    if isinstance(value, tuple):
+        return tuple(_side(v, labels, side) for v in value)
+    if isinstance(value, list):
+        return [_side(v, labels, side) for v in value]
+    if isinstance(value, dict):
+        return {k: _side(v, labels, side) for k, v in value.items()}
+    return value
 
 
 def _apply_inplace(func: Callable[..., Any], labels: MixedLabels, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
-    """An in-place change of the labels (``y[y == 5] = 0``, ``masked_fill_``): applied to both sides alike."""
-    rest = _substitute(args[1:], lambda m: m.dominant), _substitute(kwargs, lambda m: m.dominant)
-    func(labels._y_a, *rest[0], **rest[1])
-    func(labels.y_b, *rest[0], **rest[1])
+    """An in-place change of the labels (``y[y == 5] = 0``, ``masked_fill_``): applied to each side alike."""
+    func(labels._y_a, *_side(args[1:], labels, "a"), **_side(kwargs, labels, "a"))
+    func(labels.y_b, *_side(args[1:], labels, "b"), **_side(kwargs, labels, "b"))
     labels._dominant = None
     return labels
 
@@ -516,14 +547,14 @@ def _generic(func: Callable[..., Any], labels: MixedLabels, args: tuple[Any, ...
     """Any other op: an elementwise integer map of the labels stays mixed; everything else is a read."""
     grad = _needs_grad(args, kwargs)
     if not grad and not _is_inplace(func) and _name(func) not in _NOT_ELEMENTWISE:
-        res_a = func(*_substitute(args, lambda m: m._y_a), **_substitute(kwargs, lambda m: m._y_a))
+        res_a = func(*_side(args, labels, "a"), **_side(kwargs, labels, "a"))
         if (
             isinstance(res_a, Tensor)
             and not (res_a.is_floating_point() or res_a.is_complex() or res_a.dtype == torch.bool)
             and res_a.shape == labels.shape
             and res_a.device == labels.device
         ):
-            res_b = func(*_substitute(args, lambda m: m.y_b), **_substitute(kwargs, lambda m: m.y_b))
+            res_b = func(*_side(args, labels, "b"), **_side(kwargs, labels, "b"))
             return _derive(labels, res_a, res_b, labels.lam)
     if labels.label_reads == "strict":
         raise MixedLabelsError(
@@ -540,7 +571,10 @@ def _generic(func: Callable[..., Any], labels: MixedLabels, args: tuple[Any, ...
             f"if it is a metric. {_HELP}"
         )
     labels.tracker.reads += 1
-    return func(*_substitute(args, lambda m: m.dominant), **_substitute(kwargs, lambda m: m.dominant))
+    result = func(*_substitute(args, lambda m: m.dominant), **_substitute(kwargs, lambda m: m.dominant))
+    if isinstance(result, Tensor) and result.shape == labels.shape:
+        labels.tracker.recipes[id(result)] = (weakref.ref(result), func, args, kwargs)
+    return result
 
 
 def _reduce(loss: Tensor, reduction: str, denominator: Tensor | None = None) -> Tensor:

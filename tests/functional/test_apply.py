@@ -157,14 +157,20 @@ def test_one_call_mixup_and_cutmix_are_reproducible():
 
 def test_apply_errors():
     params = identity_params(3)
-    with pytest.raises(TypeError, match="Expected argument `x` to be a torch.Tensor, but got list"):
+    with pytest.raises(TypeError, match=r"Expected argument `x` to be a torch.Tensor, but got \[1, 2, 3\]"):
         apply_mix([1, 2, 3], params)
+    with pytest.raises(ValueError, match=r"Expected argument `x` of shape \(B, ...\), but got shape \(\)"):
+        apply_mix(torch.tensor(1.0), params)
+    with pytest.raises(TypeError, match="Expected argument `params` to be a MixParams, but got dict"):
+        apply_mix(torch.zeros(3, 2), {"lam": 1})
+    with pytest.raises(ValueError, match=r"Expected `params.index` values in \[0, 3\)"):
+        apply_mix(torch.zeros(3, 2), MixParams(torch.ones(3), torch.tensor([0, 1, 7])))
     with pytest.raises(ValueError, match=r"batch size of the mixing parameters, 3.*got shape \(4, 2\)"):
         apply_mix(torch.zeros(4, 2), params)
     with pytest.raises(ValueError, match=r"Expected argument `out` to match `x` \(shape \(3, 2\)"):
         apply_mix(torch.zeros(3, 2), params, out=torch.zeros(3, 3))
     x = torch.zeros(3, 2)
-    with pytest.raises(ValueError, match="Expected argument `out` to be a different tensor from `x`"):
+    with pytest.raises(ValueError, match="Expected argument `out` not to share memory with `x`"):
         apply_mix(x, params, out=x)
     cut = MixParams(params.lam, params.index, torch.zeros(3, 4, dtype=torch.long))
     with pytest.raises(ValueError, match=r"at least 3 dimensions \(B, ..., H, W\) for CutMix"):
@@ -177,10 +183,13 @@ def test_target_errors():
     params = identity_params(2)
     with pytest.raises(ValueError, match="Expected argument `num_classes` to be a positive int"):
         mix_targets(torch.tensor([0, 1]), params)
+    with pytest.raises(ValueError, match="Expected argument `num_classes` to be an int >= 1, but got True"):
+        mix_targets(torch.tensor([0, 1]), params, num_classes=True)
     with pytest.raises(ValueError, match=r"Expected integer labels in \[0, 2\), but got values in \[0, 5\]"):
         mix_targets(torch.tensor([0, 5]), params, num_classes=2)
-    with pytest.raises(ValueError, match=r"Expected integer labels of shape \(B,\)"):
-        mix_targets(torch.zeros(2, 2, dtype=torch.long), params, num_classes=2)
+    with pytest.raises(TypeError, match="Expected integer class labels, but got bool labels"):
+        mix_targets(torch.tensor([True, False]), params, num_classes=2)
+    assert mix_targets(torch.zeros(2, 5, dtype=torch.long), params, num_classes=2).shape == (2, 5, 2)  # sequences
     with pytest.raises(ValueError, match="Expected integer labels when `label_smoothing` > 0"):
         mix_targets(torch.zeros(2, 3), params, label_smoothing=0.1)
     with pytest.raises(ValueError, match=r"`label_smoothing` to be a float in \[0, 1\)"):
@@ -201,3 +210,67 @@ def test_integer_inputs_blend_raises_but_cutmix_works():
         apply_mix(x, sample_mixup(4, alpha=1.0, generator=torch.Generator().manual_seed(0)))
     pasted = apply_mix(x, sample_cutmix(4, (6, 6), alpha=1.0, generator=torch.Generator().manual_seed(0)))
     assert pasted.dtype == torch.uint8
+
+
+@pytest.mark.parametrize("shape", [(4, 3), (4, 3, 40, 40)], ids=["vectorised", "per-sample-loop"])
+def test_unmixed_rows_are_exact_copies_whatever_their_values(shape):
+    # λ = 1 (not selected by `prob`) or a sample that is its own partner: an exact copy, inf and nan included,
+    # and a non-finite partner never leaks into it; λ = 0 is an exact copy of the partner
+    x = torch.randn(*shape, generator=torch.Generator().manual_seed(0))
+    x[1].fill_(float("inf"))
+    x[2].fill_(float("nan"))
+    params = MixParams(torch.tensor([1.0, 1.0, 0.5, 0.0]), torch.tensor([1, 2, 2, 0]))
+    for out in (None, torch.empty_like(x)):
+        mixed = apply_mix(x, params, out=out)
+        assert torch.equal(mixed[0], x[0])  # partner is inf: still an exact copy
+        assert torch.isinf(mixed[1]).all()  # inf itself stays inf (a lerp at weight 1 turns it into nan)
+        assert torch.isnan(mixed[2]).all()  # its own partner: a copy
+        assert torch.equal(mixed[3], x[0])  # λ = 0: the partner exactly
+
+
+def test_finite_extremes_do_not_overflow():
+    big = torch.finfo(torch.float32).max
+    x = torch.tensor([[big], [-big], [big]])
+    params = MixParams(torch.tensor([0.5, 0.25, 1.0]), torch.tensor([1, 0, 0]))
+    mixed = apply_mix(x, params)
+    assert torch.isfinite(mixed).all()
+    torch.testing.assert_close(mixed[0], torch.tensor([0.0]))
+    # the autograd path (Manifold Mixup of activations) too
+    xg = x.clone().requires_grad_(True)
+    assert torch.isfinite(apply_mix(xg, params)).all()
+
+
+def test_mixed_values_and_interpolated_losses_are_exact_at_the_ends():
+    lam = torch.tensor([1.0, 0.0, 0.5])
+    a, b = torch.tensor([1.0, float("inf"), 2.0]), torch.tensor([float("inf"), 3.0, 4.0])
+    torch.testing.assert_close(interpolate_loss(a, b, lam), torch.tensor([1.0, 3.0, 3.0]))
+
+
+@pytest.mark.parametrize(
+    ("fields", "error", "match"),
+    [
+        ({"lam": torch.tensor([0.5, 1.5]), "index": torch.tensor([1, 0])}, ValueError, r"`lam` in \[0, 1\]"),
+        ({"lam": torch.tensor([-0.5, 1.0]), "index": torch.tensor([1, 0])}, ValueError, r"`lam` in \[0, 1\]"),
+        ({"lam": torch.tensor([float("nan"), 1.0]), "index": torch.tensor([1, 0])}, ValueError, r"`lam` in \[0, 1\]"),
+        (
+            {"lam": torch.tensor([0.5, 1.0]), "index": torch.tensor([1])},
+            TypeError,
+            r"`index` to be an int64 CPU tensor of shape \(2,\)",
+        ),
+        ({"lam": torch.tensor([0.5, 1.0]), "index": torch.tensor([1.0, 0.0])}, TypeError, "`index` to be an int64"),
+        ({"lam": torch.tensor([0.5, 1.0]), "index": torch.tensor([1, -1])}, ValueError, "non-negative `index`"),
+        ({"lam": [0.5, 1.0], "index": torch.tensor([1, 0])}, TypeError, "`lam` to be a 1-D floating-point CPU tensor"),
+        (
+            {
+                "lam": torch.tensor([0.5, 1.0]),
+                "index": torch.tensor([1, 0]),
+                "boxes": torch.zeros(2, 3, dtype=torch.long),
+            },
+            TypeError,
+            r"`boxes` to be None or an int64 tensor of shape \(2, 4\)",
+        ),
+    ],
+)
+def test_hand_built_params_are_checked(fields, error, match):
+    with pytest.raises(error, match=match):
+        MixParams(**fields)

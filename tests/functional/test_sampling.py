@@ -108,7 +108,10 @@ def test_cutmix_uncorrected_lambda_is_the_beta_draw():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"alpha": -1.0}, "Expected argument `alpha` to be a non-negative finite float, but got -1.0"),
+        ({"alpha": -1.0}, "Expected argument `alpha` to be 0 or a finite float >= .*, but got -1.0"),
+        ({"alpha": 1e-320}, "Expected argument `alpha` to be 0 or a finite float >= .*, but got 1e-320"),
+        ({"alpha": True}, "Expected argument `alpha` to be 0 or a finite float"),
+        ({"alpha": 1.0, "prob": True}, r"Expected argument `prob` to be a float in \[0, 1\], but got True"),
         ({"alpha": float("nan")}, "Expected argument `alpha`"),
         ({"alpha": 1.0, "mode": "rows"}, r"Expected argument `mode` to be one of \('batch', 'pair', 'elem'\)"),
         ({"alpha": 1.0, "prob": 1.5}, r"Expected argument `prob` to be a float in \[0, 1\], but got 1.5"),
@@ -120,8 +123,14 @@ def test_sample_mixup_errors(kwargs, match):
 
 
 def test_sample_errors_batch_size_and_size():
-    with pytest.raises(ValueError, match="Expected argument `batch_size` to be a non-negative int"):
+    with pytest.raises(ValueError, match="Expected argument `batch_size` to be an int >= 0, but got -1"):
         sample_mixup(-1, alpha=1.0)
+    with pytest.raises(ValueError, match="Expected argument `batch_size` to be an int >= 0, but got True"):
+        sample_mixup(True, alpha=1.0)
+    with pytest.raises(ValueError, match="Expected argument `n` to be an int >= 0, but got -3"):
+        sample_beta(1.0, -3)
+    with pytest.raises(ValueError, match=r"Expected argument `size` to be a pair of positive ints"):
+        sample_cutmix(4, (True, 3), alpha=1.0)
     with pytest.raises(ValueError, match=r"Expected argument `size` to be a pair of positive ints \(H, W\)"):
         sample_cutmix(4, (0, 3), alpha=1.0)
     with pytest.raises(ValueError, match="Expected argument `alpha` to be positive to draw from Beta"):

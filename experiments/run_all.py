@@ -1,117 +1,109 @@
-"""The main job: ERM vs mixup on real bundled data and on toy GANs, end to end, in one command.
+"""The main job (``make demo``): ERM vs mixup on classification and on GANs, a representative subset, end to end.
 
-1. Classification on scikit-learn's digits (small CNN) and the UCI sets iris, wine and breast cancer (the paper's
-   2×128 MLP): ERM and mixup over 5 seeds each — test error, ECE, NLL, FGSM and PGD accuracy
-   (``experiments.studies.robustness``).
-2. The GAN stability sweep, ERM vs discriminator mixup, on the 8-Gaussian ring and the 5×5 grid
-   (``experiments.gan.study``).
-3. A report, ``experiments/results/REPORT.md`` with its tables and plots and ``summary.json``, that puts every
-   measured effect beside the claim it tests; the README's results section is refreshed from it.
+1. Classification (:mod:`experiments.classification.study`, configuration ``DEMO``): 10 small KEEL tables with
+   10-fold cross-validation in the paper's setting; MNIST-1D's CNN and scikit-learn's digits with calibration and
+   FGSM/PGD robustness; the statistics and verdicts of the full study on this subset.
+2. GAN stability: ``experiments.gan.suite.run(out, demo=True)`` (or, where that module is absent, the earlier
+   ``experiments.gan.study`` sweep).
+3. ``experiments/results/REPORT.md`` and ``summary.json``: every measured effect beside the claim it tests; the
+   README's results section is refreshed from them.
 
-    python -m experiments.run_all            # the compact study (about 10 minutes on 2 CPU cores)
-    python -m experiments.run_all --quick    # a smoke run of about a minute
+    python -m experiments.run_all            # the demo (a few minutes on 2 CPU cores)
+    python -m experiments.run_all --quick    # a smoke run of the classification part (no README refresh)
+
+``python -m experiments.study`` (``make study``) runs everything at full scale.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
-import platform
 import re
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-import torch
-
-from experiments.gan.study import run_gan_study
-from experiments.report import claims_markdown, classification_claims, gan_claims
-from experiments.studies.robustness import run_robustness_study
+from experiments.classification import study as classification
+from experiments.classification.report import claims_markdown
 
 ROOT = Path(__file__).resolve().parents[1]
-DATASETS = ("digits", "iris", "wine", "breast_cancer")
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
-
-
-
-def machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    python = platform.python_version()
-    return f"{os.cpu_count()} CPU cores ({cpu}), {platform.system()}, Python {python}, torch {torch.__version__}"
+#: A smoke configuration: three tiny tables, two folds' worth of seeds, short MNIST-1D and digits runs.
+QUICK = replace(
+    classification.DEMO, keel=("iris", "tae", "hayes-roth"), folds=tuple(range(10)), mnist1d_seeds=(0, 1),
+    mnist1d_steps=200, digits_folds=(0, 1), digits_epochs=2, workers=1, name="quick",
+    notes=["`--quick`: a smoke run; its numbers are not results."],
+)  # fmt: skip
 
 
 def relative(path: str | Path, base: Path) -> str:
     return os.path.relpath(Path(path).resolve(), base.resolve())
 
 
-def run(
-    out: Path,
-    quick: bool,
-    seeds: int,
-    datasets: tuple[str, ...] = DATASETS,
-    gan_overrides: dict[str, Any] | None = None,
-) -> dict[str, Any]:
-    """Both studies; ``gan_overrides`` are extra ``GANStudyConfig`` fields (the tests shrink the sweep)."""
+def run_gan(out: Path, demo: bool) -> dict[str, Any]:
+    """The GAN part: ``experiments.gan.suite.run`` when present, else the earlier sweep, in one shape."""
+    if importlib.util.find_spec("experiments.gan.suite") is not None:
+        from experiments.gan import suite
+
+        return suite.run(out, demo=demo)
+    from experiments.gan.study import run_gan_study
+    from experiments.report import gan_claims
+
     start = time.perf_counter()
-    studies: dict[str, dict[str, Any]] = {}
-    for dataset in datasets:
-        studies[dataset] = run_robustness_study(
-            dataset, seeds=tuple(range(seeds)), output_dir=out / "robustness", quick=quick, progress=True
-        )
-    gan_options: dict[str, Any] = {"out": str(out / "gan"), "quick": quick}
-    if not quick:
-        gan_options["seeds"] = seeds
-    gan = run_gan_study({**gan_options, **(gan_overrides or {})})
-    seconds = time.perf_counter() - start
-    rows = classification_claims(studies) + gan_claims(gan)
-    return {"studies": studies, "gan": gan, "claims": rows, "seconds": seconds, "machine": machine(), "quick": quick}
+    gan = run_gan_study({"out": str(out), "quick": not demo})
+    rows = [{"claim": r["claim"], "setting": r["dataset"], "measured": r["measured"], "verdict": r["verdict"]}
+            for r in gan_claims(gan)]  # fmt: skip
+    files = [str(p) for p in gan.get("files", {}).values()]
+    return {"markdown": gan["markdown"], "claims": rows, "files": files, "seconds": time.perf_counter() - start}
 
 
-def error_rate_sentence(studies: dict[str, dict[str, Any]]) -> str:
-    """The paper's UCI claim, counted over our datasets."""
-    better = sum(s["summary"]["clean_accuracy"]["diff"]["mean"] > 0 for s in studies.values())
-    sig_better = sum(s["summary"]["clean_accuracy"]["diff"]["low"] > 0 for s in studies.values())
-    sig_worse = sum(s["summary"]["clean_accuracy"]["diff"]["high"] < 0 for s in studies.values())
-    return (
-        f"mixup has the lower mean test error on {better} of {len(studies)} datasets ({sig_better} with a 95 % "
-        f"interval excluding no difference); it is significantly worse than ERM on {sig_worse}. The paper: better "
-        "on 4 of 6 UCI datasets, never worse."
-    )
+def run(out: Path, config: classification.Config, *, gan: bool = True, demo: bool = True) -> dict[str, Any]:
+    """Both parts; returns what :func:`write_outputs` needs."""
+    start = time.perf_counter()
+    result = classification.run(config, out / "classification")
+    gan_part = run_gan(out / "gan", demo) if gan else None
+    claims = list(result["claims"]) + (list(gan_part["claims"]) if gan_part else [])
+    return {"classification": result, "gan": gan_part, "claims": claims, "seconds": time.perf_counter() - start,
+            "machine": classification.machine(), "config": config.name}  # fmt: skip
 
 
 def report_markdown(result: dict[str, Any], out: Path, link_base: Path) -> str:
-    studies, gan = result["studies"], result["gan"]
-    minutes = result["seconds"] / 60
+    cls = result["classification"]
+    gan = result["gan"]
+    parts = [f"{result['seconds'] / 60:.1f} minutes in all: classification {cls['seconds'] / 60:.1f}"]
+    if gan:
+        parts.append(f"GAN {gan['seconds'] / 60:.1f}")
     lines = [
-        f"Measured by `make demo` (`python -m experiments.run_all{' --quick' if result['quick'] else ''}`) on "
-        f"{result['machine']}, in {minutes:.1f} minutes.",
+        f"Measured by `python -m experiments.{'study' if result['config'] == 'full' else 'run_all'}` (configuration "
+        f"`{result['config']}`) on {result['machine']}: {', '.join(parts)}.",
         "",
         "### Claims against measurements",
         "",
         claims_markdown(result["claims"]),
         "",
-        error_rate_sentence(studies),
-        "",
-        "Verdict rule: the paired 95 % t-interval of mixup − ERM (same seeds) lies on the claimed side (*agrees*), on "
-        "the other side (*disagrees*), or contains 0 (*inconclusive*). FGSM: the majority of ε > 0 decides. PGD "
-        "agrees when no ε shows a significant change.",
+        f"Details: [classification]({relative(out / 'classification' / 'CLASSIFICATION.md', link_base)})"
+        + (f", [GAN]({relative(out / 'gan', link_base)})" if gan else "")
+        + ".",
         "",
     ]
-    for dataset, study in studies.items():
-        lines += [f"### {dataset}", "", study["markdown"], ""]
-        files = study.get("files", {})
-        for key in ("accuracy_plot", "reliability_plot"):
-            if key in files:
-                lines.append(f"![{dataset} {key}]({relative(files[key], link_base)})")
-        lines.append("")
-    lines += ["### GAN stability", "", gan["markdown"], ""]
-    for name, path in gan.get("files", {}).items():
-        if str(path).endswith(".png"):
-            lines.append(f"![GAN {name}]({relative(path, link_base)})")
-    lines.append("")
     return "\n".join(lines)
+
+
+def full_markdown(result: dict[str, Any], out: Path) -> str:
+    cls = result["classification"]
+    text = report_markdown(result, out, out) + "\n## Classification\n\n"
+    text += classification.report_module().markdown(cls, out / "classification", out)
+    if result["gan"]:
+        gan_md = result["gan"]["markdown"]
+        for path in result["gan"]["files"]:  # links relative to the GAN folder → relative to the report
+            name = Path(path).name
+            gan_md = gan_md.replace(f"]({name})", f"]({relative(path, out)})")
+        text += "\n## GAN stability\n\n" + gan_md + "\n"
+    return text
 
 
 def refresh_readme(section: str) -> bool:
@@ -124,42 +116,44 @@ def refresh_readme(section: str) -> bool:
     return True
 
 
-def main(argv: list[str] | None = None) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--quick", action="store_true", help="a one-minute smoke run (2 seeds, short training)")
-    parser.add_argument("--seeds", type=int, default=5, help="seeds per method and dataset (default 5)")
-    parser.add_argument(
-        "--out", type=Path, default=None, help="output folder (default experiments/results, or .../quick with --quick)"
-    )
-    parser.add_argument("--datasets", nargs="+", choices=DATASETS, default=list(DATASETS), help="classification sets")
-    parser.add_argument("--no-readme", action="store_true", help="do not refresh the README's results section")
-    args = parser.parse_args(argv)
-    if args.seeds < 2:
-        parser.error(f"--seeds must be at least 2 for confidence intervals, got {args.seeds}")
-    out = args.out or ROOT / "experiments" / "results" / ("quick" if args.quick else "")
-    out.mkdir(parents=True, exist_ok=True)
-    result = run(out, args.quick, args.seeds, tuple(args.datasets))
-    report = write_outputs(result, out, readme=not args.no_readme and not args.quick)
-    print(f"\nReport: {report}\nSummary: {out / 'summary.json'} ({result['seconds'] / 60:.1f} minutes)")
-    return result
-
-
 def write_outputs(result: dict[str, Any], out: Path, readme: bool) -> Path:
     """``REPORT.md`` and ``summary.json`` in ``out``; the README's results section too if ``readme``."""
     report = out / "REPORT.md"
-    report.write_text("# ERM vs mixup: the report of `make demo`\n\n" + report_markdown(result, out, out))
+    report.write_text("# ERM vs mixup: the report\n\n" + full_markdown(result, out))
     summary = {
         "machine": result["machine"],
         "seconds": result["seconds"],
-        "quick": result["quick"],
+        "config": result["config"],
         "claims": result["claims"],
-        "classification": {d: {"config": s["config"], "summary": s["summary"]} for d, s in result["studies"].items()},
-        "gan": {k: result["gan"][k] for k in ("config", "summary", "paired", "cells") if k in result["gan"]},
-    }
+        "classification": {"seconds": result["classification"]["seconds"],
+                           "timings": result["classification"]["timings"]},
+        "gan": {"seconds": result["gan"]["seconds"]} if result["gan"] else None,
+    }  # fmt: skip
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     if readme:
-        refresh_readme(report_markdown(result, out, ROOT))
+        cls = result["classification"]
+        headline = classification.report_module().readme_section(cls, out / "classification", ROOT)
+        refresh_readme(report_markdown(result, out, ROOT) + "\n" + headline)
     return report
+
+
+def main(argv: list[str] | None = None, *, full: bool = False) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--quick", action="store_true", help="a smoke run of the classification part")
+    parser.add_argument("--out", type=Path, default=None, help="output folder (default experiments/results)")
+    parser.add_argument("--no-gan", action="store_true", help="skip the GAN part")
+    parser.add_argument("--no-readme", action="store_true", help="do not refresh the README's results section")
+    parser.add_argument("--workers", type=int, default=None, help="processes for the tabular part (default 2)")
+    args = parser.parse_args(argv)
+    config = QUICK if args.quick else classification.FULL if full else classification.DEMO
+    if args.workers is not None:
+        config = replace(config, workers=args.workers)
+    out = args.out or ROOT / "experiments" / "results" / ("quick" if args.quick else "")
+    out.mkdir(parents=True, exist_ok=True)
+    result = run(out, config, gan=not args.no_gan and not args.quick, demo=not full)
+    report = write_outputs(result, out, readme=not args.no_readme and not args.quick)
+    print(f"\nReport: {report}\nSummary: {out / 'summary.json'} ({result['seconds'] / 60:.1f} minutes)")
+    return result
 
 
 if __name__ == "__main__":

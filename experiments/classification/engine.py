@@ -76,6 +76,7 @@ class FitResult:
         best_epoch: per run, the epoch (1-based) whose weights were kept (``epochs_run`` without early stopping).
         val_loss: per epoch, the validation cross-entropy of every run (empty without validation data).
         steps_per_epoch: optimiser steps per epoch.
+        stopped: per run, whether early stopping ended it before the last epoch.
     """
 
     model: BatchedClassifiers
@@ -83,6 +84,7 @@ class FitResult:
     best_epoch: list[int]
     val_loss: list[list[float]] = field(default_factory=list)
     steps_per_epoch: int = 0
+    stopped: list[bool] = field(default_factory=list)
 
 
 class BatchedClassifiers:
@@ -266,6 +268,7 @@ def fit_batched(
     weight_decay: float = 0.0,
     val_sets: Sequence[tuple[Tensor, Tensor]] | None = None,
     patience: int | None = None,
+    max_steps: int | None = None,
     device: str | torch.device = "cpu",
 ) -> FitResult:
     """Train ``modules[m]`` as run ``runs[m]`` on ``datasets[runs[m].data]``, all at once.
@@ -280,6 +283,7 @@ def fit_batched(
         weight_decay: Adam's weight decay.
         val_sets: validation sets, indexed like ``datasets``; needed for early stopping.
         patience: early stopping: epochs without a lower validation loss before a run stops (``None``: off).
+        max_steps: a cap on optimiser steps: ``epochs`` is cut to ``max(1, max_steps // steps_per_epoch)``.
         device: where the stack trains.
 
     Returns:
@@ -300,6 +304,8 @@ def fit_batched(
     steps = min(sizes) // batch_size
     if steps < 1:
         raise ValueError(f"Expected training sets of at least `batch_size` = {batch_size} examples, got {min(sizes)}.")
+    if max_steps is not None:
+        epochs = min(epochs, max(1, max_steps // steps))
     xs = _pad([x for x, _ in datasets]).to(device)
     ys = _pad([y for _, y in datasets]).to(device)
     data_of = torch.tensor([r.data for r in runs], device=device)
@@ -342,7 +348,7 @@ def fit_batched(
                     break
     if best is not None:
         model.load(best)
-    return FitResult(model, epoch, best_epoch, history, steps)
+    return FitResult(model, epoch, best_epoch, history, steps, stopped.tolist())
 
 
 def unstack(result: FitResult) -> list[nn.Module]:

@@ -1,31 +1,35 @@
-"""The main job's orchestration and report, on a shrunken sweep (the full run is `make demo`)."""
+"""The main job's orchestration and report, on a shrunken configuration (the real runs are `make demo`/`study`)."""
 
 import json
+from dataclasses import replace
 
 from experiments import run_all
+from experiments.classification import study
+
+TINY = replace(
+    study.DEMO, keel=(), sklearn=("iris",), settings=("paper", "converged"), alphas=(1.0,), mnist1d_seeds=(0, 1),
+    mnist1d_steps=10, attack_archs=(), digits_folds=(0, 1), digits_epochs=1, workers=1, name="tiny", notes=[],
+)  # fmt: skip
 
 
 def test_main_job_writes_a_report_with_claims_tables_and_plots(tmp_path, monkeypatch):
-    tiny_gan = {
-        "datasets": ["ring"],
-        "iterations": 20,
-        "eval_every": 10,
-        "eval_samples": 128,
-        "seeds": 2,
-        "snapshot_steps": [10, 20],
-    }
-    result = run_all.run(tmp_path, quick=True, seeds=2, datasets=("iris",), gan_overrides=tiny_gan)
+    result = run_all.run(tmp_path, TINY, gan=False)
     readme = tmp_path / "README.md"
     readme.write_text(f"intro\n{run_all.README_START}\nold\n{run_all.README_END}\nrest\n")
     monkeypatch.setattr(run_all, "ROOT", tmp_path)
     report = run_all.write_outputs(result, tmp_path, readme=True)
     text = report.read_text()
-    assert "| claim | dataset | measured (mixup − ERM, 95 % CI) | verdict |" in text
-    assert "1. lower test error than ERM | iris" in text and "5. discriminator mixup stabilises GANs | ring" in text
+    assert "| claim | setting | measured (mixup − ERM) | verdict |" in text
+    assert "1. lower test error than ERM on most tables, never worse | 1 tables, converged setting" in text
+    assert "2. more robust to FGSM | digits (MLP)" in text
     for link in [line.split("](")[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]:
         assert (tmp_path / link).exists(), link
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert {row["verdict"] for row in summary["claims"]} <= {"agrees", "disagrees", "inconclusive"}
+    data = json.loads((tmp_path / "classification" / "classification.json").read_text())
+    folds = data["tabular"]["paper"][0]["folds"]
+    assert len(folds) == 10 and set(folds[0]["arms"]) == {"erm", "1", "selected"}
+    assert set(folds[0]["arms"]["erm"]) >= {"accuracy", "nll", "ece15", "ece100", "ts_ece15", "temperature"}
     refreshed = readme.read_text()
     assert refreshed.startswith("intro\n") and refreshed.endswith("rest\n") and "old" not in refreshed
-    assert "### Claims against measurements" in refreshed
+    assert "### Claims against measurements" in refreshed and "### Classification headline" in refreshed

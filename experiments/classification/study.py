@@ -1,0 +1,335 @@
+r"""The classification study end to end: run every part, judge every claim, write JSON, Markdown and plots.
+
+``run(config, out)`` runs the tabular cross-validation (in ``config.workers`` processes), MNIST-1D (anchor check,
+study, calibration, robustness) and digits (robustness), and writes to ``out``:
+
+- ``classification.json``: the configuration, machine, wall times and every per-fold / per-seed number;
+- ``CLASSIFICATION.md``: the claims table, the headline tables and the notes on how our setting differs;
+- plots: per-dataset differences with their intervals, win/tie/loss, reliability diagrams, accuracy against ε.
+
+Verdict rules (one line each in the report):
+
+- *Tabular error* (paper: "improves on 4 of 6 datasets, never underperforms"): *agrees* when the Wilcoxon test over
+  datasets favours mixup (p < 0.05) and no dataset is significantly worse; *disagrees* when the Wilcoxon test favours
+  ERM, or more datasets are significantly worse than better; otherwise *inconclusive*.
+- *Calibration*: the same rule on ECE (15 bins), where lower is better.
+- *Robustness* (paired over seeds or folds, 95 % t-interval per ε, flagged cells left out): FGSM *agrees* when most
+  ε > 0 favour mixup, *disagrees* when most favour ERM; PGD ("little or no gain") *agrees* when no ε shows a
+  significant difference.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import platform
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass, field
+from multiprocessing import get_context
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from experiments.classification import mnist1d as m1d
+from experiments.classification import tabular as tab
+from experiments.stats import BETTER, TIE, WORSE
+
+AGREES, DISAGREES, INCONCLUSIVE = "agrees", "disagrees", "inconclusive"
+DEMO_KEEL = ("iris", "wine", "wdbc", "sonar", "ionosphere", "pima", "heart", "bupa", "tae", "hayes-roth")
+
+
+@dataclass
+class Config:
+    """What to run. :data:`DEMO` and :data:`FULL` are the two used by ``make demo`` and ``make study``."""
+
+    keel: tuple[str, ...] = tab.KEEL_DATASETS
+    sklearn: tuple[str, ...] = tab.SKLEARN_TABLES
+    settings: tuple[str, ...] = ("paper", "converged")
+    folds: tuple[int, ...] = tuple(range(10))
+    alphas: tuple[float, ...] = tab.ALPHAS
+    mnist1d_archs: tuple[str, ...] = ("mnist1d_cnn", "mnist1d_mlp")
+    mnist1d_seeds: tuple[int, ...] = (0, 1, 2)
+    mnist1d_steps: int = 6000
+    anchor_archs: tuple[str, ...] = ("mnist1d_cnn", "mnist1d_mlp")
+    anchor_seeds: tuple[int, ...] = (0, 1, 2)
+    attack_archs: tuple[str, ...] = ("mnist1d_cnn", "mnist1d_mlp")
+    digits_folds: tuple[int, ...] = (0, 1, 2)
+    digits_epochs: int = 30
+    digits_attack: bool = True
+    workers: int = 2
+    name: str = "full"
+    notes: list[str] = field(default_factory=list)
+
+
+FULL = Config()
+DEMO = Config(
+    keel=DEMO_KEEL, sklearn=(), settings=("paper",), mnist1d_archs=("mnist1d_cnn",), mnist1d_seeds=(0, 1),
+    mnist1d_steps=2000, anchor_archs=(), anchor_seeds=(), attack_archs=("mnist1d_cnn",), digits_folds=(0, 1),
+    digits_epochs=10, name="demo",
+    notes=["`make demo` runs a subset: 10 small KEEL tables in the paper's setting only, MNIST-1D's CNN with 2 seeds "
+           "and 2,000 steps (a third of the recipe, so its accuracy is below the anchor), digits with 2 folds and 10 "
+           "epochs; `make study` runs everything."],
+)  # fmt: skip
+
+
+def machine() -> str:
+    """The machine, in words."""
+    cpu = platform.processor() or platform.machine()
+    python = platform.python_version()
+    return f"{os.cpu_count()} CPU cores ({cpu}), {platform.system()}, Python {python}, torch {torch.__version__}"
+
+
+def _tabular_job(job: tuple[str, str, str, tuple[int, ...], tuple[float, ...]]) -> dict[str, Any]:
+    torch.set_num_threads(1)
+    source, name, setting, folds, alphas = job
+    return tab.run_dataset(source, name, tab.SETTINGS[setting], folds=folds, alphas=alphas, keep_logits=True)
+
+
+def run_tabular(config: Config, progress: bool = True) -> dict[str, list[dict[str, Any]]]:
+    """Every (table, setting) of the configuration, largest first, in ``config.workers`` processes."""
+    ids = tab.dataset_ids(config.keel, config.sklearn)
+    sizes = {i: len(tab.load_table(i[1], i[0]).y) for i in ids}  # type: ignore[arg-type]
+    jobs = [(s, n, setting, config.folds, config.alphas) for (s, n) in ids for setting in config.settings]
+    jobs.sort(key=lambda j: -sizes[(j[0], j[1])] * (3 if j[2] == "converged" else 1))
+    results: dict[str, list[dict[str, Any]]] = {s: [] for s in config.settings}
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=len(jobs), desc="tabular (dataset × setting)", unit="job")
+    if config.workers > 1:
+        with ProcessPoolExecutor(config.workers, mp_context=get_context("spawn")) as pool:
+            for result in pool.map(_tabular_job, jobs):
+                results[result["setting"]["name"]].append(result)
+                if bar is not None:
+                    bar.update()
+    else:
+        for job in jobs:
+            result = _tabular_job(job)
+            results[result["setting"]["name"]].append(result)
+            if bar is not None:
+                bar.update()
+    if bar is not None:
+        bar.close()
+    order = {f"{s}/{n}": k for k, (s, n) in enumerate(ids)}
+    for rows in results.values():
+        rows.sort(key=lambda r: order[r["dataset"]])
+    return results
+
+
+def _arms(alphas: Sequence[float]) -> list[str]:
+    return [tab.SELECTED, *(tab.arm_name(a) for a in alphas)]
+
+
+def _tabular_claim(summary: dict[str, Any], n: int, metric: str) -> str:
+    v, w = summary["verdicts"], summary.get("wilcoxon") or {}
+    favours_mixup = w.get("p", 1.0) < 0.05 and w.get("r_plus", 0) > w.get("r_minus", 0)
+    favours_erm = w.get("p", 1.0) < 0.05 and w.get("r_minus", 0) > w.get("r_plus", 0)
+    if favours_mixup and v[WORSE] == 0:
+        return AGREES
+    if favours_erm or v[WORSE] > v[BETTER]:
+        return DISAGREES
+    return INCONCLUSIVE
+
+
+def tabular_claims(tabular: dict[str, list[dict[str, Any]]], alphas: Sequence[float]) -> tuple[list[dict], dict]:
+    """Claim rows and the per-setting summaries (error and ECE, before and after temperature scaling)."""
+    claims: list[dict[str, Any]] = []
+    summaries: dict[str, Any] = {}
+    for setting, datasets in tabular.items():
+        pool = tab.counted(datasets)
+        n = len(pool)
+        summaries[setting] = {
+            m: tab.summarise(pool, _arms(alphas), m) for m in ("accuracy", "ece15", "ts_ece15", "nll")
+        }
+        acc = summaries[setting]["accuracy"][tab.SELECTED]
+        claims.append({
+            "claim": "1. lower test error than ERM on most tables, never worse",
+            "setting": f"{n} tables, {setting} setting, α chosen on validation",
+            "measured": tab.verdict_sentence(acc, n) + f"; mean accuracy change {acc['mean_difference'] * 100:+.2f} pp",
+            "verdict": _tabular_claim(acc, n, "accuracy"),
+        })  # fmt: skip
+        for key, label in (("ece15", "ECE"), ("ts_ece15", "ECE after temperature scaling")):
+            ece = summaries[setting][key][tab.SELECTED]
+            v = ece["verdicts"]
+            claims.append({
+                "claim": "4. better calibrated (lower ECE)" + (" after temperature scaling" if key != "ece15" else ""),
+                "setting": f"{n} tables, {setting} setting, α chosen on validation",
+                "measured": f"{label} (15 bins) significantly lower on {v[BETTER]}, higher on {v[WORSE]}, "
+                f"indistinguishable on {v[TIE]}; mean change {ece['mean_difference'] * 100:+.2f} pp",
+                "verdict": _tabular_claim(ece, n, key),
+            })  # fmt: skip
+    return claims, summaries
+
+
+def _t_interval(values: Sequence[float]) -> dict[str, float]:
+    from experiments.stats import corrected_resampled_ttest
+
+    if len(values) < 2:
+        mean = float(values[0]) if values else math.nan
+        return {"mean": mean, "low": math.nan, "high": math.nan}
+    test = corrected_resampled_ttest(values, 0.0)
+    return {"mean": test.mean, "low": test.low, "high": test.high}
+
+
+def robustness_table(rows: list[dict[str, Any]], key: str, arms: Sequence[str]) -> dict[str, Any]:
+    """Per arm and cell ``attack@ε``: ERM and arm mean, paired difference interval, whether flagged anywhere."""
+    by_rep: dict[Any, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        by_rep.setdefault(row[key], {})[row["arm"]] = row
+    reps = sorted(by_rep)
+    table: dict[str, Any] = {}
+    for arm in arms:
+        if any(arm not in by_rep[r] for r in reps):
+            continue
+        cells: dict[str, Any] = {}
+        for attack, curve in by_rep[reps[0]][tab.ERM]["curves"].items():
+            for eps in sorted(curve):
+                cell = f"{attack}@{eps:g}"
+                erm = [by_rep[r][tab.ERM]["curves"][attack][eps] for r in reps]
+                mix = [by_rep[r][arm]["curves"][attack][eps] for r in reps]
+                flagged = any(cell in by_rep[r][a]["flagged"] for r in reps for a in (tab.ERM, arm))
+                cells[cell] = {
+                    "erm": float(np.mean(erm)),
+                    "mixup": float(np.mean(mix)),
+                    "diff": _t_interval([m - e for m, e in zip(mix, erm, strict=True)]),
+                    "flagged": flagged,
+                }
+        table[arm] = cells
+    return table
+
+
+def _robust_claims(name: str, table: dict[str, Any], arm: str) -> list[dict[str, Any]]:
+    cells = table.get(arm, {})
+    claims = []
+    for attack, claim in (("fgsm", "2. more robust to FGSM"), ("pgd", "3. little or no gain under PGD"),
+                          ("autoattack", "3b. little or no gain under AutoAttack"),
+                          ("transfer_fgsm", "2b. more robust to transferred (black-box) FGSM")):  # fmt: skip
+        keys = [k for k in cells if k.split("@")[0] == attack and float(k.split("@")[1]) > 0]
+        if not keys:
+            continue
+        usable = [k for k in keys if not cells[k]["flagged"]]
+        sides = []
+        for k in usable:
+            d = cells[k]["diff"]
+            sides.append(1 if d["low"] > 0 else -1 if d["high"] < 0 else 0)
+        measured = "; ".join(
+            f"ε={k.split('@')[1]}: {cells[k]['diff']['mean'] * 100:+.1f} pp"
+            + (" (flagged)" if cells[k]["flagged"] else "")
+            for k in keys
+        )
+        if attack.startswith("pgd") or attack == "autoattack":
+            verdict = AGREES if usable and all(s == 0 for s in sides) else DISAGREES if usable else INCONCLUSIVE
+        else:
+            verdict = (AGREES if sum(s > 0 for s in sides) * 2 > len(sides)
+                       else DISAGREES if sum(s < 0 for s in sides) * 2 > len(sides) else INCONCLUSIVE)  # fmt: skip
+        claims.append({"claim": claim, "setting": name, "measured": measured, "verdict": verdict})
+    return claims
+
+
+def _paired_claims(name: str, reps: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    claims = []
+    for metric, claim, better in (("accuracy", "1. lower test error than ERM", 1),
+                                  ("ece15", "4. better calibrated (lower ECE)", -1),
+                                  ("ts_ece15", "4. better calibrated (lower ECE) after temperature scaling", -1)):
+        diffs = [r["arms"][tab.SELECTED][metric] - r["arms"][tab.ERM][metric] for r in reps]
+        ci = _t_interval(diffs)
+        side = 1 if ci["low"] > 0 else -1 if ci["high"] < 0 else 0
+        verdict = INCONCLUSIVE if side == 0 else AGREES if side == better else DISAGREES
+        unit = "accuracy" if metric == "accuracy" else "ECE"
+        claims.append({"claim": claim, "setting": name,
+                       "measured": f"{unit} {ci['mean'] * 100:+.2f} pp [{ci['low'] * 100:+.2f}, "
+                                   f"{ci['high'] * 100:+.2f}]",
+                       "verdict": verdict})  # fmt: skip
+    return claims
+
+
+def run(config: Config, out: Path, progress: bool = True) -> dict[str, Any]:
+    """Run the configured study and write its outputs to ``out``; returns the ``run_all``/``study`` section."""
+    out.mkdir(parents=True, exist_ok=True)
+    start = time.perf_counter()
+    timings: dict[str, float] = {}
+    t0 = time.perf_counter()
+    tabular = run_tabular(config, progress) if config.settings and (config.keel or config.sklearn) else {}
+    timings["tabular"] = time.perf_counter() - t0
+    torch.set_num_threads(max(1, min(config.workers, os.cpu_count() or 1)))
+    t0 = time.perf_counter()
+    anchor = m1d.run_anchor(config.anchor_archs, config.anchor_seeds) if config.anchor_archs else None
+    timings["mnist1d_anchor"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    mnist = m1d.run_mnist1d(config.mnist1d_archs, config.mnist1d_seeds, alphas=config.alphas,
+                            steps=config.mnist1d_steps, attack_archs=config.attack_archs)  # fmt: skip
+    timings["mnist1d"] = time.perf_counter() - t0
+    t0 = time.perf_counter()
+    digits = m1d.run_digits(
+        config.digits_folds, alphas=config.alphas, epochs=config.digits_epochs, attack=config.digits_attack
+    )
+    timings["digits"] = time.perf_counter() - t0
+    claims, summaries = tabular_claims(tabular, config.alphas)
+    arms = _arms(config.alphas)
+    robust: dict[str, Any] = {}
+    for arch, entry in mnist["archs"].items():
+        claims += _paired_claims(f"MNIST-1D {arch}, {len(config.mnist1d_seeds)} seeds", entry["per_seed"])
+        if "robustness" in entry:
+            robust[f"mnist1d/{arch}"] = robustness_table(_with_selected(entry["robustness"], entry["per_seed"], "seed"),
+                                                         "seed", arms)  # fmt: skip
+            claims += _robust_claims(f"MNIST-1D {arch}, α chosen on validation", robust[f"mnist1d/{arch}"],
+                                     tab.SELECTED)  # fmt: skip
+    claims += _paired_claims(f"digits (MLP), {len(config.digits_folds)} folds", digits["per_fold"])
+    if "robustness" in digits:
+        robust["digits"] = robustness_table(_with_selected(digits["robustness"], digits["per_fold"], "fold"), "fold",
+                                            arms)  # fmt: skip
+        claims += _robust_claims("digits (MLP), α chosen on validation", robust["digits"], tab.SELECTED)
+    seconds = time.perf_counter() - start
+    result: dict[str, Any] = {
+        "config": asdict(config), "machine": machine(), "seconds": seconds, "timings": timings,
+        "tabular": tabular, "tabular_summary": summaries, "anchor": anchor, "mnist1d": mnist, "digits": digits,
+        "robustness": robust, "claims": claims,
+    }  # fmt: skip
+    from experiments.classification import report
+
+    files = report.write(result, out)
+    result["files"] = files
+    result["markdown"] = report.markdown(result, out, out)
+    (out / "classification.json").write_text(json.dumps(_jsonable(_strip(result)), indent=1) + "\n")
+    (out / "CLASSIFICATION.md").write_text("# ERM vs mixup: classification\n\n" + result["markdown"] + "\n")
+    result["files"] = [*files, str(out / "classification.json"), str(out / "CLASSIFICATION.md")]
+    return result
+
+
+def report_module() -> Any:
+    """The report module (imported lazily: it needs matplotlib)."""
+    from experiments.classification import report
+
+    return report
+
+
+def _with_selected(rows: list[dict[str, Any]], reps: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Add, per replicate, a copy of the chosen α's robustness row under the arm name ``"selected"``."""
+    chosen = {r[key]: tab.arm_name(r["selected_alpha"]) for r in reps}
+    extra = [{**row, "arm": tab.SELECTED} for row in rows if row["arm"] == chosen.get(row[key])]
+    return [*rows, *extra]
+
+
+def _strip(result: dict[str, Any]) -> dict[str, Any]:
+    """Drop what does not belong in the JSON (markdown is in its own file; reliability bins as dicts)."""
+    return {k: v for k, v in result.items() if k not in ("markdown",)}
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if hasattr(value, "to_dict"):
+        return _jsonable(value.to_dict())
+    if isinstance(value, (np.floating, np.integer)):
+        return _jsonable(value.item())
+    return value

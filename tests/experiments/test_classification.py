@@ -1,0 +1,90 @@
+import math
+
+import pytest
+import torch
+
+from experiments.classification.metrics import classification_metrics, fit_temperature
+from experiments.classification.mnist1d import anchor_ok, flag_cells
+from experiments.classification.study import _robust_claims, _tabular_claim, robustness_table, tabular_claims
+from experiments.classification.tabular import compare, counted, select_alpha, summarise
+
+
+def test_temperature_recovers_a_known_scale():
+    gen = torch.Generator().manual_seed(0)
+    z = torch.randn(20000, 3, generator=gen) * 2
+    labels = torch.multinomial(z.softmax(-1), 1, generator=gen).squeeze(1)
+    assert fit_temperature(3 * z, labels) == pytest.approx(3.0, rel=0.05)
+    assert fit_temperature(z, labels) == pytest.approx(1.0, rel=0.05)
+    assert fit_temperature(z[:0], labels[:0]) == 1.0
+
+
+def test_ece_known_answer():
+    # both predictions have confidence sigmoid(2) = 0.8808 and land in one bin; accuracy there is 1/2
+    m = classification_metrics(torch.tensor([[2.0, 0.0], [0.0, 2.0]]), torch.tensor([0, 0]), 2)
+    assert m["ece15"] == pytest.approx(abs(0.5 - 1 / (1 + math.exp(-2))), abs=1e-6)
+    assert m["ece100"] == pytest.approx(m["ece15"], abs=1e-6) and m["accuracy"] == 0.5
+
+
+def _dataset(name, diffs, source="keel", n_test=10, n_train=90):
+    folds = [{"n_test": n_test, "n_train": n_train, "selected_alpha": 1.0,
+              "arms": {"erm": {"accuracy": 0.8, "ece15": 0.1, "ts_ece15": 0.1, "nll": 0.5},
+                       "selected": {"accuracy": 0.8 + d, "ece15": 0.1 - d, "ts_ece15": 0.1 - d, "nll": 0.5 - d},
+                       "1": {"accuracy": 0.8 + d, "ece15": 0.1 - d, "ts_ece15": 0.1 - d, "nll": 0.5 - d}}}
+             for d in diffs]  # fmt: skip
+    return {"dataset": f"{source}/{name}", "source": source, "name": name, "folds": folds, "num_examples": 100}
+
+
+def test_compare_uses_the_corrected_test():
+    row = compare(_dataset("a", [0.01, 0.02, 0.03, 0.02]), "selected")
+    assert row["differences"] == pytest.approx([0.01, 0.02, 0.03, 0.02])
+    var = torch.tensor([0.01, 0.02, 0.03, 0.02]).var().item()
+    assert row["test"]["t"] == pytest.approx(0.02 / math.sqrt((1 / 4 + 1 / 9) * var), rel=1e-5)
+
+
+def test_summaries_and_claim_verdicts():
+    better = [_dataset(f"b{i}", [0.05, 0.06, 0.05, 0.07, 0.06]) for i in range(6)]
+    worse = [_dataset(f"w{i}", [-0.05, -0.06, -0.05, -0.07, -0.06]) for i in range(6)]
+    s = summarise(better, ["selected"])["selected"]
+    assert s["verdicts"] == {"better": 6, "worse": 0, "indistinguishable": 0}
+    assert s["win_tie_loss"]["wins"] == 6 and _tabular_claim(s, 6, "accuracy") == "agrees"
+    assert _tabular_claim(summarise(worse, ["selected"])["selected"], 6, "accuracy") == "disagrees"
+    assert summarise(better, ["selected"], "ece15")["selected"]["verdicts"]["better"] == 6  # lower ECE is better
+    mixed = summarise(better[:3] + worse[:3], ["selected"])["selected"]
+    assert mixed["verdicts"]["worse"] == 3 and _tabular_claim(mixed, 6, "accuracy") == "inconclusive"
+    claims, _ = tabular_claims({"paper": better}, [1.0])
+    assert [c["verdict"] for c in claims] == ["agrees", "agrees", "agrees"]
+
+
+def test_duplicates_count_once():
+    rows = [_dataset("iris", [0.0, 0.0]), _dataset("iris", [0.0, 0.0], "sklearn"), _dataset("digits", [0, 0], "sklearn")]
+    assert [d["dataset"] for d in counted(rows)] == ["keel/iris", "sklearn/digits"]
+
+
+def test_select_alpha_prefers_validation_accuracy_then_nll():
+    arms = {"0.1": {"val_accuracy": 0.8, "val_nll": 0.1}, "1": {"val_accuracy": 0.9, "val_nll": 0.5}}
+    assert select_alpha(arms, [0.1, 1.0]) == 1.0
+    arms["0.1"]["val_accuracy"] = 0.9
+    assert select_alpha(arms, [0.1, 1.0]) == 0.1
+
+
+def _row(rep, arm, fgsm, pgd):
+    curves = {"fgsm": dict(zip((0.0, 0.1, 0.2), fgsm, strict=True)), "pgd": dict(zip((0.0, 0.1, 0.2), pgd, strict=True))}
+    return {"seed": rep, "arm": arm, "curves": curves, "flagged": flag_cells(curves, 100)}
+
+
+def test_robustness_cells_flags_and_claims():
+    rows = []
+    for rep, noise in enumerate((0.0, 0.01, 0.02)):
+        rows.append(_row(rep, "erm", (0.9, 0.5, 0.2), (0.9, 0.45, 0.1)))
+        rows.append(_row(rep, "1", (0.9, 0.6 + noise, 0.3 + noise), (0.9, 0.46, 0.4 + noise)))  # PGD > FGSM at 0.2
+    table = robustness_table(rows, "seed", ["1"])
+    assert table["1"]["pgd@0.2"]["flagged"] and not table["1"]["fgsm@0.1"]["flagged"]
+    assert table["1"]["fgsm@0.1"]["diff"]["mean"] == pytest.approx(0.11)
+    claims = {c["claim"][:2]: c for c in _robust_claims("x", table, "1")}
+    assert claims["2."]["verdict"] == "agrees" and "(flagged)" in claims["3."]["measured"]
+    assert claims["3."]["verdict"] == "disagrees"  # PGD at 0.1: +1 pp every seed, a significant change
+
+
+def test_anchor_rule():
+    anchor = {"archs": {"cnn": {"mean": 0.90, "published": 0.94, "notebook": 0.923}}}
+    assert anchor_ok(anchor, "cnn") and not anchor_ok(anchor, "cnn", tolerance=0.01)

@@ -335,7 +335,7 @@ class MixupEngine:
         return mixed, targets, [_combine_mask(mask, params) for mask in masks]
 
     def _apply(self, x: Tensor, params: MixParams) -> Tensor:
-        if x.device.type == "cpu" and x.is_floating_point() and not params.is_cutmix and not x.requires_grad:
+        if x.device.type == "cpu" and not x.requires_grad:
             return apply_mix(x, params, out=self._pool.empty_like(x), validate_args=False)
         return apply_mix(x, params, validate_args=False)
 

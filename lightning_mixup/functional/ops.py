@@ -10,6 +10,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
+from lightning_mixup._checks import check_tensor
 from lightning_mixup.functional.apply import apply_mix, mix_targets
 from lightning_mixup.functional.sampling import MixMode, sample_cutmix, sample_mixup
 
@@ -47,6 +48,9 @@ def mixup(
         >>> mixed_x.shape, soft_y.shape, bool(torch.allclose(soft_y.sum(1), torch.ones(4)))
         (torch.Size([4, 3]), torch.Size([4, 3]), True)
     """
+    if validate_args:
+        check_tensor(x, "x", min_ndim=1, shape_hint="(B, ...)")
+        check_tensor(y, "y", min_ndim=1, shape_hint="(B, ...)")
     params = sample_mixup(x.shape[0], alpha=alpha, mode=mode, generator=generator, validate_args=validate_args)
     targets = mix_targets(
         y, params, num_classes=num_classes, label_smoothing=label_smoothing, validate_args=validate_args
@@ -88,9 +92,9 @@ def cutmix(
         >>> mixed_x.shape, bool(torch.allclose(soft_y.sum(1), torch.ones(4)))
         (torch.Size([4, 3, 8, 8]), True)
     """
-    if validate_args and (not isinstance(x, Tensor) or x.ndim < 3):
-        shape = tuple(x.shape) if isinstance(x, Tensor) else type(x).__name__
-        raise ValueError(f"Expected argument `x` of shape (B, ..., H, W) for CutMix, but got {shape}.")
+    if validate_args:
+        check_tensor(x, "x", min_ndim=3, shape_hint="(B, ..., H, W) for CutMix")
+        check_tensor(y, "y", min_ndim=1, shape_hint="(B, ...)")
     params = sample_cutmix(
         x.shape[0],
         (int(x.shape[-2]), int(x.shape[-1])),

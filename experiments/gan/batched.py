@@ -1,50 +1,75 @@
-"""Many small GANs trained at once: stacked MLP weights and batched matmuls, one random stream set per run.
+"""Many GANs at once, on the code users run: ``GANModule``'s own networks stacked with ``torch.func``.
 
-For the stability study a few hundred small GANs must train on a CPU. Trained one after another, each step of a
-small MLP is dominated by per-op overhead; here all ``N`` runs of a group share every op: weights are stacked
-``(N, fan_in, fan_out)`` tensors, layers are ``torch.baddbmm`` calls, the losses of the runs are summed (so each
-run's gradient is exactly its own) and Adam works on the stacked tensors, elementwise, with a per-run learning
-rate. Runs never interact: a run that diverges to NaN leaves the others untouched.
+For the stability study a few hundred small GANs must train on a CPU. Trained one after another through the
+``Trainer``, each step of a small MLP is dominated by per-op and per-hook overhead; here ``N`` runs share every op:
 
-Randomness is per run and per purpose: every run owns five ``torch.Generator`` objects (weights, real data, latent
-noise, mixing draws), seeded from ``(seed, purpose)``. The draws are taken run by run, in chunks of ``chunk``
-generator iterations, before the batched compute, so a run trained inside a batch of ``N`` equals the same run
-trained alone (up to float rounding of the batched matmul). Runs of ERM and mixup with the same seed share
-initial weights, data and noise: only the mixing differs (a paired comparison).
+- the networks are :class:`~lightning_mixup.gan.GANModule`'s own generator and discriminator, built exactly as the
+  Lightning path builds them (``torch.manual_seed(seed)`` then ``GANModule(**model)``) and stacked with
+  ``torch.func.stack_module_state``; forward passes are ``vmap(functional_call(...))``;
+- the optimizers are ``torch.optim.Adam`` over the stacked tensors (Adam is elementwise, so this is each run's own
+  Adam), with the module's learning rates and betas;
+- every random draw is the Lightning path's draw: real batches from the data module's sampler and stream
+  (:func:`~lightning_mixup.gan.data_generator` ``(seed, 0)``), latent codes from the module's stream
+  (:func:`~lightning_mixup.gan.noise_generator` ``(seed, 0)``), and the mixing parameters of discriminator batch ``n``
+  from :func:`~lightning_mixup.engine.batch_generator` ``(seed, 0, n)`` with
+  :func:`~lightning_mixup.functional.discriminator.sample_discriminator_mix`, exactly as ``MixupCallback(seed=seed)``
+  draws them; the mixing itself is :func:`~lightning_mixup.functional.discriminator.apply_discriminator_mix`, called
+  once for all runs on their concatenation (its per-element arithmetic is the per-run call's);
+- the losses are :func:`~lightning_mixup.gan.soft_label_loss` and :func:`~lightning_mixup.gan.generator_loss`
+  (vmapped), the schedule that of ``GANModule.training_step`` (``d_steps`` discriminator steps, then one generator
+  step), and the metrics the functional twins of the :class:`~lightning_mixup.gan.GANStabilityCallback`'s.
 
-Data are drawn fresh from the mixture at every step (an infinite training set), as in the mixup authors' code.
-The discriminator loss is binary cross-entropy with (mixed) soft labels; the generator loss is non-saturating.
+So run ``i`` of a batch is the run ``Trainer(callbacks=[MixupCallback(alpha, discriminator_mode, seed)])`` trains
+with ``seed_everything(seed)``, ``GANModule(**model, noise_seed=seed)`` and
+``SamplerDataModule(sampler, num_samples=None, batch_size, seed)`` (:func:`lightning_run`), up to float rounding of
+batched against single matmuls; a test trains one run both ways and compares the weights. ERM and mixup runs with the
+same seed share initial weights, data and latent codes: only the mixing differs (a paired comparison).
 
-Discriminator mixup (Zhang et al., ICLR 2018, https://arxiv.org/abs/1710.09412, §3.5) in the two forms of
-:mod:`lightning_mixup.functional.discriminator`: ``"paper"`` (real ``i`` mixed with fake ``i``, λ ~ Beta(α, α))
-and ``"shuffle"`` (the shuffled real+fake batch mixed with itself, λ ~ U(0, α)).
+Reference: Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018, https://arxiv.org/abs/1710.09412
 """
 
 from __future__ import annotations
 
-import hashlib
-import itertools
-import math
+import copy
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Literal
+from functools import partial
+from typing import Any, Literal
 
 import torch
-import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
+from torch.func import functional_call, stack_module_state, vmap
 
-from lightning_mixup.functional.discriminator import DISCRIMINATOR_MODES
-from lightning_mixup.functional.sampling import sample_beta
-from lightning_mixup.gan.metrics import coverage_from_counts, mode_histogram
+from lightning_mixup.engine import batch_generator
+from lightning_mixup.functional import MixParams
+from lightning_mixup.functional.discriminator import (
+    DISCRIMINATOR_MODES,
+    apply_discriminator_mix,
+    sample_discriminator_mix,
+)
+from lightning_mixup.gan import (
+    GANModule,
+    GaussianMixture,
+    classifier_coverage,
+    classifier_mode_counts,
+    coverage_from_counts,
+    data_generator,
+    generator_loss,
+    mode_histogram,
+    noise_generator,
+    soft_label_loss,
+)
+from lightning_mixup.gan.data import Sampler
 
 __all__ = [
     "MIX_METHODS",
-    "BatchedGANConfig",
     "BatchedGANResult",
+    "EngineConfig",
     "GANRunSpec",
     "MixMethod",
-    "MixtureProblem",
-    "run_generators",
+    "lightning_run",
+    "mix_runs",
     "train_gan_batch",
 ]
 
@@ -53,45 +78,19 @@ MIX_METHODS: tuple[str, ...] = ("erm", *DISCRIMINATOR_MODES)
 
 
 @dataclass(frozen=True)
-class MixtureProblem:
-    """A Gaussian mixture to learn: its name, ``(K, D)`` means and component std.
-
-    Example:
-        >>> from lightning_mixup.gan.data import ring_modes
-        >>> MixtureProblem("ring", ring_modes(), 0.02).num_modes
-        8
-    """
-
-    name: str
-    modes: Tensor
-    std: float
-
-    @property
-    def num_modes(self) -> int:
-        """The number of components ``K``."""
-        return int(self.modes.shape[0])
-
-
-@dataclass(frozen=True)
 class GANRunSpec:
-    """One run of a batch: what may differ between the runs trained together.
+    """One run of a batch: its seed (weights, data, codes and mixing all derive from it) and its mixing.
 
     Attributes:
-        problem: the mixture to learn.
-        seed: the run's seed (weights, data, noise and mixing draws all derive from it).
-        method: ``"erm"`` (plain GAN), ``"paper"`` or ``"shuffle"`` discriminator mixup. All runs of a batch
-            must share one method (``"paper"`` gives the discriminator ``B`` inputs, the others ``2B``).
+        seed: the run's seed.
+        method: ``"erm"`` (plain GAN), ``"paper"`` (Beta(α, α) real–fake pairs) or ``"shuffle"`` (the authors'
+            code: U(0, α) over the shuffled real+fake batch). All runs of a batch share one method.
         alpha: mixup's α (unused by ``"erm"``).
-        lr_d: Adam learning rate of the discriminator.
-        lr_g: Adam learning rate of the generator.
     """
 
-    problem: MixtureProblem
     seed: int
     method: MixMethod = "erm"
     alpha: float = 0.2
-    lr_d: float = 1e-3
-    lr_g: float = 1e-3
 
     def __post_init__(self) -> None:
         if self.method not in MIX_METHODS:
@@ -104,72 +103,62 @@ class GANRunSpec:
             raise ValueError(
                 f"Expected argument `alpha` in (0, 1] for method='shuffle' (λ ~ U(0, α)), but got {self.alpha!r}."
             )
-        for name in ("lr_d", "lr_g"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not value > 0:
-                raise ValueError(f"Expected argument `{name}` to be a positive float, but got {value!r}.")
 
 
-@dataclass(frozen=True)
-class BatchedGANConfig:
-    """What all runs of a batch share (it fixes the tensor shapes).
+@dataclass
+class EngineConfig:
+    """What all runs of a batch share.
 
     Attributes:
-        latent_dim: generator input dimension.
-        hidden: units per hidden layer (generator and discriminator).
-        depth: hidden layers (generator and discriminator).
-        batch_size: real (and generated) samples per discriminator step.
-        d_steps: discriminator steps per generator iteration.
+        sampler: the data (a :class:`~lightning_mixup.gan.GaussianMixture` or
+            :class:`~lightning_mixup.gan.StackedDigits`).
+        model: :class:`~lightning_mixup.gan.GANModule` keyword arguments (architecture, optimizers, ``d_steps``,
+            ``g_objective``; ``loss`` must be ``"bce"``; ``noise_seed`` is the run's seed).
+        batch_size: real samples per discriminator step.
         iterations: generator iterations to train.
-        betas: Adam betas.
-        eps: Adam epsilon.
         eval_every: evaluate every this many generator iterations (and at 0 and at the end).
-        eval_samples: generated samples per evaluation, from fixed per-run latent codes.
-        snapshot_steps: iterations at which to keep ``snapshot_samples`` generated samples (for scatter plots).
+        eval_samples: generated samples per evaluation, from latent codes shared by all runs.
+        eval_seed: seed of those codes (the :class:`~lightning_mixup.gan.GANStabilityCallback`'s ``seed``).
+        threshold: mixtures: high quality = within ``threshold · std`` of the nearest mode.
+        classifier: images: the mode counter (then the sampler's modes are not used).
+        confidence: images: the confident-share threshold.
+        snapshot_steps: iterations at which to keep ``snapshot_samples`` generated samples (scatter plots).
         snapshot_samples: samples kept per snapshot.
-        threshold: high quality = within ``threshold · std`` of the nearest mode.
-        chunk: generator iterations whose random draws are taken at once (part of the definition of a run's
-            random stream: changing it changes the draws).
     """
 
-    latent_dim: int = 2
-    hidden: int = 512
-    depth: int = 3
+    sampler: Sampler
+    model: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 128
-    d_steps: int = 5
     iterations: int = 1000
-    betas: tuple[float, float] = (0.9, 0.999)
-    eps: float = 1e-8
     eval_every: int = 100
-    eval_samples: int = 2048
+    eval_samples: int = 2500
+    eval_seed: int = 0
+    threshold: float = 3.0
+    classifier: Callable[[Tensor], Tensor] | None = None
+    confidence: float = 0.5
     snapshot_steps: tuple[int, ...] = ()
     snapshot_samples: int = 512
-    threshold: float = 3.0
-    chunk: int = 25
 
     def __post_init__(self) -> None:
-        for name, low in (
-            ("latent_dim", 1),
-            ("hidden", 1),
-            ("depth", 0),
-            ("batch_size", 1),
-            ("d_steps", 1),
-            ("iterations", 0),
-            ("eval_every", 1),
-            ("eval_samples", 1),
-            ("snapshot_samples", 1),
-            ("chunk", 1),
-        ):
+        for name, low in (("batch_size", 2), ("iterations", 0), ("eval_every", 1), ("eval_samples", 1)):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"Expected argument `{name}` to be an int >= {low}, but got {value!r}.")
-        if len(self.betas) != 2 or not all(0.0 <= b < 1.0 for b in self.betas):
-            raise ValueError(f"Expected argument `betas` to be two floats in [0, 1), but got {self.betas!r}.")
+        if self.model.get("loss", "bce") != "bce":
+            raise ValueError(f"Expected model loss 'bce' for the batched engine, but got {self.model['loss']!r}.")
         if any(not isinstance(s, int) or s < 0 or s > self.iterations for s in self.snapshot_steps):
             raise ValueError(
                 f"Expected `snapshot_steps` to be ints in [0, iterations={self.iterations}], but got "
                 f"{self.snapshot_steps!r}."
             )
+        if self.classifier is None and not isinstance(self.sampler, GaussianMixture):
+            raise ValueError("Expected a `classifier` to score samples that are not from a GaussianMixture.")
+
+    def build(self, seed: int) -> GANModule:
+        """The run's module, as the Lightning path builds it (global torch RNG seeded with ``seed``)."""
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
+            return GANModule(**{**self.model, "data_dim": self.sampler.data_dim, "noise_seed": seed})
 
 
 @dataclass
@@ -188,8 +177,8 @@ class BatchedGANResult:
         g_grad_norm: ``(N, iterations)`` generator gradient norm.
         finite: ``(N,)`` bool, whether losses, weights and samples stayed finite.
         snapshots: iteration -> ``(N, snapshot_samples, D)`` generated samples.
-        generator_params: final generator weights and biases, each ``(N, ...)``.
-        discriminator_params: final discriminator weights and biases, each ``(N, ...)``.
+        generator_state: stacked generator parameters and buffers, each ``(N, ...)``, by ``state_dict`` name.
+        discriminator_state: the same for the discriminator.
         seconds: wall time of the training.
     """
 
@@ -204,112 +193,91 @@ class BatchedGANResult:
     g_grad_norm: Tensor
     finite: Tensor
     snapshots: dict[int, Tensor] = field(default_factory=dict)
-    generator_params: list[Tensor] = field(default_factory=list)
-    discriminator_params: list[Tensor] = field(default_factory=list)
+    generator_state: dict[str, Tensor] = field(default_factory=dict)
+    discriminator_state: dict[str, Tensor] = field(default_factory=dict)
     seconds: float = 0.0
 
+    def state_dict(self, i: int) -> dict[str, Tensor]:
+        """Run ``i``'s weights as a ``GANModule.state_dict()``."""
+        out = {f"generator.{k}": v[i] for k, v in self.generator_state.items()}
+        out.update({f"discriminator.{k}": v[i] for k, v in self.discriminator_state.items()})
+        return out
 
-_PURPOSES = ("init", "data", "noise", "mix", "eval")
 
+def mix_runs(real: Tensor, fake: Tensor, params: Sequence[MixParams]) -> tuple[Tensor, Tensor]:
+    """Discriminator mixup of ``N`` runs at once with one :func:`apply_discriminator_mix` call.
 
-def run_generators(seed: int) -> dict[str, torch.Generator]:
-    """The per-purpose CPU generators of one run: ``init``, ``data``, ``noise``, ``mix`` and ``eval``.
+    Run ``r``'s parameters index its own ``cat([real[r], fake[r]])``; they are translated to positions in
+    ``cat([real.flatten(0, 1), fake.flatten(0, 1)])``, mixed there in one call and gathered back, so every output
+    element is computed by the same arithmetic as ``apply_discriminator_mix(real[r], fake[r], params[r])``.
+
+    Args:
+        real: ``(N, B, ...)`` real samples.
+        fake: ``(N, B, ...)`` generated samples.
+        params: ``N`` parameter sets from :func:`sample_discriminator_mix` (one form for all).
+
+    Returns:
+        ``(inputs, labels)``: ``(N, M, ...)`` and ``(N, M)``, ``M = B`` (paper) or ``2B`` (shuffle).
 
     Example:
-        >>> a, b = run_generators(0), run_generators(0)
-        >>> bool(torch.equal(torch.rand(2, generator=a["mix"]), torch.rand(2, generator=b["mix"])))
+        >>> g = torch.Generator().manual_seed(0)
+        >>> real, fake = torch.ones(2, 3, 1), torch.zeros(2, 3, 1)
+        >>> ps = [sample_discriminator_mix(3, alpha=0.5, mode="shuffle", generator=g) for _ in range(2)]
+        >>> inputs, labels = mix_runs(real, fake, ps)
+        >>> bool(torch.allclose(inputs[1], apply_discriminator_mix(real[1], fake[1], ps[1])[0]))
         True
     """
-    out = {}
-    for purpose in _PURPOSES:
-        digest = hashlib.blake2b(f"gan-run:{seed}:{purpose}".encode(), digest_size=8).digest()
-        out[purpose] = torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
-    return out
+    n, b = real.shape[:2]
+    sizes = {p.batch_size for p in params}
+    if len(params) != n or len(sizes) != 1 or sizes.pop() not in (b, 2 * b):
+        raise ValueError(f"Expected {n} parameter sets for {b} or {2 * b} samples each, but got {len(params)}.")
+    real_flat, fake_flat = real.flatten(0, 1), fake.flatten(0, 1)
+    rest = real.shape[2:]
+    if params[0].batch_size == b:  # the paper's form: real i with fake i
+        if any(not torch.equal(p.index, torch.arange(b, 2 * b)) for p in params):
+            raise ValueError("Expected paper-form parameters (index = arange(B, 2B)) for B parameters per run.")
+        joint = MixParams(lam=torch.cat([p.lam for p in params]), index=torch.arange(n * b, 2 * n * b))
+        inputs, labels = apply_discriminator_mix(real_flat, fake_flat, joint)
+        return inputs.view(n, b, *rest), labels.view(n, b)
+    k = torch.arange(2 * b)
+    position = torch.arange(n).unsqueeze(1) * b + torch.where(k < b, k, n * b + k - b)  # (N, 2B)
+    lam = torch.empty(2 * n * b)
+    index = torch.empty(2 * n * b, dtype=torch.long)
+    lam[position] = torch.stack([p.lam for p in params])
+    index[position] = position.gather(1, torch.stack([p.index for p in params]))
+    inputs, labels = apply_discriminator_mix(real_flat, fake_flat, MixParams(lam=lam, index=index))
+    flat_position = position.flatten().to(inputs.device)
+    return inputs[flat_position].view(n, 2 * b, *rest), labels[flat_position].view(n, 2 * b)
 
 
-def _init_mlp(sizes: Sequence[int], generator: torch.Generator) -> list[Tensor]:
-    """``nn.Linear``'s default initialisation, U(-1/√fan_in, 1/√fan_in) for weights and biases, from ``generator``.
-
-    Weights are stored ``(fan_in, fan_out)`` (the transpose of ``nn.Linear.weight``) for ``baddbmm``.
-    """
-    params = []
-    for fan_in, fan_out in itertools.pairwise(sizes):
-        bound = 1.0 / math.sqrt(fan_in)
-        params.append((torch.rand(fan_in, fan_out, generator=generator) * 2 - 1) * bound)
-        params.append((torch.rand(1, fan_out, generator=generator) * 2 - 1) * bound)
-    return params
-
-
-def _forward(params: Sequence[Tensor], x: Tensor) -> Tensor:
-    """Stacked MLP: ``x`` ``(N, M, fan_in)`` through ReLU layers; the last layer is linear."""
-    h = x
-    last = len(params) // 2 - 1
-    for layer in range(last + 1):
-        h = torch.baddbmm(params[2 * layer + 1], h, params[2 * layer])
-        if layer < last:
-            h = torch.relu(h)
-    return h
+def _stack(
+    modules: Sequence[nn.Module], device: torch.device
+) -> tuple[nn.Module, dict[str, Tensor], dict[str, Tensor]]:
+    params, buffers = stack_module_state(list(modules))  # type: ignore[arg-type]
+    params = {k: v.detach().to(device).requires_grad_() for k, v in params.items()}
+    buffers = {k: v.to(device) for k, v in buffers.items()}
+    base = copy.deepcopy(modules[0]).to("meta")
+    return base, params, buffers
 
 
 def _per_run_norm(grads: Sequence[Tensor]) -> Tensor:
     return torch.stack([g.pow(2).flatten(1).sum(1) for g in grads]).sum(0).sqrt()
 
 
-class _StackedAdam:
-    """Adam (as ``torch.optim.Adam`` with ``foreach=False``) over stacked per-run tensors, with a per-run lr."""
-
-    def __init__(self, params: Sequence[Tensor], lr: Tensor, betas: tuple[float, float], eps: float) -> None:
-        self.params = list(params)
-        self.lr = lr
-        self.beta1, self.beta2 = betas
-        self.eps = eps
-        self.t = 0
-        self.exp_avg = [torch.zeros_like(p) for p in self.params]
-        self.exp_avg_sq = [torch.zeros_like(p) for p in self.params]
-
-    @torch.no_grad()
-    def step(self, grads: Sequence[Tensor]) -> None:
-        self.t += 1
-        bias_correction1 = 1 - self.beta1**self.t
-        bias_correction2_sqrt = math.sqrt(1 - self.beta2**self.t)
-        for p, g, m, v in zip(self.params, grads, self.exp_avg, self.exp_avg_sq, strict=True):
-            m.lerp_(g, 1 - self.beta1)
-            v.mul_(self.beta2).addcmul_(g, g, value=1 - self.beta2)
-            denom = (v.sqrt() / bias_correction2_sqrt).add_(self.eps)
-            step_size = (self.lr / bias_correction1).view(-1, *([1] * (p.ndim - 1)))
-            p.sub_(step_size * m / denom)
-
-
-def _stack(tensors: Sequence[Tensor]) -> Tensor:
-    return torch.stack(list(tensors))
-
-
-def _batch_validation(runs: Sequence[GANRunSpec]) -> None:
-    if not runs:
-        raise ValueError("Expected at least one GANRunSpec in `runs`, but got none.")
-    methods = {run.method for run in runs}
-    if len(methods) != 1:
-        raise ValueError(
-            f"Expected all runs of a batch to share one method, but got {sorted(methods)}. Train each method in its "
-            "own batch (run_gan_study does)."
-        )
-    dims = {int(run.problem.modes.shape[1]) for run in runs}
-    if len(dims) != 1:
-        raise ValueError(f"Expected all problems of a batch to share one data dimension, but got {sorted(dims)}.")
-
-
 def train_gan_batch(
     runs: Sequence[GANRunSpec],
-    config: BatchedGANConfig,
+    config: EngineConfig,
     *,
+    device: str | torch.device = "cpu",
     progress: bool | Callable[[int], None] = False,
     description: str = "GAN runs",
 ) -> BatchedGANResult:
     """Train ``len(runs)`` GANs together and measure their stability.
 
     Args:
-        runs: the runs; they must share one ``method`` and one data dimension.
-        config: the shared architecture and schedule.
+        runs: the runs; they must share one ``method``.
+        config: the shared model, data and schedule.
+        device: where the networks train (draws are taken on the CPU, as in the Lightning path).
         progress: ``True`` for a tqdm bar over generator iterations, or a callable given the number of iterations
             done since its last call.
         description: the progress bar's label.
@@ -318,38 +286,41 @@ def train_gan_batch(
         :class:`BatchedGANResult`.
 
     Raises:
-        ValueError: if ``runs`` is empty or mixes methods or data dimensions.
+        ValueError: if ``runs`` is empty or mixes methods.
 
     Example:
-        >>> from lightning_mixup.gan.data import ring_modes
-        >>> ring = MixtureProblem("ring", ring_modes(), 0.02)
-        >>> cfg = BatchedGANConfig(hidden=16, depth=1, batch_size=16, iterations=4, eval_every=2, eval_samples=64)
-        >>> result = train_gan_batch([GANRunSpec(ring, seed=0), GANRunSpec(ring, seed=1)], cfg)
+        >>> from lightning_mixup.gan import ring_modes
+        >>> cfg = EngineConfig(GaussianMixture(ring_modes(), 0.01), {"g_hidden": 8, "d_hidden": 8, "d_steps": 2},
+        ...                    batch_size=8, iterations=4, eval_every=2, eval_samples=64)
+        >>> result = train_gan_batch([GANRunSpec(0), GANRunSpec(1)], cfg)
         >>> result.modes_captured.shape, result.eval_steps.tolist()
         (torch.Size([2, 3]), [0, 2, 4])
     """
-    import time
-
-    _batch_validation(runs)
+    if not runs:
+        raise ValueError("Expected at least one GANRunSpec in `runs`, but got none.")
+    methods = {run.method for run in runs}
+    if len(methods) != 1:
+        raise ValueError(f"Expected all runs of a batch to share one method, but got {sorted(methods)}.")
     start = time.perf_counter()
-    n = len(runs)
-    method = runs[0].method
-    data_dim = int(runs[0].problem.modes.shape[1])
-    b, d_steps, chunk = config.batch_size, config.d_steps, config.chunk
-    gens = [run_generators(run.seed) for run in runs]
-    g_sizes = [config.latent_dim, *([config.hidden] * config.depth), data_dim]
-    d_sizes = [data_dim, *([config.hidden] * config.depth), 1]
-    g_params = [_stack(t).requires_grad_() for t in zip(*(_init_mlp(g_sizes, g["init"]) for g in gens), strict=True)]
-    d_params = [_stack(t).requires_grad_() for t in zip(*(_init_mlp(d_sizes, g["init"]) for g in gens), strict=True)]
-    opt_g = _StackedAdam(g_params, torch.tensor([r.lr_g for r in runs]), config.betas, config.eps)
-    opt_d = _StackedAdam(d_params, torch.tensor([r.lr_d for r in runs]), config.betas, config.eps)
-    eval_z = _stack([torch.randn(config.eval_samples, config.latent_dim, generator=g["eval"]) for g in gens])
-    ones_b = torch.ones(b)
-    erm_labels = torch.cat([ones_b, torch.zeros(b)]).expand(n, 2 * b)
-
-    problems: dict[str, tuple[MixtureProblem, list[int]]] = {}
-    for i, run in enumerate(runs):
-        problems.setdefault(run.problem.name, (run.problem, []))[1].append(i)
+    device = torch.device(device)
+    n, b, method = len(runs), config.batch_size, runs[0].method
+    modules = [config.build(run.seed) for run in runs]
+    template = modules[0]
+    d_steps, latent = template.d_steps, template.latent_dim
+    g_base, g_params, g_buffers = _stack([m.generator for m in modules], device)
+    d_base, d_params, d_buffers = _stack([m.discriminator for m in modules], device)
+    opt_g = torch.optim.Adam(list(g_params.values()), lr=template.lr_g, betas=template.betas)
+    opt_d = torch.optim.Adam(list(d_params.values()), lr=template.lr_d, betas=template.betas)
+    generate = vmap(lambda p, buf, z: functional_call(g_base, (p, buf), (z,)))
+    discriminate = vmap(lambda p, buf, x: functional_call(d_base, (p, buf), (x,)).squeeze(-1))
+    d_loss_fn = vmap(soft_label_loss)
+    g_loss_fn = vmap(partial(generator_loss, loss="bce", objective=template.g_objective))
+    data_streams = [data_generator(run.seed, 0) for run in runs]
+    noise_streams = [noise_generator(run.seed, 0) for run in runs]
+    eval_z = torch.randn(config.eval_samples, latent, generator=torch.Generator().manual_seed(config.eval_seed))
+    eval_z = eval_z.to(device).expand(n, -1, -1)
+    erm_labels = torch.cat([torch.ones(b), torch.zeros(b)]).to(device).expand(n, 2 * b)
+    modes = config.sampler.modes if isinstance(config.sampler, GaussianMixture) else None
 
     eval_steps: list[int] = []
     evals: list[dict[str, Tensor]] = []
@@ -357,77 +328,91 @@ def train_gan_batch(
     finite = torch.ones(n, dtype=torch.bool)
 
     def evaluate(step: int) -> None:
-        with torch.no_grad():
-            samples = _forward(g_params, eval_z)
-        metrics = {k: torch.zeros(n) for k in ("modes_captured", "high_quality_share", "reverse_kl")}
-        for problem, idx in problems.values():
-            counts, total = mode_histogram(samples[idx], problem.modes, problem.std, threshold=config.threshold)
-            for k, v in coverage_from_counts(counts, total).items():
-                metrics[k][idx] = v
+        g_base.eval()
+        try:
+            with torch.no_grad():
+                samples = generate(g_params, g_buffers, eval_z).cpu()
+        finally:
+            g_base.train()
         finite.logical_and_(torch.isfinite(samples).flatten(1).all(1))
+        if config.classifier is not None:
+            per_run = []
+            for i in range(n):
+                with torch.no_grad():
+                    counts, confident, total = classifier_mode_counts(
+                        config.classifier(torch.nan_to_num(samples[i])), confidence=config.confidence
+                    )
+                per_run.append(classifier_coverage(counts, confident, total))
+            metrics = {k: torch.stack([m[k] for m in per_run]) for k in per_run[0]}
+        else:
+            assert modes is not None and isinstance(config.sampler, GaussianMixture)
+            counts, total = mode_histogram(samples, modes, config.sampler.std, threshold=config.threshold)
+            metrics = coverage_from_counts(counts, total)
         eval_steps.append(step)
         evals.append(metrics)
         if step in config.snapshot_steps:
             snapshots[step] = samples[:, : config.snapshot_samples].clone()
 
-    d_loss_hist, g_loss_hist, d_norm_hist, g_norm_hist = [], [], [], []
+    history: dict[str, list[Tensor]] = {"d_loss": [], "g_loss": [], "d_grad_norm": [], "g_grad_norm": []}
     bar = None
     if progress is True:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=config.iterations, desc=description, leave=False)
     evaluate(0)
-    for chunk_start in range(0, config.iterations, chunk):
-        steps = min(chunk, config.iterations - chunk_start)
-        n_d = steps * d_steps
-        # per-run draws, run by run, in a fixed order: the batch never changes what a run draws
-        real = _stack([sample_chunk(run.problem, n_d * b, g["data"]) for run, g in zip(runs, gens, strict=True)])
-        real = real.view(n, n_d, b, data_dim)
-        z_d = _stack([torch.randn(n_d, b, config.latent_dim, generator=g["noise"]) for g in gens])
-        z_g = _stack([torch.randn(steps, b, config.latent_dim, generator=g["noise"]) for g in gens])
-        lam, index = _draw_mix(runs, gens, n_d, b)
-        for s in range(steps):
-            d_losses, d_norms = [], []
-            for k in range(d_steps):
-                t = s * d_steps + k
-                with torch.no_grad():
-                    fake = _forward(g_params, z_d[:, t])
-                if method == "erm":
-                    inputs, labels = torch.cat([real[:, t], fake], dim=1), erm_labels
-                else:
-                    inputs, labels = _apply_mix(real[:, t], fake, lam[:, t], index[:, t], method)
-                logits = _forward(d_params, inputs).squeeze(-1)
-                loss = F.binary_cross_entropy_with_logits(logits, labels, reduction="none").mean(1)
-                grads = torch.autograd.grad(loss.sum(), d_params)
-                opt_d.step(grads)
-                d_losses.append(loss.detach())
-                d_norms.append(_per_run_norm(grads))
-            logits = _forward(d_params, _forward(g_params, z_g[:, s])).squeeze(-1)
-            g_loss = F.binary_cross_entropy_with_logits(logits, ones_b.expand_as(logits), reduction="none").mean(1)
-            g_grads = torch.autograd.grad(g_loss.sum(), g_params)
-            opt_g.step(g_grads)
-            d_loss_hist.append(torch.stack(d_losses).mean(0))
-            d_norm_hist.append(torch.stack(d_norms).mean(0))
-            g_loss_hist.append(g_loss.detach())
-            g_norm_hist.append(_per_run_norm(g_grads))
-            step = chunk_start + s + 1
-            if step % config.eval_every == 0 or step == config.iterations or step in config.snapshot_steps:
-                evaluate(step)
+    batch_number = 0
+    for iteration in range(1, config.iterations + 1):
+        d_losses, d_norms = [], []
+        for _ in range(d_steps):
+            real = torch.stack([config.sampler.sample(b, g) for g in data_streams]).to(device)
+            z = torch.stack([torch.randn(b, latent, generator=g) for g in noise_streams]).to(device)
+            with torch.no_grad():
+                fake = generate(g_params, g_buffers, z)
+            if method == "erm":
+                inputs, labels = torch.cat([real, fake], dim=1), erm_labels
+            else:
+                params = [
+                    sample_discriminator_mix(
+                        b, alpha=run.alpha, mode=method, generator=batch_generator(run.seed, 0, batch_number)
+                    )
+                    for run in runs
+                ]
+                inputs, labels = mix_runs(real, fake, params)
+            loss = d_loss_fn(discriminate(d_params, d_buffers, inputs), labels)
+            opt_d.zero_grad()
+            loss.sum().backward()
+            d_norms.append(_per_run_norm([p.grad for p in d_params.values()]).detach())  # type: ignore[misc]
+            opt_d.step()
+            d_losses.append(loss.detach())
+            batch_number += 1
+        z = torch.stack([torch.randn(b, latent, generator=g) for g in noise_streams]).to(device)
+        g_loss = g_loss_fn(discriminate(d_params, d_buffers, generate(g_params, g_buffers, z)))
+        grads = torch.autograd.grad(g_loss.sum(), list(g_params.values()))
+        opt_g.zero_grad()
+        for p, grad in zip(g_params.values(), grads, strict=True):
+            p.grad = grad
+        opt_g.step()
+        history["d_loss"].append(torch.stack(d_losses).mean(0))
+        history["d_grad_norm"].append(torch.stack(d_norms).mean(0))
+        history["g_loss"].append(g_loss.detach())
+        history["g_grad_norm"].append(_per_run_norm(grads).detach())
+        if iteration % config.eval_every == 0 or iteration == config.iterations or iteration in config.snapshot_steps:
+            evaluate(iteration)
         if bar is not None:
-            bar.update(steps)
+            bar.update(1)
         elif callable(progress):
-            progress(steps)
+            progress(1)
     if bar is not None:
         bar.close()
 
     def hist(values: list[Tensor]) -> Tensor:
-        return torch.stack(values, dim=1) if values else torch.zeros(n, 0)
+        return torch.stack(values, dim=1).cpu() if values else torch.zeros(n, 0)
 
-    d_loss, g_loss_all = hist(d_loss_hist), hist(g_loss_hist)
+    d_loss, g_loss_all = hist(history["d_loss"]), hist(history["g_loss"])
     finite &= torch.isfinite(d_loss).all(1) & torch.isfinite(g_loss_all).all(1)
-    for p in (*g_params, *d_params):
-        finite &= torch.isfinite(p.detach()).flatten(1).all(1)
-    keep = [i for i, step in enumerate(eval_steps) if step % config.eval_every == 0 or step == config.iterations]
+    for p in (*g_params.values(), *d_params.values()):
+        finite &= torch.isfinite(p.detach()).flatten(1).all(1).cpu()
+    keep = [i for i, s in enumerate(eval_steps) if s % config.eval_every == 0 or s == config.iterations]
     return BatchedGANResult(
         runs=list(runs),
         eval_steps=torch.tensor([eval_steps[i] for i in keep]),
@@ -436,57 +421,58 @@ def train_gan_batch(
         reverse_kl=torch.stack([evals[i]["reverse_kl"] for i in keep], dim=1),
         d_loss=d_loss,
         g_loss=g_loss_all,
-        d_grad_norm=hist(d_norm_hist),
-        g_grad_norm=hist(g_norm_hist),
+        d_grad_norm=hist(history["d_grad_norm"]),
+        g_grad_norm=hist(history["g_grad_norm"]),
         finite=finite,
         snapshots=snapshots,
-        generator_params=[p.detach() for p in g_params],
-        discriminator_params=[p.detach() for p in d_params],
+        generator_state={k: v.detach().cpu() for k, v in {**g_params, **g_buffers}.items()},
+        discriminator_state={k: v.detach().cpu() for k, v in {**d_params, **d_buffers}.items()},
         seconds=time.perf_counter() - start,
     )
 
 
-def sample_chunk(problem: MixtureProblem, num_samples: int, generator: torch.Generator) -> Tensor:
-    """Real samples of ``problem`` (as :func:`~lightning_mixup.gan.data.sample_mixture`, without the import cost)."""
-    component = torch.randint(problem.num_modes, (num_samples,), generator=generator)
-    noise = torch.randn(num_samples, problem.modes.shape[1], generator=generator)
-    return problem.modes[component] + problem.std * noise
+def lightning_run(
+    run: GANRunSpec,
+    config: EngineConfig,
+    *,
+    iterations: int | None = None,
+    callbacks: Sequence[Any] = (),
+    **trainer_kwargs: Any,
+) -> GANModule:
+    """Train one run the way users do: ``Trainer`` + ``GANModule`` + ``MixupCallback`` (the engine's reference).
 
+    Args:
+        run: the run.
+        config: the model and data (``eval_*`` and snapshots are not used here).
+        iterations: generator iterations (default ``config.iterations``).
+        callbacks: extra callbacks (e.g. a :class:`~lightning_mixup.gan.GANStabilityCallback`).
+        trainer_kwargs: more ``Trainer`` arguments.
 
-def _draw_mix(
-    runs: Sequence[GANRunSpec], gens: Sequence[dict[str, torch.Generator]], n_d: int, b: int
-) -> tuple[Tensor, Tensor]:
-    """Per-run mixing draws for ``n_d`` discriminator steps: λ ``(N, n_d, M)`` and partner index ``(N, n_d, M)``."""
-    method = runs[0].method
-    if method == "erm":
-        return torch.ones(len(runs), n_d, 2 * b), torch.zeros(len(runs), n_d, 2 * b, dtype=torch.long)
-    lams, indices = [], []
-    for run, g in zip(runs, gens, strict=True):
-        if method == "paper":
-            lams.append(sample_beta(run.alpha, n_d * b, generator=g["mix"]).view(n_d, b))
-            indices.append(torch.arange(b, 2 * b).expand(n_d, b))
-        else:
-            lams.append(torch.rand(n_d, 2 * b, generator=g["mix"]) * run.alpha)
-            indices.append(torch.argsort(torch.rand(n_d, 2 * b, generator=g["mix"]), dim=1))
-    return _stack(lams), _stack(indices)
-
-
-def _apply_mix(real: Tensor, fake: Tensor, lam: Tensor, index: Tensor, method: str) -> tuple[Tensor, Tensor]:
-    """Batched :func:`~lightning_mixup.functional.discriminator.apply_discriminator_mix` over runs.
-
-    ``real``/``fake`` ``(N, B, D)``, ``lam``/``index`` ``(N, M)`` with ``M = B`` (paper) or ``2B`` (shuffle).
+    Returns:
+        The trained module.
     """
-    n, b, d = real.shape
-    both = torch.cat([real, fake], dim=1)
-    labels = torch.cat([real.new_ones(n, b), real.new_zeros(n, b)], dim=1)
-    if method == "paper":
-        lam_full = torch.cat([lam, torch.ones_like(lam)], dim=1)
-        index_full = torch.cat([index, torch.arange(b).expand(n, b)], dim=1)
-    else:
-        lam_full, index_full = lam, index
-    partners = torch.gather(both, 1, index_full.unsqueeze(-1).expand(n, 2 * b, d))
-    mixed = torch.lerp(partners, both, lam_full.unsqueeze(-1))
-    mixed_labels = torch.lerp(torch.gather(labels, 1, index_full), labels, lam_full)
-    if method == "paper":
-        return mixed[:, :b], mixed_labels[:, :b]
-    return mixed, mixed_labels
+    import lightning.pytorch as pl
+
+    from lightning_mixup import MixupCallback
+    from lightning_mixup.gan import SamplerDataModule
+
+    steps = config.iterations if iterations is None else iterations
+    pl.seed_everything(run.seed, verbose=False)
+    model = GANModule(**{**config.model, "data_dim": config.sampler.data_dim, "noise_seed": run.seed, "eval_every": 0})
+    data = SamplerDataModule(config.sampler, num_samples=None, batch_size=config.batch_size, seed=run.seed)
+    all_callbacks = list(callbacks)
+    if run.method != "erm":
+        all_callbacks.append(MixupCallback(alpha=run.alpha, discriminator_mode=run.method, seed=run.seed, log=False))
+    options: dict[str, Any] = {
+        "accelerator": "cpu",
+        "devices": 1,
+        "logger": False,
+        "enable_progress_bar": False,
+        "enable_checkpointing": False,
+        "enable_model_summary": False,
+        "max_epochs": -1,
+    }
+    options.update(trainer_kwargs)
+    trainer = pl.Trainer(max_steps=steps * (model.d_steps + 1), callbacks=all_callbacks, **options)
+    trainer.fit(model, data)
+    return model

@@ -1,17 +1,19 @@
-"""The GAN training-stability study: ERM against mixup discriminators on the ring and grid mixtures.
+"""The GAN stability study: ERM against discriminator mixup, one setting at a time, on the batched engine.
 
 The claim under test is §3.5 of Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018
-(https://arxiv.org/abs/1710.09412): training the discriminator on mixed real and fake samples stabilizes GAN
-training. The authors judged it by scatter plots; here every cell (dataset × architecture × learning rate × latent
-size × method) is trained over several seeds and scored by the mode-coverage metrics of VEEGAN (Srivastava et al.,
-NeurIPS 2017, https://arxiv.org/abs/1705.07761) and PacGAN (Lin et al., NeurIPS 2018,
-https://arxiv.org/abs/1712.04086), with a per-run verdict (:func:`~lightning_mixup.gan.metrics.run_verdict`).
+(https://arxiv.org/abs/1710.09412): training the discriminator on mixed real and fake samples stabilises GAN
+training. A *setting* (:class:`SettingConfig`) fixes the data, the networks and the schedule; its *cells* are
+(latent size, mixing form, α) combinations, each trained over several seeds; every mixup cell is paired by seed with
+the ERM cell of the same data and latent size (same initial weights, data and latent codes: only the mixing
+differs). Runs are scored with the VEEGAN/PacGAN mode-coverage metrics (images: a digit classifier) and a per-run
+verdict over the last evaluations (:func:`~lightning_mixup.gan.run_verdict`), exactly as the
+:class:`~lightning_mixup.gan.GANStabilityCallback` scores a Lightning run.
 
-All runs that share a tensor shape (architecture, latent size, method) are trained at once by
-:func:`~experiments.gan.batched.train_gan_batch`; ERM and mixup runs with the same seed share their initial
-weights, data and noise, so the comparison is paired.
+Training uses :func:`~experiments.gan.batched.train_gan_batch`, which trains the runs ``Trainer`` + ``GANModule`` +
+``MixupCallback`` would train (a test checks the weights agree). The settings themselves are in
+:mod:`experiments.gan.suite`.
 
-Entry point: :func:`run_gan_study`, which returns a dict (also written as JSON) and writes a Markdown table and the
+Entry point: :func:`run_setting`, which returns a dict (also written as JSON) and writes a Markdown report and the
 figures.
 """
 
@@ -29,136 +31,118 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from experiments.gan.batched import (
-    MIX_METHODS,
-    BatchedGANConfig,
-    BatchedGANResult,
-    GANRunSpec,
-    MixtureProblem,
-    train_gan_batch,
+from experiments.gan.batched import MIX_METHODS, BatchedGANResult, EngineConfig, GANRunSpec, train_gan_batch
+from lightning_mixup.gan import (
+    VERDICTS,
+    GaussianMixture,
+    StackedDigitClassifier,
+    StackedDigits,
+    VerdictRule,
+    classifier_coverage,
+    classifier_mode_counts,
+    coverage_from_counts,
+    grid_modes,
+    mode_histogram,
+    ring_modes,
+    run_verdict,
+    train_digit_classifier,
 )
-from lightning_mixup.gan.data import grid_modes, ring_modes, sample_mixture
-from lightning_mixup.gan.metrics import VERDICTS, VerdictRule, coverage_from_counts, mode_histogram, run_verdict
+from lightning_mixup.gan.stability import paired_interval
 
-__all__ = ["ANCHORS", "DATASETS", "GANStudyConfig", "run_gan_study"]
+__all__ = ["DATASETS", "SettingConfig", "arm_label", "run_gan_study", "run_setting"]
 
-DATASETS: tuple[str, ...] = ("ring", "grid")
+DATASETS: tuple[str, ...] = ("ring", "grid", "digits")
+_FORM_LABELS = {"erm": "ERM", "paper": "mixup Beta(α, α)", "shuffle": "mixup U(0, α) shuffle"}
 
-#: Published numbers to put beside ours (modes captured, high-quality share in %); 10 trials each in PacGAN.
-ANCHORS: tuple[dict[str, Any], ...] = (
-    {"source": "PacGAN Table 1", "model": "GAN", "dataset": "ring", "modes": 6.3, "high_quality": 98.2},
-    {"source": "PacGAN Table 1", "model": "GAN", "dataset": "grid", "modes": 17.3, "high_quality": 94.8},
-    {"source": "PacGAN Table 1", "model": "PacGAN4", "dataset": "ring", "modes": 7.8, "high_quality": 95.9},
-    {"source": "PacGAN Table 1", "model": "PacGAN4", "dataset": "grid", "modes": 24.8, "high_quality": 93.6},
-    {"source": "VEEGAN Table 1", "model": "GAN", "dataset": "ring", "modes": 1.0, "high_quality": None},
-    {"source": "VEEGAN Table 1", "model": "GAN", "dataset": "grid", "modes": 3.3, "high_quality": None},
-)
 
-_METHOD_LABELS = {"erm": "ERM", "paper": "mixup", "shuffle": "mixup-shuffle"}
+def arm_label(method: str, alpha: float) -> str:
+    """``"ERM"``, ``"paper α=0.2"`` or ``"shuffle α=0.2"``.
+
+    Example:
+        >>> arm_label("shuffle", 0.2), arm_label("erm", 0.0)
+        ('shuffle α=0.2', 'ERM')
+    """
+    return "ERM" if method == "erm" else f"{method} α={alpha:g}"
 
 
 @dataclass
-class GANStudyConfig:
-    """The sweep and the training schedule of the study; every field is JSON-serialisable.
+class SettingConfig:
+    """One setting of the study; every field is JSON-serialisable.
 
     Attributes:
-        datasets: problems among ``("ring", "grid")``.
-        architectures: ``[hidden units, hidden layers]`` pairs, used for both networks.
-        learning_rates: Adam learning rates (the same for both networks).
-        latent_dims: generator input sizes.
-        seeds: the number of seeds per cell (seeds ``first_seed … first_seed + seeds - 1``).
+        name: a short identifier (file names, claim rows).
+        title: a one-line description for the report.
+        datasets: among ``("ring", "grid", "digits")``.
+        ring: ``{"radius": ..., "std": ...}`` of the ring of 8.
+        grid: ``{"spacing": ..., "std": ...}`` of the 5×5 grid.
+        model: :class:`~lightning_mixup.gan.GANModule` keyword arguments shared by all runs.
+        cells: ``{"latent_dim": int, "method": "erm"|"paper"|"shuffle", "alpha": float}`` per cell; every latent
+            size with a mixup cell needs an ERM cell (the pairing baseline).
+        seeds: seeds per cell (``first_seed … first_seed + seeds - 1``).
         first_seed: the first seed.
-        methods: among ``("erm", "paper", "shuffle")``: plain GAN, and discriminator mixup in the paper's or the
-            authors' code's form.
-        alpha: mixup's α (Beta(α, α) for ``"paper"``, U(0, α) for ``"shuffle"``); 0.2 as in the paper's Figure 5.
-        iterations: generator iterations per run (each after ``d_steps`` discriminator steps).
         batch_size: real samples per discriminator step.
-        d_steps: discriminator steps per generator iteration (5 in the mixup authors' code).
-        betas: Adam betas. (0.5, 0.999) as in DCGAN (Radford et al. 2016, https://arxiv.org/abs/1511.06434), not
-            the mixup authors' "Adam with default parameters" (0.9, 0.999): with β1 = 0.9 and these short schedules
-            hardly any run, ERM or mixup, put a fifth of its samples near a mode (measured; see the README text).
+        iterations: generator iterations per run.
         eval_every: evaluation interval in generator iterations.
-        eval_samples: generated samples per evaluation.
+        eval_samples: generated samples per evaluation (2,500 in PacGAN's 2D protocol).
         snapshot_steps: iterations shown in the scatter plots.
-        ring_radius: radius of the ring (2.0 in VEEGAN/PacGAN).
-        ring_std: std of the ring's components (0.02 in VEEGAN/PacGAN).
-        grid_spacing: spacing of the grid (2.0 in VEEGAN/PacGAN: points at {-4, -2, 0, 2, 4}).
-        grid_std: std of the grid's components (0.05 in VEEGAN/PacGAN).
-        verdict_window: see :class:`~lightning_mixup.gan.metrics.VerdictRule`.
-        verdict_min_high_quality: see :class:`~lightning_mixup.gan.metrics.VerdictRule`.
-        verdict_diverged_high_quality: see :class:`~lightning_mixup.gan.metrics.VerdictRule`.
-        verdict_max_reverse_kl: see :class:`~lightning_mixup.gan.metrics.VerdictRule`.
-        out: output folder (JSON, Markdown, figures); ``None`` writes nothing.
-        plots: write the figures.
-        progress: show tqdm progress bars.
-        num_threads: torch CPU threads during the study (restored afterwards); ``None`` leaves torch's setting.
-            One thread is the default: on a small shared machine it is both faster and far steadier than two.
+        verdict_window: evaluations the verdict looks at.
+        verdict_min_modes_share: see :class:`~lightning_mixup.gan.VerdictRule`.
+        verdict_max_reverse_kl: see :class:`~lightning_mixup.gan.VerdictRule`.
+        verdict_min_high_quality: see :class:`~lightning_mixup.gan.VerdictRule`.
+        verdict_diverged_high_quality: see :class:`~lightning_mixup.gan.VerdictRule`.
+        digit_classifier_steps: training steps of the stacked-digits mode counter.
+        reference: what the original work ran (for the report's "what was cut" line), free-form.
+        num_threads: torch CPU threads during the setting (restored afterwards); ``None`` leaves torch's setting.
+        device: where the networks train.
     """
 
-    datasets: list[str] = field(default_factory=lambda: list(DATASETS))
-    architectures: list[list[int]] = field(default_factory=lambda: [[64, 3], [32, 2]])
-    learning_rates: list[float] = field(default_factory=lambda: [1e-3])
-    latent_dims: list[int] = field(default_factory=lambda: [2, 8])
+    name: str = "authors"
+    title: str = ""
+    datasets: list[str] = field(default_factory=lambda: ["ring", "grid"])
+    ring: dict[str, float] = field(default_factory=lambda: {"radius": 1.0, "std": 0.01})
+    grid: dict[str, float] = field(default_factory=lambda: {"spacing": 0.5, "std": 0.01})
+    model: dict[str, Any] = field(default_factory=dict)
+    cells: list[dict[str, Any]] = field(
+        default_factory=lambda: [
+            {"latent_dim": 2, "method": "erm", "alpha": 0.0},
+            {"latent_dim": 2, "method": "shuffle", "alpha": 0.2},
+        ]
+    )
     seeds: int = 5
     first_seed: int = 0
-    methods: list[str] = field(default_factory=lambda: ["erm", "paper"])
-    alpha: float = 0.2
-    iterations: int = 4000
-    batch_size: int = 64
-    d_steps: int = 5
-    betas: list[float] = field(default_factory=lambda: [0.5, 0.999])
-    eval_every: int = 200
-    eval_samples: int = 2048
-    snapshot_steps: list[int] = field(default_factory=lambda: [10, 100, 1000, 2000, 4000])
-    ring_radius: float = 2.0
-    ring_std: float = 0.02
-    grid_spacing: float = 2.0
-    grid_std: float = 0.05
+    batch_size: int = 128
+    iterations: int = 1000
+    eval_every: int = 100
+    eval_samples: int = 2500
+    snapshot_steps: list[int] = field(default_factory=lambda: [10, 100, 1000])
     verdict_window: int = 3
+    verdict_min_modes_share: float = 1.0
+    verdict_max_reverse_kl: float = 0.1
     verdict_min_high_quality: float = 0.5
     verdict_diverged_high_quality: float = 0.05
-    verdict_max_reverse_kl: float = 0.1
-    out: str | None = "experiments/results/gan"
-    plots: bool = True
-    progress: bool = True
+    digit_classifier_steps: int = 150
+    reference: str = ""
     num_threads: int | None = 1
-
-    @classmethod
-    def quick(cls, **overrides: Any) -> GANStudyConfig:
-        """A smoke-test sweep of about a minute: one architecture, learning rate and latent size, 3 seeds."""
-        base: dict[str, Any] = {
-            "architectures": [[64, 3]],
-            "learning_rates": [1e-3],
-            "latent_dims": [2],
-            "seeds": 3,
-            "iterations": 1500,
-            "eval_every": 100,
-            "snapshot_steps": [10, 100, 500, 1500],
-        }
-        base.update(overrides)
-        return cls(**base)
+    device: str = "cpu"
 
     def __post_init__(self) -> None:
-        for name in ("datasets", "methods"):
-            allowed = DATASETS if name == "datasets" else MIX_METHODS
-            values = getattr(self, name)
-            if not values or any(v not in allowed for v in values):
+        if not self.datasets or any(d not in DATASETS for d in self.datasets):
+            raise ValueError(
+                f"Expected argument `datasets` to be a non-empty list from {DATASETS}, but got {self.datasets!r}."
+            )
+        if not self.cells:
+            raise ValueError("Expected at least one cell in `cells`, but got none.")
+        for cell in self.cells:
+            if set(cell) != {"latent_dim", "method", "alpha"} or cell["method"] not in MIX_METHODS:
                 raise ValueError(
-                    f"Expected argument `{name}` to be a non-empty list from {allowed}, but got {values!r}."
+                    "Expected every cell to be {'latent_dim': int, 'method': one of "
+                    f"{MIX_METHODS}, 'alpha': float}}, but got {cell!r}."
                 )
-        if not self.architectures or any(
-            len(a) != 2 or not all(isinstance(v, int) and v >= 1 for v in a) for a in self.architectures
-        ):
-            raise ValueError(
-                "Expected argument `architectures` to be a non-empty list of [hidden units, hidden layers] positive "
-                f"int pairs, but got {self.architectures!r}."
-            )
-        if not self.learning_rates or any(not isinstance(v, (int, float)) or v <= 0 for v in self.learning_rates):
-            raise ValueError(
-                f"Expected argument `learning_rates` to be positive floats, but got {self.learning_rates!r}."
-            )
-        if not self.latent_dims or any(not isinstance(v, int) or v < 1 for v in self.latent_dims):
-            raise ValueError(f"Expected argument `latent_dims` to be positive ints, but got {self.latent_dims!r}.")
+            GANRunSpec(0, cell["method"], cell["alpha"] if cell["method"] != "erm" else 0.2)
+        erm_latents = {c["latent_dim"] for c in self.cells if c["method"] == "erm"}
+        missing = sorted({c["latent_dim"] for c in self.cells} - erm_latents)
+        if missing:
+            raise ValueError(f"Expected an ERM cell for every latent size, but latent sizes {missing} have none.")
         if not isinstance(self.seeds, int) or isinstance(self.seeds, bool) or self.seeds < 1:
             raise ValueError(f"Expected argument `seeds` to be a positive int, but got {self.seeds!r}.")
         if self.num_threads is not None and (not isinstance(self.num_threads, int) or self.num_threads < 1):
@@ -166,110 +150,99 @@ class GANStudyConfig:
                 f"Expected argument `num_threads` to be a positive int or None, but got {self.num_threads!r}."
             )
         self.snapshot_steps = sorted({s for s in self.snapshot_steps if 0 <= s <= self.iterations})
-        self.batched_config()  # validates the training schedule
         self.verdict_rule()
-
-    def batched_config(self, hidden: int = 1, depth: int = 1, latent_dim: int = 1) -> BatchedGANConfig:
-        """The shared configuration of one batch of runs."""
-        return BatchedGANConfig(
-            latent_dim=latent_dim,
-            hidden=hidden,
-            depth=depth,
-            batch_size=self.batch_size,
-            d_steps=self.d_steps,
-            iterations=self.iterations,
-            betas=(float(self.betas[0]), float(self.betas[1])),
-            eval_every=self.eval_every,
-            eval_samples=self.eval_samples,
-            snapshot_steps=tuple(self.snapshot_steps),
-        )
 
     def verdict_rule(self) -> VerdictRule:
         """The verdict thresholds."""
         return VerdictRule(
             window=self.verdict_window,
+            min_modes_share=self.verdict_min_modes_share,
+            max_reverse_kl=self.verdict_max_reverse_kl,
             min_high_quality=self.verdict_min_high_quality,
             diverged_high_quality=self.verdict_diverged_high_quality,
-            max_reverse_kl=self.verdict_max_reverse_kl,
         )
 
-    def problem(self, name: str) -> MixtureProblem:
-        """The mixture called ``name``."""
-        if name == "ring":
-            return MixtureProblem("ring", ring_modes(8, self.ring_radius), self.ring_std)
-        return MixtureProblem("grid", grid_modes(5, self.grid_spacing), self.grid_std)
+    def sampler(self, dataset: str) -> GaussianMixture | StackedDigits:
+        """The data of ``dataset``."""
+        if dataset == "ring":
+            return GaussianMixture(ring_modes(8, float(self.ring["radius"])), float(self.ring["std"]))
+        if dataset == "grid":
+            return GaussianMixture(grid_modes(5, float(self.grid["spacing"])), float(self.grid["std"]))
+        return StackedDigits()
+
+    def engine_config(self, dataset: str, latent_dim: int, classifier: Any = None) -> EngineConfig:
+        """The shared configuration of the runs of one dataset and latent size."""
+        return EngineConfig(
+            sampler=self.sampler(dataset),
+            model={**self.model, "latent_dim": latent_dim},
+            batch_size=self.batch_size,
+            iterations=self.iterations,
+            eval_every=self.eval_every,
+            eval_samples=self.eval_samples,
+            classifier=classifier,
+            snapshot_steps=tuple(self.snapshot_steps),
+        )
+
+    @property
+    def architecture(self) -> str:
+        """``G 3×512 / D 3×512``-style description of the networks."""
+        m = {"g_hidden": 512, "g_depth": 3, "d_hidden": 512, "d_depth": 3, **self.model}
+        g = f"G {m['g_depth']}×{m['g_hidden']}" + (" BN" if m.get("g_batchnorm") else "")
+        d = f"D {m['d_depth']}×{m['d_hidden']}" + (f" maxout-{m['d_maxout']}" if m.get("d_maxout", 1) > 1 else "")
+        return f"{g}, {d}"
 
 
-def _mean_std(values: Sequence[float]) -> tuple[float, float]:
-    t = torch.tensor(values, dtype=torch.float64)
-    return float(t.mean()), float(t.std()) if len(values) > 1 else 0.0
+def _mean_std(values: Sequence[float]) -> dict[str, float]:
+    t = torch.tensor([v for v in values if math.isfinite(v)], dtype=torch.float64)
+    if t.numel() == 0:
+        return {"mean": math.nan, "std": math.nan}
+    return {"mean": float(t.mean()), "std": float(t.std()) if t.numel() > 1 else 0.0}
 
 
 def _finite_or_none(value: float) -> float | None:
     return value if math.isfinite(value) else None
 
 
-def _reference_samplers(cfg: GANStudyConfig, draws: int = 5) -> list[dict[str, Any]]:
-    """The metrics of two reference samplers, computed like a run's final evaluation (mean ± std over draws).
-
-    - ``"true distribution"``: the mixture itself (the best a generator can score).
-    - ``"uniform smear"``: uniform on the square ``[-a, a]²``, ``a = 1.25 · max |mode coordinate|`` (the square the
-      modes sit in plus a margin): a generator that has learnt only where the data are. Its mode count shows how
-      many modes the VEEGAN/PacGAN rule credits to a blurry generator by chance.
-    """
-    out = []
-    for dataset in cfg.datasets:
-        problem = cfg.problem(dataset)
-        extent = 1.25 * float(problem.modes.abs().max())
-        for name in ("true distribution", "uniform smear"):
-            values: dict[str, list[float]] = {"modes_captured": [], "high_quality_share": [], "reverse_kl": []}
-            for draw in range(draws):
-                g = torch.Generator().manual_seed(draw)
-                if name == "true distribution":
-                    samples = sample_mixture(problem.modes, problem.std, cfg.eval_samples, generator=g)
-                else:
-                    samples = (torch.rand(cfg.eval_samples, 2, generator=g) * 2 - 1) * extent
-                counts, total = mode_histogram(samples, problem.modes, problem.std)
-                for key, value in coverage_from_counts(counts, total).items():
-                    values[key].append(float(value))
-            entry: dict[str, Any] = {"dataset": dataset, "sampler": name, "num_modes": problem.num_modes}
-            if name == "uniform smear":
-                entry["extent"] = extent
-            for key, vals in values.items():
-                mean, std = _mean_std(vals)
-                entry[key] = {"mean": mean, "std": std}
-            out.append(entry)
-    return out
+def _tail_var(values: Tensor) -> float | None:
+    return _finite_or_none(float(values.double().var())) if values.numel() > 1 else None
 
 
-def _run_records(result: BatchedGANResult, group: Mapping[str, Any], rule: VerdictRule) -> list[dict[str, Any]]:
+def _run_records(
+    cfg: SettingConfig, dataset: str, latent_dim: int, result: BatchedGANResult, num_modes: int
+) -> list[dict[str, Any]]:
+    rule = cfg.verdict_rule()
     half = result.d_loss.shape[1] // 2
+    model = {"g_hidden": 512, "g_depth": 3, "lr_d": 1e-3, **cfg.model}
     records = []
     for i, run in enumerate(result.runs):
         modes = result.modes_captured[i].tolist()
         hq = result.high_quality_share[i].tolist()
         kl = result.reverse_kl[i].tolist()
         finite = bool(result.finite[i])
-        verdict = run_verdict(modes, hq, kl, num_modes=run.problem.num_modes, finite=finite, rule=rule)
         tail = slice(half, None)
         records.append(
             {
-                "dataset": run.problem.name,
-                "num_modes": run.problem.num_modes,
-                **group,
-                "lr": run.lr_d,
-                "method": run.method,
+                "setting": cfg.name,
+                "dataset": f"{dataset} ({cfg.name})",
+                "data": dataset,
+                "num_modes": num_modes,
+                "hidden": model["g_hidden"],
+                "depth": model["g_depth"],
+                "lr": model["lr_d"],
+                "latent_dim": latent_dim,
+                "method": arm_label(run.method, run.alpha),
+                "form": run.method,
+                "alpha": run.alpha if run.method != "erm" else 0.0,
                 "seed": run.seed,
                 "modes_captured": modes[-1],
                 "high_quality_share": hq[-1],
                 "reverse_kl": kl[-1],
-                "verdict": verdict,
+                "verdict": run_verdict(modes, hq, kl, num_modes=num_modes, finite=finite, rule=rule),
                 "finite": finite,
-                "d_loss_var": _finite_or_none(float(result.d_loss[i, tail].double().var())),
-                "g_loss_var": _finite_or_none(float(result.g_loss[i, tail].double().var())),
+                "d_loss_var": _tail_var(result.d_loss[i, tail]),
+                "g_loss_var": _tail_var(result.g_loss[i, tail]),
                 "d_grad_norm_mean": _finite_or_none(float(result.d_grad_norm[i, tail].double().mean())),
                 "g_grad_norm_mean": _finite_or_none(float(result.g_grad_norm[i, tail].double().mean())),
-                "g_grad_norm_max": _finite_or_none(float(result.g_grad_norm[i].double().max())),
                 "trajectory": {
                     "steps": result.eval_steps.tolist(),
                     "modes_captured": modes,
@@ -281,7 +254,7 @@ def _run_records(result: BatchedGANResult, group: Mapping[str, Any], rule: Verdi
     return records
 
 
-_CELL_KEYS = ("dataset", "hidden", "depth", "lr", "latent_dim", "method")
+_CELL_KEYS = ("dataset", "latent_dim", "method")
 
 
 def _cells(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -291,314 +264,315 @@ def _cells(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
     cells = []
     for key, members in groups.items():
         cell: dict[str, Any] = dict(zip(_CELL_KEYS, key, strict=True))
-        cell["num_modes"] = members[0]["num_modes"]
+        cell.update({"form": members[0]["form"], "alpha": members[0]["alpha"], "num_modes": members[0]["num_modes"]})
         cell["runs"] = len(members)
         for metric in ("modes_captured", "high_quality_share", "reverse_kl"):
-            mean, std = _mean_std([m[metric] for m in members])
-            cell[metric] = {"mean": mean, "std": std}
+            cell[metric] = _mean_std([m[metric] for m in members])
         for verdict in VERDICTS:
             cell[verdict] = sum(m["verdict"] == verdict for m in members) / len(members)
         for metric in ("d_loss_var", "g_loss_var", "d_grad_norm_mean", "g_grad_norm_mean"):
-            values = [m[metric] for m in members if m[metric] is not None]
-            cell[metric] = _mean_std(values)[0] if values else None
+            cell[metric] = _mean_std([m[metric] for m in members if m[metric] is not None])["mean"]
         cells.append(cell)
     return cells
 
 
 def _paired(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    """Per cell and mixup method: how often mixup beat, tied or lost to ERM on the same seed (modes captured)."""
-    erm = {tuple(r[k] for k in (*_CELL_KEYS[:-1], "seed")): r for r in runs if r["method"] == "erm"}
-    out: dict[tuple[Any, ...], dict[str, Any]] = {}
-    for r in runs:
-        if r["method"] == "erm":
-            continue
-        base = erm.get(tuple(r[k] for k in (*_CELL_KEYS[:-1], "seed")))
-        if base is None:
-            continue
-        key = tuple(r[k] for k in _CELL_KEYS)
-        entry = out.setdefault(key, {**dict(zip(_CELL_KEYS, key, strict=True)), "better": 0, "tie": 0, "worse": 0})
-        diff = r["modes_captured"] - base["modes_captured"]
-        entry["better" if diff > 0 else "worse" if diff < 0 else "tie"] += 1
-    return list(out.values())
+    """Every mixup cell against ERM of the same dataset and latent size, paired by seed."""
+    erm = {(r["dataset"], r["latent_dim"], r["seed"]): r for r in runs if r["form"] == "erm"}
+    groups: dict[tuple[Any, ...], list[tuple[Mapping[str, Any], Mapping[str, Any]]]] = {}
+    for run in runs:
+        base = erm.get((run["dataset"], run["latent_dim"], run["seed"]))
+        if run["form"] != "erm" and base is not None:
+            groups.setdefault((run["dataset"], run["latent_dim"], run["method"]), []).append((base, run))
+    out = []
+    for (dataset, latent_dim, method), pairs in groups.items():
+        entry: dict[str, Any] = {"dataset": dataset, "latent_dim": latent_dim, "method": method, "pairs": len(pairs)}
+        entry["form"], entry["alpha"] = pairs[0][1]["form"], pairs[0][1]["alpha"]
+        entry["num_modes"] = pairs[0][1]["num_modes"]
+        for metric in ("modes_captured", "high_quality_share", "reverse_kl"):
+            diffs = [m[metric] - e[metric] for e, m in pairs]
+            mean, low, high = paired_interval(diffs)
+            entry[metric] = {
+                "erm": sum(e[metric] for e, _ in pairs) / len(pairs),
+                "mixup": sum(m[metric] for _, m in pairs) / len(pairs),
+                "diff": mean,
+                "low": low,
+                "high": high,
+                "better": sum(d > 0 for d in diffs),
+                "tie": sum(d == 0 for d in diffs),
+                "worse": sum(d < 0 for d in diffs),
+            }
+        for verdict in VERDICTS:
+            diffs = [float(m["verdict"] == verdict) - float(e["verdict"] == verdict) for e, m in pairs]
+            mean, low, high = paired_interval(diffs)
+            entry[verdict] = {
+                "erm": sum(e["verdict"] == verdict for e, _ in pairs) / len(pairs),
+                "mixup": sum(m["verdict"] == verdict for _, m in pairs) / len(pairs),
+                "diff": mean,
+                "low": low,
+                "high": high,
+            }
+        out.append(entry)
+    return out
+
+
+def _reference_samplers(cfg: SettingConfig, classifier: Any, draws: int = 3) -> list[dict[str, Any]]:
+    """The true distribution (and, for mixtures, a uniform smear over the data's square) scored like a run."""
+    out = []
+    for dataset in cfg.datasets:
+        sampler = cfg.sampler(dataset)
+        names = ["true distribution"] if dataset == "digits" else ["true distribution", "uniform smear"]
+        for name in names:
+            values: dict[str, list[float]] = {"modes_captured": [], "high_quality_share": [], "reverse_kl": []}
+            for draw in range(draws):
+                g = torch.Generator().manual_seed(10_000 + draw)
+                if isinstance(sampler, GaussianMixture):
+                    extent = 1.25 * float(sampler.modes.abs().max())
+                    if name == "true distribution":
+                        samples = sampler.sample(cfg.eval_samples, g)
+                    else:
+                        samples = (torch.rand(cfg.eval_samples, 2, generator=g) * 2 - 1) * extent
+                    counts, total = mode_histogram(samples, sampler.modes, sampler.std)
+                    metrics = coverage_from_counts(counts, total)
+                else:
+                    with torch.no_grad():
+                        logits = classifier(sampler.sample(cfg.eval_samples, g))
+                    metrics = classifier_coverage(*classifier_mode_counts(logits))
+                for key, value in metrics.items():
+                    values[key].append(float(value))
+            entry: dict[str, Any] = {"dataset": f"{dataset} ({cfg.name})", "sampler": name}
+            entry["num_modes"] = 1000 if dataset == "digits" else int(sampler.modes.shape[0])  # type: ignore[union-attr]
+            for key, vals in values.items():
+                entry[key] = _mean_std(vals)
+            out.append(entry)
+    return out
 
 
 def _fmt(stat: Mapping[str, float], scale: float = 1.0, digits: int = 1) -> str:
     return f"{stat['mean'] * scale:.{digits}f} ± {stat['std'] * scale:.{digits}f}"
 
 
-def _markdown(result: Mapping[str, Any]) -> str:
+def _interval(p: Mapping[str, float], scale: float = 1.0, digits: int = 1) -> str:
+    if not math.isfinite(p["low"]):
+        return f"{p['diff'] * scale:+.{digits}f}"
+    return f"{p['diff'] * scale:+.{digits}f} [{p['low'] * scale:+.{digits}f}, {p['high'] * scale:+.{digits}f}]"
+
+
+def markdown(result: Mapping[str, Any]) -> str:
+    """The setting's report in Markdown."""
     cfg = result["config"]
     lines = [
-        "# GAN training stability: ERM vs mixup discriminators",
+        f"## {cfg['title'] or cfg['name']}",
         "",
-        f"{cfg['seeds']} seeds per cell, {cfg['iterations']} generator iterations ({cfg['d_steps']} discriminator "
-        f"steps each), batch {cfg['batch_size']}, Adam betas {tuple(cfg['betas'])}, mixup α = {cfg['alpha']}. "
-        f"Final evaluation on {cfg['eval_samples']} samples. Ring: 8 modes, radius {cfg['ring_radius']}, std "
-        f"{cfg['ring_std']}; grid: 25 modes, spacing {cfg['grid_spacing']}, std {cfg['grid_std']}. "
-        f"Wall time {result['seconds']:.0f} s.",
+        f"{cfg['seeds']} seeds per cell; {cfg['iterations']} generator iterations "
+        f"(each after {cfg['model'].get('d_steps', 5)} discriminator steps), batch {cfg['batch_size']}; "
+        f"{result['architecture']}; Adam lr {cfg['model'].get('lr_d', 1e-3):g}, betas "
+        f"{tuple(cfg['model'].get('betas', (0.9, 0.999)))}; generator loss "
+        f"{cfg['model'].get('g_objective', 'non_saturating').replace('_', '-')}. Evaluation: {cfg['eval_samples']} "
+        f"samples every {cfg['eval_every']} iterations. Wall time {result['seconds']:.0f} s.",
         "",
-        "Modes: modes captured (a mode is captured if it is the nearest mode of at least one high-quality sample); "
-        "HQ: share of samples within 3 std of their nearest mode; reverse KL: KL(mode histogram of HQ samples ‖ "
-        "uniform), nats. Mean ± std over seeds. Verdicts, over the last "
-        f"{cfg['verdict_window']} evaluations: diverged (non-finite, or mean HQ < "
-        f"{cfg['verdict_diverged_high_quality']:.0%}), converged (in each: all modes captured, reverse KL ≤ "
-        f"{cfg['verdict_max_reverse_kl']} and HQ ≥ {cfg['verdict_min_high_quality']:.0%}), mode-collapsed (in some: "
-        f"modes missing or reverse KL > {cfg['verdict_max_reverse_kl']}), unconverged (modes covered evenly but HQ "
-        "too low). Loss variance, gradient norm: over the second half of training.",
-        "",
-        "| dataset | hidden×depth | lr | latent | method | modes | HQ % | reverse KL | converged | collapsed "
-        "| unconverged | diverged | var(D loss) | var(G loss) | ‖∇G‖ |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
-
-    def num(value: float | None, digits: int = 3) -> str:
-        return "n/a" if value is None else f"{value:.{digits}g}"
-
+    if cfg.get("reference"):
+        lines += [f"What the original ran, and what was cut: {cfg['reference']}", ""]
+    lines += [
+        "| data | latent | arm | runs | modes | HQ % | reverse KL | converged | collapsed | unconverged | diverged "
+        "| var(D loss) | var(G loss) | ‖∇G‖ |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
     for c in result["cells"]:
         lines.append(
-            f"| {c['dataset']} | {c['hidden']}×{c['depth']} | {c['lr']:g} | {c['latent_dim']} | "
-            f"{_METHOD_LABELS[c['method']]} | {_fmt(c['modes_captured'])} / {c['num_modes']} | "
-            f"{_fmt(c['high_quality_share'], 100)} | {_fmt(c['reverse_kl'], digits=2)} | "
-            f"{c['converged'] * 100:.0f} % | {c['mode-collapsed'] * 100:.0f} % | {c['unconverged'] * 100:.0f} % | "
-            f"{c['diverged'] * 100:.0f} % | "
-            f"{num(c['d_loss_var'])} | {num(c['g_loss_var'])} | {num(c['g_grad_norm_mean'])} |"
-        )
-    lines += [
-        "",
-        "## Overall, per dataset and method",
-        "",
-        "| dataset | method | runs | modes | HQ % | reverse KL | converged | collapsed | unconverged | diverged |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for s in result["summary"]:
-        lines.append(
-            f"| {s['dataset']} | {_METHOD_LABELS[s['method']]} | {s['runs']} | {_fmt(s['modes_captured'])} / "
-            f"{s['num_modes']} | {_fmt(s['high_quality_share'], 100)} | {_fmt(s['reverse_kl'], digits=2)} | "
-            + " | ".join(f"{s[v] * 100:.0f} %" for v in VERDICTS)
-            + " |"
-        )
-    lines += [
-        "",
-        "## Reference samplers, scored like a run (same number of samples)",
-        "",
-        "| dataset | sampler | modes | HQ % | reverse KL |",
-        "|---|---|---|---|---|",
-    ]
-    for r in result["reference_samplers"]:
-        name = r["sampler"] + (f" on [-{r['extent']:g}, {r['extent']:g}]²" if "extent" in r else "")
-        lines.append(
-            f"| {r['dataset']} | {name} | {_fmt(r['modes_captured'])} / {r['num_modes']} | "
-            f"{_fmt(r['high_quality_share'], 100)} | {_fmt(r['reverse_kl'], digits=2)} |"
+            f"| {c['dataset']} | {c['latent_dim']} | {c['method']} | {c['runs']} | {_fmt(c['modes_captured'])} / "
+            f"{c['num_modes']} | {_fmt(c['high_quality_share'], 100)} | {_fmt(c['reverse_kl'], digits=2)} | "
+            f"{c['converged']:.0%} | {c['mode-collapsed']:.0%} | {c['unconverged']:.0%} | {c['diverged']:.0%} | "
+            f"{c['d_loss_var']:.3g} | {c['g_loss_var']:.3g} | {c['g_grad_norm_mean']:.3g} |"
         )
     if result["paired"]:
         lines += [
             "",
-            "## Paired by seed: mixup vs ERM, final modes captured",
+            "Paired by seed, mixup − ERM (mean difference, 95 % t-interval; better/tie/worse counts for modes):",
             "",
-            "| dataset | hidden×depth | lr | latent | method | better | tie | worse |",
-            "|---|---|---|---|---|---|---|---|",
+            "| data | latent | arm | Δ modes | better/tie/worse | Δ HQ (points) | Δ reverse KL | Δ converged | "
+            "Δ collapsed | Δ diverged |",
+            "|---|---|---|---|---|---|---|---|---|---|",
         ]
         for p in result["paired"]:
+            m = p["modes_captured"]
             lines.append(
-                f"| {p['dataset']} | {p['hidden']}×{p['depth']} | {p['lr']:g} | {p['latent_dim']} | "
-                f"{_METHOD_LABELS[p['method']]} | {p['better']} | {p['tie']} | {p['worse']} |"
+                f"| {p['dataset']} | {p['latent_dim']} | {p['method']} | {_interval(m)} | "
+                f"{m['better']}/{m['tie']}/{m['worse']} | {_interval(p['high_quality_share'], 100)} | "
+                f"{_interval(p['reverse_kl'], digits=2)} | {_interval(p['converged'], 100, 0)} | "
+                f"{_interval(p['mode-collapsed'], 100, 0)} | {_interval(p['diverged'], 100, 0)} |"
             )
-    lines += [
-        "",
-        "## Published anchors (other settings: longer training, their architectures)",
-        "",
-        "| source | model | dataset | modes | HQ % |",
-        "|---|---|---|---|---|",
-    ]
-    for a in ANCHORS:
-        hq = "n/a" if a["high_quality"] is None else f"{a['high_quality']:.1f}"
-        lines.append(f"| {a['source']} | {a['model']} | {a['dataset']} | {a['modes']:.1f} | {hq} |")
-    lines += [
-        "",
-        "PacGAN Table 1: Lin et al., NeurIPS 2018, https://arxiv.org/abs/1712.04086 (10 trials). VEEGAN Table 1: "
-        "Srivastava et al., NeurIPS 2017, https://arxiv.org/abs/1705.07761. Their GANs train longer and with other "
-        "architectures, so the anchors locate our numbers; they are not a like-for-like comparison.",
-        "",
-    ]
-    return "\n".join(lines)
+    lines += ["", "Reference samplers, scored like a run:", "", "| data | sampler | modes | HQ % | reverse KL |"]
+    lines += ["|---|---|---|---|---|"]
+    for r in result["reference_samplers"]:
+        lines.append(
+            f"| {r['dataset']} | {r['sampler']} | {_fmt(r['modes_captured'])} / {r['num_modes']} | "
+            f"{_fmt(r['high_quality_share'], 100)} | {_fmt(r['reverse_kl'], digits=2)} |"
+        )
+    for name, path in result["files"].items():
+        if name.startswith(("scatter", "curves")):
+            lines += ["", f"![{name}]({Path(path).name})"]
+    return "\n".join(lines) + "\n"
 
 
-def _summary(runs: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
-    out = []
-    for dataset in dict.fromkeys(r["dataset"] for r in runs):
-        for method in dict.fromkeys(r["method"] for r in runs):
-            members = [r for r in runs if r["dataset"] == dataset and r["method"] == method]
-            if not members:
-                continue
-            entry: dict[str, Any] = {"dataset": dataset, "method": method, "runs": len(members)}
-            entry["num_modes"] = members[0]["num_modes"]
-            for metric in ("modes_captured", "high_quality_share", "reverse_kl"):
-                mean, std = _mean_std([m[metric] for m in members])
-                entry[metric] = {"mean": mean, "std": std}
-            for verdict in VERDICTS:
-                entry[verdict] = sum(m["verdict"] == verdict for m in members) / len(members)
-            out.append(entry)
-    return out
-
-
-def _block_mean(values: Tensor, blocks: int) -> tuple[list[int], Tensor]:
-    """Average ``(S, T)`` values over about ``blocks`` consecutive blocks of iterations."""
-    t = values.shape[1]
-    size = max(1, t // blocks)
-    usable = (t // size) * size
-    steps = [size * (k + 1) for k in range(usable // size)]
-    return steps, values[:, :usable].reshape(values.shape[0], -1, size).mean(-1)
-
-
-def _figures(
-    cfg: GANStudyConfig, results: Sequence[tuple[Mapping[str, Any], BatchedGANResult]], out: Path
-) -> dict[str, str]:
+def _figures(cfg: SettingConfig, results: Sequence[tuple[str, int, BatchedGANResult]], out: Path) -> dict[str, str]:
     from experiments.gan.plots import plot_metric_curves, plot_scatter_grid
 
     files: dict[str, str] = {}
-    first_arch, first_latent, first_lr = cfg.architectures[0], cfg.latent_dims[0], cfg.learning_rates[0]
+    first_latent = cfg.cells[0]["latent_dim"]
     for dataset in cfg.datasets:
-        problem = cfg.problem(dataset)
+        sampler = cfg.sampler(dataset)
         snapshots: dict[str, dict[int, Tensor]] = {}
         curves = []
-        for group, result in results:
-            idx_by_cell: dict[tuple[float, str], list[int]] = {}
+        for data, latent_dim, result in results:
+            if data != dataset:
+                continue
+            by_arm: dict[str, list[int]] = {}
             for i, run in enumerate(result.runs):
-                if run.problem.name == dataset:
-                    idx_by_cell.setdefault((run.lr_d, run.method), []).append(i)
-            for (lr, method), idx in idx_by_cell.items():
-                label = _METHOD_LABELS[method]
-                cell = f"{group['hidden']}×{group['depth']}, z={group['latent_dim']}, lr={lr:g}"
-                steps, d_loss = _block_mean(result.d_loss[idx], 50)
+                by_arm.setdefault(arm_label(run.method, run.alpha), []).append(i)
+            for label, idx in by_arm.items():
                 curves.append(
                     {
-                        "label": f"{label}, {cell}",
-                        "method": label,
+                        "label": f"{label}, z={latent_dim}",
+                        "method": "ERM" if label == "ERM" else "mixup",
                         "steps": result.eval_steps.tolist(),
                         "modes_captured": result.modes_captured[idx],
                         "high_quality_share": result.high_quality_share[idx],
                         "reverse_kl": result.reverse_kl[idx],
-                        "loss_steps": steps,
-                        "d_loss": d_loss,
+                        "loss_steps": list(range(1, result.d_loss.shape[1] + 1)),
+                        "d_loss": result.d_loss[idx],
                     }
                 )
-                is_first = [group["hidden"], group["depth"]] == list(first_arch) and group["latent_dim"] == first_latent
-                if is_first and lr == first_lr and result.snapshots:
+                if latent_dim == first_latent and result.snapshots and isinstance(sampler, GaussianMixture):
                     snapshots[label] = {s: v[idx[0]] for s, v in result.snapshots.items()}
-        if snapshots:
-            title = (
-                f"{dataset}: seed {cfg.first_seed}, {first_arch[0]}×{first_arch[1]} MLPs, latent {first_latent}, "
-                f"lr {first_lr:g}, α={cfg.alpha}"
+        if snapshots and isinstance(sampler, GaussianMixture):
+            title = f"{cfg.name} {dataset}: seed {cfg.first_seed}, latent {first_latent}, {cfg.architecture}"
+            files[f"scatter_{cfg.name}_{dataset}"] = str(
+                plot_scatter_grid(snapshots, sampler.modes, out / f"scatter_{cfg.name}_{dataset}.png", title=title)
             )
-            files[f"scatter_{dataset}"] = str(
-                plot_scatter_grid(snapshots, problem.modes, out / f"scatter_{dataset}.png", title=title)
-            )
-        files[f"curves_{dataset}"] = str(
-            plot_metric_curves(curves, out / f"curves_{dataset}.png", num_modes=problem.num_modes, title=dataset)
+        num_modes = sampler.num_modes
+        files[f"curves_{cfg.name}_{dataset}"] = str(
+            plot_metric_curves(curves, out / f"curves_{cfg.name}_{dataset}.png", num_modes=num_modes, title=dataset)
         )
     return files
 
 
-def run_gan_study(config: GANStudyConfig | Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """Run the ERM-vs-mixup GAN stability sweep; write JSON, Markdown and figures to ``config.out``.
+def run_setting(
+    config: SettingConfig | Mapping[str, Any],
+    out: str | Path | None = None,
+    *,
+    plots: bool = True,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Train every cell of a setting over its seeds; write ``<name>.json``, ``<name>.md`` and figures to ``out``.
 
     Args:
-        config: a :class:`GANStudyConfig`, or a mapping of its fields, where ``{"quick": True, ...}`` starts from
-            :meth:`GANStudyConfig.quick`; ``None`` is the default sweep.
+        config: a :class:`SettingConfig` or a mapping of its fields.
+        out: output folder; ``None`` writes nothing.
+        plots: write the figures (when ``out`` is given).
+        progress: tqdm progress bars.
 
     Returns:
-        A JSON-serialisable dict: ``"config"``, ``"runs"`` (one record per run, with its trajectory and verdict),
-        ``"cells"`` (mean ± std over seeds, verdict shares), ``"summary"`` (per dataset and method),
-        ``"paired"`` (mixup vs ERM on the same seed), ``"reference_samplers"`` (the true distribution and a uniform
-        smear, scored like a run), ``"anchors"``, ``"seconds"``, ``"files"`` (paths written)
-        and ``"markdown"`` (the table's text, not part of the JSON file).
-
-    Raises:
-        ValueError: for an invalid configuration.
-        TypeError: if ``config`` is neither a config nor a mapping.
+        A JSON-serialisable dict: ``"config"``, ``"architecture"``, ``"runs"`` (one record per run, with its
+        trajectory and verdict), ``"cells"`` (mean ± std over seeds, verdict shares), ``"paired"`` (every mixup
+        cell against ERM, paired by seed, with 95 % t-intervals), ``"reference_samplers"``, ``"seconds"``,
+        ``"files"`` and ``"markdown"``.
 
     Example:
-        >>> result = run_gan_study({"quick": True, "datasets": ["ring"], "iterations": 4, "seeds": 1,
-        ...                         "eval_every": 2, "eval_samples": 64, "out": None, "progress": False})
+        >>> result = run_setting({"name": "tiny", "datasets": ["ring"], "iterations": 2, "seeds": 1,
+        ...                       "eval_every": 1, "eval_samples": 64, "batch_size": 8,
+        ...                       "model": {"g_hidden": 8, "d_hidden": 8, "g_depth": 1, "d_depth": 1}})
         >>> [(c["method"], c["runs"]) for c in result["cells"]]
-        [('erm', 1), ('paper', 1)]
+        [('ERM', 1), ('shuffle α=0.2', 1)]
     """
-    if config is None:
-        cfg = GANStudyConfig()
-    elif isinstance(config, GANStudyConfig):
-        cfg = config
-    elif isinstance(config, Mapping):
-        options = dict(config)
-        quick = bool(options.pop("quick", False))
-        unknown = sorted(set(options) - {f.name for f in dataclasses.fields(GANStudyConfig)})
-        if unknown:
-            raise ValueError(f"Expected GANStudyConfig fields, but got unknown keys {unknown}.")
-        cfg = GANStudyConfig.quick(**options) if quick else GANStudyConfig(**options)
-    else:
-        raise TypeError(
-            f"Expected `config` to be a GANStudyConfig, a mapping or None, but got {type(config).__name__}."
-        )
-
+    cfg = config if isinstance(config, SettingConfig) else SettingConfig(**dict(config))
     start = time.perf_counter()
     previous_threads = torch.get_num_threads()
     if cfg.num_threads is not None:
         torch.set_num_threads(cfg.num_threads)
     try:
-        groups = []
-        for hidden, depth in cfg.architectures:
-            for latent_dim in cfg.latent_dims:
-                for method in cfg.methods:
-                    runs = [
-                        GANRunSpec(cfg.problem(d), seed, method, cfg.alpha, lr, lr)  # type: ignore[arg-type]
-                        for d in cfg.datasets
-                        for lr in cfg.learning_rates
-                        for seed in range(cfg.first_seed, cfg.first_seed + cfg.seeds)
-                    ]
-                    groups.append(({"hidden": hidden, "depth": depth, "latent_dim": latent_dim}, runs))
-        bar = None
-        if cfg.progress:
-            from tqdm.auto import tqdm
-
-            bar = tqdm(total=len(groups) * cfg.iterations, desc="GAN study", unit="it")
-        results: list[tuple[dict[str, Any], BatchedGANResult]] = []
-        try:
-            for group, runs in groups:
-                if bar is not None:
-                    bar.set_postfix_str(
-                        f"{group['hidden']}×{group['depth']} z={group['latent_dim']} {runs[0].method} "
-                        f"({len(runs)} runs)"
-                    )
-                batch_cfg = cfg.batched_config(group["hidden"], group["depth"], group["latent_dim"])
-                results.append((group, train_gan_batch(runs, batch_cfg, progress=bar.update if bar else False)))
-        finally:
-            if bar is not None:
-                bar.close()
-        rule = cfg.verdict_rule()
-        run_records = [rec for group, result in results for rec in _run_records(result, group, rule)]
-        result_dict: dict[str, Any] = {
+        classifier = None
+        if "digits" in cfg.datasets:
+            classifier = StackedDigitClassifier(train_digit_classifier(steps=cfg.digit_classifier_steps))
+        seeds = range(cfg.first_seed, cfg.first_seed + cfg.seeds)
+        groups: dict[tuple[str, int, str], list[GANRunSpec]] = {}
+        for dataset in cfg.datasets:
+            for cell in cfg.cells:
+                alpha = float(cell["alpha"]) if cell["method"] != "erm" else 0.2
+                key = (dataset, int(cell["latent_dim"]), str(cell["method"]))
+                groups.setdefault(key, []).extend(GANRunSpec(s, cell["method"], alpha) for s in seeds)
+        results: list[tuple[str, int, BatchedGANResult]] = []
+        records: list[dict[str, Any]] = []
+        for (dataset, latent_dim, method), runs in groups.items():
+            engine = cfg.engine_config(dataset, latent_dim, classifier if dataset == "digits" else None)
+            result = train_gan_batch(
+                runs,
+                engine,
+                device=cfg.device,
+                progress=progress,
+                description=f"{cfg.name} {dataset} z={latent_dim} {method}",
+            )
+            results.append((dataset, latent_dim, result))
+            num_modes = 1000 if dataset == "digits" else engine.sampler.num_modes  # type: ignore[union-attr]
+            records.extend(_run_records(cfg, dataset, latent_dim, result, num_modes))
+        out_dict: dict[str, Any] = {
             "config": dataclasses.asdict(cfg),
-            "runs": run_records,
-            "cells": _cells(run_records),
-            "summary": _summary(run_records),
-            "paired": _paired(run_records),
-            "reference_samplers": _reference_samplers(cfg),
-            "anchors": [dict(a) for a in ANCHORS],
+            "architecture": cfg.architecture,
+            "runs": records,
+            "cells": _cells(records),
+            "paired": _paired(records),
+            "reference_samplers": _reference_samplers(cfg, classifier),
             "seconds": 0.0,
             "files": {},
         }
-        if cfg.out is not None:
-            out = Path(cfg.out)
-            out.mkdir(parents=True, exist_ok=True)
-            if cfg.plots:
-                result_dict["files"].update(_figures(cfg, results, out))
-            result_dict["seconds"] = time.perf_counter() - start
-            md_path, json_path = out / "gan_study.md", out / "gan_study.json"
-            result_dict["files"].update({"markdown": str(md_path), "json": str(json_path)})
-            md_path.write_text(_markdown(result_dict))
-            json_path.write_text(json.dumps(result_dict, indent=1))
+        if classifier is not None:
+            out_dict["classifier_held_out_accuracy"] = float(classifier.digit_classifier.held_out_accuracy)
+        if out is not None:
+            folder = Path(out)
+            folder.mkdir(parents=True, exist_ok=True)
+            if plots:
+                out_dict["files"].update(_figures(cfg, results, folder))
+            out_dict["seconds"] = time.perf_counter() - start
+            md_path, json_path = folder / f"{cfg.name}.md", folder / f"{cfg.name}.json"
+            out_dict["files"].update({f"markdown_{cfg.name}": str(md_path), f"json_{cfg.name}": str(json_path)})
+            md_path.write_text(markdown(out_dict))
+            json_path.write_text(json.dumps(out_dict, indent=1))
         else:
-            result_dict["seconds"] = time.perf_counter() - start
-        result_dict["markdown"] = _markdown(result_dict)
-        return result_dict
+            out_dict["seconds"] = time.perf_counter() - start
+        out_dict["markdown"] = markdown(out_dict)
+        return out_dict
     finally:
         torch.set_num_threads(previous_threads)
+
+
+def run_gan_study(options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """One-setting entry point kept for ``experiments.run_all`` (until it calls :func:`experiments.gan.suite.run`).
+
+    Runs setting 1 (the demo subset with ``quick``) with the given :class:`SettingConfig` overrides, and adds the
+    per-arm ``"summary"`` (ERM labelled ``"erm"``) that ``experiments.report.gan_claims`` reads.
+    """
+    from experiments.gan.suite import settings
+
+    opts = dict(options or {})
+    out = opts.pop("out", None)
+    quick = bool(opts.pop("quick", False))
+    opts.pop("progress", None)
+    base = dataclasses.asdict(settings(demo=quick)[0])
+    result = run_setting(SettingConfig(**{**base, **opts}), out)
+    for run in result["runs"]:
+        if run["form"] == "erm":
+            run["method"] = "erm"
+    summary = []
+    for dataset in dict.fromkeys(r["dataset"] for r in result["runs"]):
+        for method in dict.fromkeys(r["method"] for r in result["runs"] if r["dataset"] == dataset):
+            members = [r for r in result["runs"] if r["dataset"] == dataset and r["method"] == method]
+            entry: dict[str, Any] = {"dataset": dataset, "method": method, "runs": len(members)}
+            entry["num_modes"] = members[0]["num_modes"]
+            for metric in ("modes_captured", "high_quality_share", "reverse_kl"):
+                entry[metric] = _mean_std([m[metric] for m in members])
+            for verdict in VERDICTS:
+                entry[verdict] = sum(m["verdict"] == verdict for m in members) / len(members)
+            summary.append(entry)
+    result["summary"] = summary
+    return result

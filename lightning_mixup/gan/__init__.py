@@ -1,10 +1,14 @@
-"""GAN discriminator mixup and GAN training-stability metrics on 2D Gaussian mixtures.
+"""GAN discriminator mixup, GAN training data and a training-stability evaluation for any GAN LightningModule.
 
+- :class:`GANStabilityCallback`: every N steps, samples from a GAN's generator and scores modes captured,
+  high-quality share and reverse KL (mixtures: VEEGAN/PacGAN definitions; images: a classifier as mode counter),
+  loss variance and gradient norms, and a converged / mode-collapsed / diverged verdict; :func:`compare_stability`
+  trains ERM and mixup runs paired by seed on top of it.
 - :class:`GANModule`: a reference MLP GAN LightningModule (manual optimization) whose discriminator is mixed
   through :class:`~lightning_mixup.MixupMixin` when the trainer has a :class:`~lightning_mixup.MixupCallback`.
-- :class:`RingDataModule`, :class:`GridDataModule`: the ring of 8 and the grid of 25 Gaussians.
-- :class:`ModeCoverage` and friends: modes captured, high-quality share, reverse KL (VEEGAN/PacGAN definitions),
-  and :func:`run_verdict`.
+- Data: :class:`RingDataModule`, :class:`GridDataModule` (Gaussian mixtures), :class:`StackedDigitsDataModule`
+  (three scikit-learn digits as channels, 1,000 modes), all drawn by one sampler (:mod:`lightning_mixup.gan.data`).
+- Metrics: :class:`ModeCoverage`, :class:`ClassifierModeCoverage` and friends, and :func:`run_verdict`.
 
 The study (the sweep, its batched engine, report and figures) is research code in ``experiments.gan``.
 
@@ -15,47 +19,92 @@ References:
 """
 
 from lightning_mixup.gan.data import (
+    FreshSamples,
+    GaussianMixture,
     GaussianMixtureDataModule,
     GridDataModule,
     RingDataModule,
+    SamplerDataModule,
+    data_generator,
     grid_modes,
     ring_modes,
     sample_mixture,
 )
-from lightning_mixup.gan.losses import GAN_LOSSES, discriminator_loss, generator_loss, soft_label_loss
+from lightning_mixup.gan.digits import (
+    StackedDigitClassifier,
+    StackedDigits,
+    StackedDigitsDataModule,
+    train_digit_classifier,
+)
+from lightning_mixup.gan.losses import (
+    GAN_LOSSES,
+    GENERATOR_OBJECTIVES,
+    discriminator_loss,
+    generator_loss,
+    soft_label_loss,
+)
 from lightning_mixup.gan.metrics import (
     VERDICTS,
+    ClassifierModeCoverage,
     HighQualityShare,
     ModeCoverage,
     ModesCaptured,
     ReverseKLToUniform,
     VerdictRule,
+    classifier_coverage,
+    classifier_mode_counts,
     coverage_from_counts,
     mode_histogram,
     run_verdict,
 )
-from lightning_mixup.gan.module import GANModule, mlp
+from lightning_mixup.gan.module import GANModule, Maxout, mlp, noise_generator
+from lightning_mixup.gan.stability import (
+    GANStabilityCallback,
+    StabilityComparison,
+    StabilityReport,
+    compare_stability,
+    default_sample_fn,
+)
 
 __all__ = [
     "GAN_LOSSES",
+    "GENERATOR_OBJECTIVES",
     "VERDICTS",
+    "ClassifierModeCoverage",
+    "FreshSamples",
     "GANModule",
+    "GANStabilityCallback",
+    "GaussianMixture",
     "GaussianMixtureDataModule",
     "GridDataModule",
     "HighQualityShare",
+    "Maxout",
     "ModeCoverage",
     "ModesCaptured",
     "ReverseKLToUniform",
     "RingDataModule",
+    "SamplerDataModule",
+    "StabilityComparison",
+    "StabilityReport",
+    "StackedDigitClassifier",
+    "StackedDigits",
+    "StackedDigitsDataModule",
     "VerdictRule",
+    "classifier_coverage",
+    "classifier_mode_counts",
+    "compare_stability",
     "coverage_from_counts",
+    "data_generator",
+    "default_sample_fn",
     "discriminator_loss",
     "generator_loss",
     "grid_modes",
     "mlp",
     "mode_histogram",
+    "noise_generator",
     "ring_modes",
     "run_verdict",
     "sample_mixture",
     "soft_label_loss",
+    "train_digit_classifier",
 ]

@@ -1,48 +1,65 @@
-"""Toy 2D Gaussian mixtures for GAN mode-collapse studies: the ring of 8 and the 5×5 grid of 25 Gaussians.
+"""GAN training data: the ring and grid of Gaussians, stacked digits, and the one sampler they are drawn with.
 
-Both come from the GAN-stability literature and are the two problems of the mixup paper's GAN experiment (§3.5):
-
-- ring: ``num_modes`` Gaussians at angles ``2πk/num_modes`` (``k = 0..num_modes-1``, all distinct; note that
+- **ring**: ``num_modes`` Gaussians at angles ``2πk/num_modes`` (``k = 0..num_modes-1``, all distinct; note that
   ``linspace(0, 2π, 8)`` would repeat a mode) on a circle of radius ``radius``.
-- grid: ``grid_size²`` Gaussians at ``spacing·{-(n-1)/2, …, (n-1)/2}²`` (``{-4, -2, 0, 2, 4}²`` for the defaults).
+- **grid**: ``grid_size²`` Gaussians at ``spacing·{-(n-1)/2, …, (n-1)/2}²``.
+- **stacked digits**: three scikit-learn 8×8 digits stacked as the channels of one ``3×8×8`` image, 1,000 modes (the
+  digit triples); the small stand-in for VEEGAN's stacked MNIST (:mod:`lightning_mixup.gan.digits`).
 
-The ring defaults to the unit circle with std 0.02; the grid follows VEEGAN (Srivastava et al., NeurIPS 2017,
-https://arxiv.org/abs/1705.07761): spacing 2, std 0.05. VEEGAN and PacGAN (Lin et al., NeurIPS 2018,
-https://arxiv.org/abs/1712.04086), whose Table 1 is the anchor of the study, use a ring of radius 2 with std 0.02,
-so the study and the shipped configs pass ``radius=2.0``. The mixup paper (Zhang et al., ICLR 2018,
-https://arxiv.org/abs/1710.09412) draws the same two problems.
+Settings in the literature (the study uses all of them):
 
-Data are built in :meth:`~GaussianMixtureDataModule.setup`, in every process (DDP-safe), from a seeded
-``torch.Generator``; the same seed gives the same data on every rank and in every run.
+- the mixup authors' GAN code (Zhang et al., ICLR 2018, https://arxiv.org/abs/1710.09412; hongyi-zhang/mixup
+  ``gan/example_gan.py``): ring of 8 on the unit circle and a 5×5 grid with spacing 0.5 on ``[-1, 1]²``, std 0.01,
+  fresh samples at every step;
+- PacGAN (Lin et al., NeurIPS 2018, https://arxiv.org/abs/1712.04086; fjxmlzn/PacGAN ``synthetic_data_experiments``
+  configs): ring of 8 on the unit circle with std 0.01, grid ``{-4, -2, 0, 2, 4}²`` with std 0.05.
+
+**One sampler.** Every real batch, in the data modules and in the study's batched engine alike, is
+:meth:`GaussianMixture.sample` (or :meth:`~lightning_mixup.gan.digits.StackedDigits.sample`) called with a
+``torch.Generator`` seeded by :func:`data_generator` ``(seed, rank)``. With ``num_samples=None`` a data module draws
+a fresh batch at every step from that stream (an infinite training set, as the mixup authors' code does); with an
+int it draws a fixed training set once and shuffles it (as PacGAN's 100,000 samples).
 """
 
 from __future__ import annotations
 
+import hashlib
 import math
+from collections.abc import Iterator
+from typing import Any, Protocol
 
 import lightning.pytorch as pl
 import torch
 from torch import Tensor
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, IterableDataset, TensorDataset
+
+from lightning_mixup._checks import check_int
 
 __all__ = [
+    "FreshSamples",
+    "GaussianMixture",
     "GaussianMixtureDataModule",
     "GridDataModule",
     "RingDataModule",
+    "Sampler",
+    "SamplerDataModule",
+    "data_generator",
     "grid_modes",
     "ring_modes",
     "sample_mixture",
 ]
 
 
-def _positive_arg_validation(value: float, name: str) -> None:
-    if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
-        raise ValueError(f"Expected argument `{name}` to be a positive finite float, but got {value!r}.")
+def _positive(value: Any, name: str) -> None:
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
+        return
+    raise ValueError(f"Expected argument `{name}` to be a positive finite float, but got {value!r}.")
 
 
-def _positive_int_arg_validation(value: int, name: str) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ValueError(f"Expected argument `{name}` to be a positive int, but got {value!r}.")
+def _modes_validation(modes: Any) -> None:
+    if not isinstance(modes, Tensor) or modes.ndim != 2 or modes.shape[0] < 1:
+        shape = tuple(modes.shape) if isinstance(modes, Tensor) else type(modes).__name__
+        raise ValueError(f"Expected argument `modes` of shape (K, D) with K >= 1, but got {shape}.")
 
 
 def ring_modes(num_modes: int = 8, radius: float = 1.0) -> Tensor:
@@ -60,8 +77,8 @@ def ring_modes(num_modes: int = 8, radius: float = 1.0) -> Tensor:
         >>> modes.round(decimals=3).abs().tolist()
         [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]
     """
-    _positive_int_arg_validation(num_modes, "num_modes")
-    _positive_arg_validation(radius, "radius")
+    check_int(num_modes, "num_modes", minimum=1)
+    _positive(radius, "radius")
     angles = 2 * math.pi * torch.arange(num_modes, dtype=torch.float64) / num_modes
     return (radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)).float()
 
@@ -80,8 +97,8 @@ def grid_modes(grid_size: int = 5, spacing: float = 2.0) -> Tensor:
         >>> grid_modes(3, spacing=1.0)[:4].tolist()
         [[-1.0, -1.0], [-1.0, 0.0], [-1.0, 1.0], [0.0, -1.0]]
     """
-    _positive_int_arg_validation(grid_size, "grid_size")
-    _positive_arg_validation(spacing, "spacing")
+    check_int(grid_size, "grid_size", minimum=1)
+    _positive(spacing, "spacing")
     ticks = (torch.arange(grid_size, dtype=torch.float64) - (grid_size - 1) / 2) * spacing
     xs, ys = torch.meshgrid(ticks, ticks, indexing="ij")
     return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1).float()
@@ -89,6 +106,8 @@ def grid_modes(grid_size: int = 5, spacing: float = 2.0) -> Tensor:
 
 def sample_mixture(modes: Tensor, std: float, num_samples: int, *, generator: torch.Generator | None = None) -> Tensor:
     """Draw from the uniform mixture of isotropic Gaussians ``N(modes[k], std²·I)``.
+
+    The draws, in order: ``randint`` for the components, then ``randn`` for the noise.
 
     Args:
         modes: ``(K, D)`` means.
@@ -104,27 +123,162 @@ def sample_mixture(modes: Tensor, std: float, num_samples: int, *, generator: to
         >>> x.shape
         torch.Size([5, 2])
     """
-    if not isinstance(modes, Tensor) or modes.ndim != 2 or modes.shape[0] < 1:
-        shape = tuple(modes.shape) if isinstance(modes, Tensor) else type(modes).__name__
-        raise ValueError(f"Expected argument `modes` of shape (K, D) with K >= 1, but got {shape}.")
-    _positive_arg_validation(std, "std")
+    _modes_validation(modes)
+    _positive(std, "std")
     component = torch.randint(modes.shape[0], (num_samples,), generator=generator)
     noise = torch.randn(num_samples, modes.shape[1], generator=generator)
     return modes.cpu().float()[component] + std * noise
 
 
-class GaussianMixtureDataModule(pl.LightningDataModule):
-    """Real samples of a 2D Gaussian mixture as a shuffled, seeded training set (targets are not used).
+def data_generator(seed: int, rank: int = 0) -> torch.Generator:
+    """The CPU generator of the real data of one process: seeded from ``(seed, rank)``, distinct per rank.
 
-    Batches are 1-tuples ``(x,)`` with ``x`` of shape ``(batch_size, 2)``. The module exposes :attr:`modes` and
-    :attr:`std`, which :class:`~lightning_mixup.gan.GANModule` reads to score its samples.
+    Example:
+        >>> a, b = data_generator(0), data_generator(0, rank=1)
+        >>> bool(torch.equal(torch.rand(3, generator=a), torch.rand(3, generator=b)))
+        False
+    """
+    digest = hashlib.blake2b(f"gan-data:{seed}:{rank}".encode(), digest_size=8).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
+
+
+class Sampler(Protocol):
+    """What a GAN data source provides: ``sample(n, generator) -> (n, data_dim)`` float32 CPU samples."""
+
+    @property
+    def data_dim(self) -> int:
+        """The dimension of one (flattened) sample."""
+        ...
+
+    def sample(self, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
+        """``num_samples`` samples drawn with ``generator``."""
+        ...
+
+
+class GaussianMixture:
+    """A uniform mixture of isotropic Gaussians: the sampler of the ring and grid problems.
 
     Args:
-        modes: ``(K, 2)`` means, as nested lists (serialisable) or a tensor.
+        modes: ``(K, D)`` means, as nested lists or a tensor.
         std: the standard deviation of every component.
-        num_samples: the size of the training set drawn in ``setup``.
+
+    Example:
+        >>> mixture = GaussianMixture(ring_modes(), std=0.01)
+        >>> mixture.sample(3, torch.Generator().manual_seed(0)).shape, mixture.num_modes
+        (torch.Size([3, 2]), 8)
+    """
+
+    def __init__(self, modes: list[list[float]] | Tensor, std: float) -> None:
+        means = torch.as_tensor(modes, dtype=torch.float32)
+        _modes_validation(means)
+        _positive(std, "std")
+        self.modes = means
+        self.std = float(std)
+
+    @property
+    def num_modes(self) -> int:
+        """The number ``K`` of components."""
+        return int(self.modes.shape[0])
+
+    @property
+    def data_dim(self) -> int:
+        """The dimension ``D`` of the data."""
+        return int(self.modes.shape[1])
+
+    def sample(self, num_samples: int, generator: torch.Generator | None = None) -> Tensor:
+        """``(num_samples, D)`` samples (:func:`sample_mixture`)."""
+        return sample_mixture(self.modes, self.std, num_samples, generator=generator)
+
+
+class FreshSamples(IterableDataset):
+    """An endless stream of fresh batches ``(x,)``, ``x = sampler.sample(batch_size, generator)``.
+
+    The stream continues where it stopped when iterated again (a new epoch draws new samples, never a replay).
+    Use it with ``DataLoader(..., batch_size=None)`` in the main process.
+
+    Example:
+        >>> stream = FreshSamples(GaussianMixture(ring_modes(), 0.01), 4, data_generator(0))
+        >>> next(iter(stream))[0].shape
+        torch.Size([4, 2])
+    """
+
+    def __init__(self, sampler: Sampler, batch_size: int, generator: torch.Generator) -> None:
+        super().__init__()
+        self.sampler = sampler
+        self.batch_size = batch_size
+        self.generator = generator
+
+    def __iter__(self) -> Iterator[tuple[Tensor]]:
+        while True:
+            yield (self.sampler.sample(self.batch_size, self.generator),)
+
+
+class SamplerDataModule(pl.LightningDataModule):
+    """Real samples of a :class:`Sampler` as GAN training batches ``(x,)`` with ``x`` of shape ``(B, data_dim)``.
+
+    Args:
+        sampler: the data source.
+        num_samples: ``None`` for a fresh batch at every step (an endless stream, one epoch); an int for a fixed
+            training set of that size, drawn once in ``setup`` and reshuffled every epoch.
         batch_size: real samples per discriminator step.
-        seed: the seed of the data and of the shuffling (not of the models).
+        seed: the seed of the data (not of the models); rank ``r`` of a DDP run draws from
+            :func:`data_generator` ``(seed, r)``.
+
+    Example:
+        >>> dm = SamplerDataModule(GaussianMixture([[0.0, 0.0], [1.0, 1.0]], 0.05), batch_size=8)
+        >>> dm.setup("fit")
+        >>> next(iter(dm.train_dataloader()))[0].shape
+        torch.Size([8, 2])
+    """
+
+    def __init__(self, sampler: Sampler, num_samples: int | None = None, batch_size: int = 128, seed: int = 0) -> None:
+        super().__init__()
+        check_int(num_samples, "num_samples", minimum=1, optional=True)
+        check_int(batch_size, "batch_size", minimum=1)
+        check_int(seed, "seed", minimum=0)
+        if num_samples is not None and batch_size > num_samples:
+            raise ValueError(
+                f"Expected argument `batch_size` to be at most `num_samples` ({num_samples}), but got {batch_size}."
+            )
+        self.sampler = sampler
+        self.num_samples = num_samples
+        self.batch_size = batch_size
+        self.seed = seed
+        self.train_set: TensorDataset | FreshSamples | None = None
+
+    def _rank(self) -> int:
+        trainer = getattr(self, "trainer", None)
+        return int(trainer.global_rank) if trainer is not None else 0
+
+    def setup(self, stage: str | None = None) -> None:
+        """Create the stream (or draw the fixed training set) of this process, from ``(seed, rank)``."""
+        if self.train_set is not None:
+            return
+        generator = data_generator(self.seed, self._rank())
+        if self.num_samples is None:
+            self.train_set = FreshSamples(self.sampler, self.batch_size, generator)
+        else:
+            self.train_set = TensorDataset(self.sampler.sample(self.num_samples, generator))
+
+    def train_dataloader(self) -> DataLoader:
+        """Fresh batches, or seeded shuffled batches of the fixed set (incomplete last batches dropped)."""
+        if self.train_set is None:
+            raise RuntimeError(f"{type(self).__name__}.train_dataloader() was called before setup().")
+        if isinstance(self.train_set, FreshSamples):
+            return DataLoader(self.train_set, batch_size=None)
+        shuffle = torch.Generator().manual_seed(self.seed + 1)
+        return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, drop_last=True, generator=shuffle)
+
+
+class GaussianMixtureDataModule(SamplerDataModule):
+    """Real samples of a Gaussian mixture; exposes :attr:`modes` and :attr:`std` for the coverage metrics.
+
+    Args:
+        modes: ``(K, D)`` means, as nested lists (serialisable) or a tensor.
+        std: the standard deviation of every component.
+        num_samples: ``None``: a fresh batch at every step; an int: a fixed training set of that size.
+        batch_size: real samples per discriminator step.
+        seed: the seed of the data.
 
     Example:
         >>> dm = GaussianMixtureDataModule([[0.0, 0.0], [1.0, 1.0]], std=0.05, num_samples=32, batch_size=8)
@@ -136,64 +290,38 @@ class GaussianMixtureDataModule(pl.LightningDataModule):
     def __init__(
         self,
         modes: list[list[float]] | Tensor,
-        std: float = 0.02,
-        num_samples: int = 100_000,
+        std: float = 0.01,
+        num_samples: int | None = None,
         batch_size: int = 128,
         seed: int = 0,
     ) -> None:
-        super().__init__()
-        means = torch.as_tensor(modes, dtype=torch.float32)
-        if means.ndim != 2 or means.shape[0] < 1:
-            raise ValueError(f"Expected argument `modes` of shape (K, D) with K >= 1, but got {tuple(means.shape)}.")
-        _positive_arg_validation(std, "std")
-        _positive_int_arg_validation(num_samples, "num_samples")
-        _positive_int_arg_validation(batch_size, "batch_size")
-        if batch_size > num_samples:
-            raise ValueError(
-                f"Expected argument `batch_size` to be at most `num_samples` ({num_samples}), but got {batch_size}."
-            )
-        if not isinstance(seed, int) or isinstance(seed, bool) or seed < 0:
-            raise ValueError(f"Expected argument `seed` to be a non-negative int, but got {seed!r}.")
-        self._modes = means
-        self.std = float(std)
-        self.num_samples = num_samples
-        self.batch_size = batch_size
-        self.seed = seed
-        self.train_set: TensorDataset | None = None
+        super().__init__(GaussianMixture(modes, std), num_samples, batch_size, seed)
+        self.mixture = GaussianMixture(modes, std)
 
     @property
     def modes(self) -> Tensor:
         """``(K, D)`` float32 means of the mixture."""
-        return self._modes.clone()
+        return self.mixture.modes.clone()
+
+    @property
+    def std(self) -> float:
+        """The standard deviation of every component."""
+        return self.mixture.std
 
     @property
     def num_modes(self) -> int:
         """The number ``K`` of mixture components."""
-        return int(self._modes.shape[0])
-
-    def setup(self, stage: str | None = None) -> None:
-        """Draw the training set (in every process, from the seed)."""
-        generator = torch.Generator().manual_seed(self.seed)
-        self.train_set = TensorDataset(sample_mixture(self._modes, self.std, self.num_samples, generator=generator))
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled batches of real samples; the shuffling is seeded too. Incomplete last batches are dropped."""
-        if self.train_set is None:
-            raise RuntimeError(f"{type(self).__name__}.train_dataloader() was called before setup().")
-        shuffle_generator = torch.Generator().manual_seed(self.seed + 1)
-        return DataLoader(
-            self.train_set, batch_size=self.batch_size, shuffle=True, drop_last=True, generator=shuffle_generator
-        )
+        return self.mixture.num_modes
 
 
 class RingDataModule(GaussianMixtureDataModule):
-    """8 Gaussians on a ring, by default the unit circle with std 0.02 (VEEGAN/PacGAN: radius 2).
+    """8 Gaussians on a ring; defaults: the unit circle with std 0.01 (mixup authors' code and PacGAN).
 
     Args:
         num_modes: the number of Gaussians (distinct angles ``2πk/num_modes``).
-        radius: the radius of the ring; 2.0 in VEEGAN and PacGAN (and in the study).
-        std: the standard deviation of every component; 0.02 in VEEGAN and PacGAN.
-        num_samples: the size of the training set.
+        radius: the radius of the ring.
+        std: the standard deviation of every component.
+        num_samples: ``None``: fresh samples at every step (the mixup authors' code); an int: a fixed set.
         batch_size: real samples per discriminator step; 128 in the mixup authors' GAN code.
         seed: the seed of the data.
 
@@ -206,8 +334,8 @@ class RingDataModule(GaussianMixtureDataModule):
         self,
         num_modes: int = 8,
         radius: float = 1.0,
-        std: float = 0.02,
-        num_samples: int = 100_000,
+        std: float = 0.01,
+        num_samples: int | None = None,
         batch_size: int = 128,
         seed: int = 0,
     ) -> None:
@@ -216,13 +344,15 @@ class RingDataModule(GaussianMixtureDataModule):
 
 
 class GridDataModule(GaussianMixtureDataModule):
-    """A ``grid_size × grid_size`` grid of Gaussians (VEEGAN/PacGAN defaults: 5×5 at {-4,-2,0,2,4}², std 0.05).
+    """A ``grid_size × grid_size`` grid of Gaussians; defaults: PacGAN's {-4, -2, 0, 2, 4}² with std 0.05.
+
+    The mixup authors' code uses ``spacing=0.5`` (the grid on ``[-1, 1]²``) and ``std=0.01``.
 
     Args:
         grid_size: points per side.
-        spacing: distance between neighbouring points; 2.0 in VEEGAN and PacGAN.
-        std: the standard deviation of every component; 0.05 in VEEGAN and PacGAN.
-        num_samples: the size of the training set.
+        spacing: distance between neighbouring points.
+        std: the standard deviation of every component.
+        num_samples: ``None``: fresh samples at every step; an int: a fixed training set.
         batch_size: real samples per discriminator step.
         seed: the seed of the data.
 
@@ -236,7 +366,7 @@ class GridDataModule(GaussianMixtureDataModule):
         grid_size: int = 5,
         spacing: float = 2.0,
         std: float = 0.05,
-        num_samples: int = 100_000,
+        num_samples: int | None = None,
         batch_size: int = 128,
         seed: int = 0,
     ) -> None:

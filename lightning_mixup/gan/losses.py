@@ -1,7 +1,9 @@
 """GAN losses for the discriminator and the generator, on raw discriminator outputs (logits / critic values).
 
 - ``"bce"``: the standard GAN loss (Goodfellow et al., NeurIPS 2014, https://arxiv.org/abs/1406.2661) with the
-  non-saturating generator loss; the discriminator loss is binary cross-entropy with logits, which takes *soft*
+  non-saturating generator loss ``-log σ(D(G(z)))`` or, with ``objective="saturating"``, the original minimax one
+  ``log(1 - σ(D(G(z))))`` that the mixup authors' GAN code trains (it maximises the discriminator's cross-entropy);
+  the discriminator loss is binary cross-entropy with logits, which takes *soft*
   labels and so is the one loss that mixup (Zhang et al., ICLR 2018, https://arxiv.org/abs/1710.09412, §3.5) can
   train with.
 - ``"hinge"``: ``E[relu(1 - D(x))] + E[relu(1 + D(G(z)))]`` (Lim & Ye 2017, https://arxiv.org/abs/1705.02894).
@@ -19,11 +21,22 @@ from typing import Literal
 import torch.nn.functional as F
 from torch import Tensor
 
-__all__ = ["GAN_LOSSES", "SOFT_LABEL_LOSSES", "GANLoss", "discriminator_loss", "generator_loss", "soft_label_loss"]
+__all__ = [
+    "GAN_LOSSES",
+    "GENERATOR_OBJECTIVES",
+    "SOFT_LABEL_LOSSES",
+    "GANLoss",
+    "GeneratorObjective",
+    "discriminator_loss",
+    "generator_loss",
+    "soft_label_loss",
+]
 
 GANLoss = Literal["bce", "hinge", "wasserstein"]
 GAN_LOSSES: tuple[str, ...] = ("bce", "hinge", "wasserstein")
 SOFT_LABEL_LOSSES: tuple[str, ...] = ("bce",)
+GeneratorObjective = Literal["non_saturating", "saturating"]
+GENERATOR_OBJECTIVES: tuple[str, ...] = ("non_saturating", "saturating")
 
 
 def _loss_arg_validation(loss: str) -> None:
@@ -62,15 +75,30 @@ def discriminator_loss(real_logits: Tensor, fake_logits: Tensor, loss: GANLoss =
     return fake_logits.mean() - real_logits.mean()
 
 
-def generator_loss(fake_logits: Tensor, loss: GANLoss = "bce") -> Tensor:
-    """The generator loss: non-saturating ``-log σ(D(G(z)))`` for ``"bce"``, ``-D(G(z))`` otherwise.
+def generator_loss(
+    fake_logits: Tensor, loss: GANLoss = "bce", *, objective: GeneratorObjective = "non_saturating"
+) -> Tensor:
+    """The generator loss on the discriminator's outputs for generated samples.
+
+    - ``"bce"``, ``objective="non_saturating"``: ``mean(-log σ(D(G(z))))``.
+    - ``"bce"``, ``objective="saturating"``: ``mean(log(1 - σ(D(G(z))))) = mean(-softplus(D(G(z))))``. The mixup
+      authors' code minimises ``-BCE`` over a shuffled batch of real and generated samples, which is this loss on
+      the generated half divided by two (the real half has no gradient); Adam is invariant to that factor.
+    - ``"hinge"``, ``"wasserstein"``: ``-mean(D(G(z)))`` (``objective`` must stay ``"non_saturating"``).
 
     Example:
         >>> import torch
-        >>> round(float(generator_loss(torch.zeros(3))), 4)
-        0.6931
+        >>> logits = torch.zeros(3)
+        >>> round(float(generator_loss(logits)), 4), round(float(generator_loss(logits, objective="saturating")), 4)
+        (0.6931, -0.6931)
     """
     _loss_arg_validation(loss)
+    if objective not in GENERATOR_OBJECTIVES:
+        raise ValueError(f"Expected argument `objective` to be one of {GENERATOR_OBJECTIVES}, but got {objective!r}.")
     if loss == "bce":
+        if objective == "saturating":
+            return -F.softplus(fake_logits).mean()
         return F.binary_cross_entropy_with_logits(fake_logits, fake_logits.new_ones(fake_logits.shape))
+    if objective != "non_saturating":
+        raise ValueError(f"Expected `objective='non_saturating'` for loss={loss!r}, but got {objective!r}.")
     return -fake_logits.mean()

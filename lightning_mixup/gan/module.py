@@ -1,18 +1,27 @@
-"""A reference GAN LightningModule with discriminator mixup, for the 2D Gaussian-mixture benchmarks.
+"""A reference GAN LightningModule with discriminator mixup, for the 2D Gaussian mixtures and stacked digits.
 
 The architecture and schedule default to the mixup authors' GAN experiment (Zhang et al., "mixup: Beyond
-Empirical Risk Minimization", ICLR 2018, https://arxiv.org/abs/1710.09412, §3.5 and appendix): generator and
-discriminator are MLPs with 3 hidden layers of 512 ReLU units, a 2D latent code, Adam with its default parameters
-(lr 1e-3, betas (0.9, 0.999)) and five discriminator steps before every generator step, on batches of 128.
+Empirical Risk Minimization", ICLR 2018, https://arxiv.org/abs/1710.09412, §3.5; their ``gan/example_gan.py``):
+generator and discriminator are MLPs with 3 hidden layers of 512 ReLU units, a 2D latent code, Adam with its
+default parameters (lr 1e-3, betas (0.9, 0.999)) and five discriminator steps before every generator step, on
+batches of 128. Their generator loss is the *saturating* one (``g_objective="saturating"``); the default here is
+the non-saturating loss of most later work (PacGAN, VEEGAN). Options for PacGAN's 2D architecture (Lin et al.,
+NeurIPS 2018, https://arxiv.org/abs/1712.04086): batch-normalised generator layers, maxout discriminator units and
+``N(0, 0.02²)`` initial weights.
 
 Discriminator mixup goes through :meth:`~lightning_mixup.MixupMixin.mix_discriminator`, configured by the
 :class:`~lightning_mixup.MixupCallback` in the trainer (``alpha``, ``discriminator_mode``); the generator step is
 never mixed. Without a ``MixupCallback`` (or with ``alpha=0``) the module trains the plain (ERM) GAN.
+
+Random streams: the latent codes come from the module's own CPU generator (:func:`noise_generator` of
+``(noise_seed, rank)``, checkpointed), so a run is reproducible draw for draw and an ERM and a mixup run with the
+same seeds see the same codes; the mixing draws come from the callback's per-batch stream.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import hashlib
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
@@ -20,10 +29,13 @@ from lightning.pytorch.core.optimizer import LightningOptimizer
 from torch import Tensor, nn
 from typing_extensions import override
 
+from lightning_mixup._checks import check_bool, check_choice, check_finite_float, check_int
 from lightning_mixup.gan.losses import (
     GAN_LOSSES,
+    GENERATOR_OBJECTIVES,
     SOFT_LABEL_LOSSES,
     GANLoss,
+    GeneratorObjective,
     discriminator_loss,
     generator_loss,
     soft_label_loss,
@@ -31,11 +43,50 @@ from lightning_mixup.gan.losses import (
 from lightning_mixup.gan.metrics import ModeCoverage
 from lightning_mixup.mixin import MixupMixin
 
-__all__ = ["GANModule", "mlp"]
+__all__ = ["OUTPUT_ACTIVATIONS", "GANModule", "Maxout", "mlp", "noise_generator"]
+
+OutputActivation = Literal["linear", "sigmoid", "tanh"]
+OUTPUT_ACTIVATIONS: tuple[str, ...] = ("linear", "sigmoid", "tanh")
 
 
-def mlp(in_features: int, out_features: int, hidden: int, depth: int) -> nn.Sequential:
-    """A ReLU MLP with ``depth`` hidden layers of ``hidden`` units.
+class Maxout(nn.Module):
+    """A maxout layer (Goodfellow et al. 2013): ``Linear(in, out · pieces)``, then the max over each unit's pieces.
+
+    Example:
+        >>> Maxout(2, 3, pieces=5)(torch.zeros(4, 2)).shape
+        torch.Size([4, 3])
+    """
+
+    def __init__(self, in_features: int, out_features: int, pieces: int) -> None:
+        super().__init__()
+        self.out_features, self.pieces = out_features, pieces
+        self.linear = nn.Linear(in_features, out_features * pieces)
+
+    def forward(self, x: Tensor) -> Tensor:
+        """``(…, in) -> (…, out)``."""
+        return self.linear(x).unflatten(-1, (self.out_features, self.pieces)).amax(-1)
+
+
+def mlp(
+    in_features: int,
+    out_features: int,
+    hidden: int,
+    depth: int,
+    *,
+    batchnorm: bool = False,
+    maxout: int = 1,
+    output: OutputActivation = "linear",
+) -> nn.Sequential:
+    """An MLP with ``depth`` hidden layers of ``hidden`` units.
+
+    Args:
+        in_features: input size.
+        out_features: output size.
+        hidden: units per hidden layer.
+        depth: hidden layers.
+        batchnorm: ``Linear`` (without bias) → ``BatchNorm1d`` → ``ReLU`` hidden layers (PacGAN's generator).
+        maxout: ``> 1``: maxout hidden units with this many pieces instead of ReLU (PacGAN's discriminator: 5).
+        output: activation of the output layer.
 
     Example:
         >>> mlp(2, 1, hidden=8, depth=2)
@@ -50,19 +101,39 @@ def mlp(in_features: int, out_features: int, hidden: int, depth: int) -> nn.Sequ
     layers: list[nn.Module] = []
     width = in_features
     for _ in range(depth):
-        layers += [nn.Linear(width, hidden), nn.ReLU()]
+        if maxout > 1:
+            layers.append(Maxout(width, hidden, maxout))
+        elif batchnorm:
+            layers += [nn.Linear(width, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU()]
+        else:
+            layers += [nn.Linear(width, hidden), nn.ReLU()]
         width = hidden
     layers.append(nn.Linear(width, out_features))
+    if output == "sigmoid":
+        layers.append(nn.Sigmoid())
+    elif output == "tanh":
+        layers.append(nn.Tanh())
     return nn.Sequential(*layers)
 
 
+def noise_generator(seed: int, rank: int = 0) -> torch.Generator:
+    """The CPU generator of a GAN's latent codes in one process, seeded from ``(seed, rank)``.
+
+    Example:
+        >>> bool(torch.equal(torch.rand(2, generator=noise_generator(0)), torch.rand(2, generator=noise_generator(0))))
+        True
+    """
+    digest = hashlib.blake2b(f"gan-noise:{seed}:{rank}".encode(), digest_size=8).digest()
+    return torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
+
+
 def _grad_norm(parameters: Any) -> float:
-    grads = [p.grad.detach().pow(2).sum() for p in parameters if p.grad is not None]
-    return float(torch.stack(grads).sum().sqrt()) if grads else 0.0
+    grads = [p.grad.detach() for p in parameters if p.grad is not None]
+    return float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0
 
 
 class GANModule(MixupMixin, pl.LightningModule):
-    """An MLP GAN for 2D toy data, trained with manual optimization; discriminator mixup via ``MixupCallback``.
+    """An MLP GAN trained with manual optimization; discriminator mixup via ``MixupCallback``.
 
     Every ``training_step`` (one batch of real samples) is one discriminator step; after every ``d_steps``
     discriminator steps comes one generator step. Both optimizers' steps count: ``trainer.global_step`` advances
@@ -70,11 +141,14 @@ class GANModule(MixupMixin, pl.LightningModule):
     ``d_steps + 1`` and ``Trainer(max_steps=N)`` bounds the sum of discriminator and generator steps. The position
     inside the cycle is derived from ``global_step``, so a resumed run continues the cycle where it stopped.
 
-    Batches are ``(x,)`` tuples or tensors ``(B, data_dim)`` of real samples, e.g. from
-    :class:`~lightning_mixup.gan.RingDataModule`. When the datamodule has ``modes`` and ``std`` the module
-    logs the mode-coverage metrics of ``eval_samples`` generated samples every ``eval_every`` generator steps
-    (``gan/modes_captured``, ``gan/high_quality_share``, ``gan/reverse_kl``), and always the losses and
-    gradient norms (``gan/d_loss``, ``gan/g_loss``, ``gan/d_grad_norm``, ``gan/g_grad_norm``).
+    Per discriminator step the draws are: one latent batch ``randn(B, latent_dim)`` from the noise generator (and,
+    with a ``MixupCallback``, that batch's mixing parameters from the callback's stream); per generator step one
+    more latent batch. Batches are ``(x,)`` tuples or tensors ``(B, data_dim)`` of real samples, e.g. from
+    :class:`~lightning_mixup.gan.RingDataModule`. When the datamodule has ``modes`` and ``std`` the module logs
+    the mode-coverage metrics of ``eval_samples`` generated samples every ``eval_every`` generator steps
+    (``gan/modes_captured``, ``gan/high_quality_share``, ``gan/reverse_kl``), and always the losses and gradient
+    norms (``gan/d_loss``, ``gan/g_loss``, ``gan/d_grad_norm``, ``gan/g_grad_norm``). For the windowed stability
+    verdict on any GAN use :class:`~lightning_mixup.gan.GANStabilityCallback`.
 
     Args:
         data_dim: the dimension of the data.
@@ -87,9 +161,17 @@ class GANModule(MixupMixin, pl.LightningModule):
         lr_d: Adam learning rate of the discriminator.
         betas: Adam betas of both optimizers.
         d_steps: discriminator steps per generator step.
-        loss: ``"bce"`` (non-saturating GAN; the only one that takes mixup's soft labels), ``"hinge"`` or
-            ``"wasserstein"`` (with weight clipping).
+        loss: ``"bce"`` (the only one that takes mixup's soft labels), ``"hinge"`` or ``"wasserstein"`` (with
+            weight clipping).
+        g_objective: ``"non_saturating"`` or ``"saturating"`` (the mixup authors' code); ``"bce"`` only.
+        g_batchnorm: batch-normalised generator hidden layers (PacGAN).
+        d_maxout: maxout pieces of the discriminator's hidden units (1: ReLU; PacGAN: 5).
+        g_output: the generator's output activation (``"sigmoid"`` for images in [0, 1]).
+        init_std: initial weights ``N(0, init_std²)`` and zero biases for every linear layer (PacGAN: 0.02);
+            ``None`` keeps PyTorch's default initialisation.
         wgan_clip: the discriminator weights are clipped to ``[-wgan_clip, wgan_clip]`` with ``"wasserstein"``.
+        noise_seed: seed of the latent codes (with the rank); ``None``: ``torch.initial_seed()`` at fit start (what
+            ``seed_everything`` set), so ERM and mixup runs with the same global seed share their codes.
         eval_every: evaluate the coverage metrics every this many generator steps (0: never).
         eval_samples: generated samples per evaluation.
         eval_seed: seed of the fixed latent codes used for evaluation.
@@ -117,7 +199,13 @@ class GANModule(MixupMixin, pl.LightningModule):
         betas: tuple[float, float] = (0.9, 0.999),
         d_steps: int = 5,
         loss: GANLoss = "bce",
+        g_objective: GeneratorObjective = "non_saturating",
+        g_batchnorm: bool = False,
+        d_maxout: int = 1,
+        g_output: OutputActivation = "linear",
+        init_std: float | None = None,
         wgan_clip: float = 0.01,
+        noise_seed: int | None = None,
         eval_every: int = 100,
         eval_samples: int = 2048,
         eval_seed: int = 0,
@@ -131,33 +219,48 @@ class GANModule(MixupMixin, pl.LightningModule):
             ("d_hidden", d_hidden, 1),
             ("d_depth", d_depth, 0),
             ("d_steps", d_steps, 1),
+            ("d_maxout", d_maxout, 1),
             ("eval_every", eval_every, 0),
             ("eval_samples", eval_samples, 1),
             ("eval_seed", eval_seed, 0),
         ):
-            if not isinstance(value, int) or isinstance(value, bool) or value < low:
-                raise ValueError(f"Expected argument `{name}` to be an int >= {low}, but got {value!r}.")
+            check_int(value, name, minimum=low)
+        check_int(noise_seed, "noise_seed", minimum=0, optional=True)
         for name, rate in (("lr_g", lr_g), ("lr_d", lr_d), ("wgan_clip", wgan_clip)):
-            if not isinstance(rate, (int, float)) or isinstance(rate, bool) or not rate > 0:
-                raise ValueError(f"Expected argument `{name}` to be a positive float, but got {rate!r}.")
+            check_finite_float(rate, name, minimum=0.0, allow_zero=False, min_positive=1e-12)
+        if init_std is not None:
+            check_finite_float(init_std, "init_std", minimum=0.0, allow_zero=False, min_positive=1e-12)
         if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas):
             raise ValueError(f"Expected argument `betas` to be two floats in [0, 1), but got {betas!r}.")
-        if loss not in GAN_LOSSES:
-            raise ValueError(f"Expected argument `loss` to be one of {GAN_LOSSES}, but got {loss!r}.")
+        check_choice(loss, "loss", GAN_LOSSES)
+        check_choice(g_objective, "g_objective", GENERATOR_OBJECTIVES)
+        check_choice(g_output, "g_output", OUTPUT_ACTIVATIONS)
+        check_bool(g_batchnorm, "g_batchnorm")
+        if g_objective == "saturating" and loss != "bce":
+            raise ValueError(f"Expected `g_objective='non_saturating'` for loss={loss!r}, but got 'saturating'.")
         self.save_hyperparameters()
         self.automatic_optimization = False
         self.latent_dim = latent_dim
         self.d_steps = d_steps
         self.loss = loss
+        self.g_objective = g_objective
         self.lr_g, self.lr_d = float(lr_g), float(lr_d)
         self.betas = (float(betas[0]), float(betas[1]))
         self.wgan_clip = float(wgan_clip)
+        self.noise_seed = noise_seed
         self.eval_every = eval_every
         self.eval_samples = eval_samples
         self.eval_seed = eval_seed
-        self.generator = mlp(latent_dim, data_dim, g_hidden, g_depth)
-        self.discriminator = mlp(data_dim, 1, d_hidden, d_depth)
+        self.generator = mlp(latent_dim, data_dim, g_hidden, g_depth, batchnorm=g_batchnorm, output=g_output)
+        self.discriminator = mlp(data_dim, 1, d_hidden, d_depth, maxout=d_maxout)
+        if init_std is not None:
+            for layer in self.modules():
+                if isinstance(layer, nn.Linear):
+                    nn.init.normal_(layer.weight, 0.0, init_std)
+                    if layer.bias is not None:
+                        nn.init.zeros_(layer.bias)
         self.coverage: ModeCoverage | None = None
+        self._noise_generator: torch.Generator | None = None
 
     def generate(self, z: Tensor) -> Tensor:
         """Generated samples ``(B, data_dim)`` from latent codes ``(B, latent_dim)``."""
@@ -172,9 +275,18 @@ class GANModule(MixupMixin, pl.LightningModule):
         """Discriminator outputs (logits for ``"bce"``) ``(B,)``."""
         return self.discriminator(x).squeeze(-1)
 
+    @property
+    def noise(self) -> torch.Generator:
+        """The generator of the latent codes (created at fit start; on first use outside a fit)."""
+        if self._noise_generator is None:
+            seed = self.noise_seed if self.noise_seed is not None else torch.initial_seed()
+            rank = self.trainer.global_rank if self._trainer is not None else 0
+            self._noise_generator = noise_generator(int(seed), rank)
+        return self._noise_generator
+
     @override
     def setup(self, stage: str) -> None:
-        """Check the loss against the trainer's ``MixupCallback`` and build the coverage metric from the data."""
+        """Check the loss against the trainer's ``MixupCallback``, seed the codes, build the coverage metric."""
         callback = self.mixup_callback
         mixing = callback is not None and callback.policy.alpha > 0 and callback.policy.prob > 0
         if mixing and self.loss not in SOFT_LABEL_LOSSES:
@@ -183,10 +295,25 @@ class GANModule(MixupMixin, pl.LightningModule):
                 f"mixes the discriminator, but got loss={self.loss!r}, which cannot take mixup's soft labels. Use "
                 "loss='bce', or train without discriminator mixup (remove the MixupCallback or set alpha=0)."
             )
+        if stage == "fit":
+            self._noise_generator = None
+            _ = self.noise
         datamodule = getattr(self.trainer, "datamodule", None)
         modes, std = getattr(datamodule, "modes", None), getattr(datamodule, "std", None)
         if self.coverage is None and isinstance(modes, Tensor) and isinstance(std, float) and self.eval_every:
             self.coverage = ModeCoverage(modes, std)
+
+    @override
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Save the state of the latent-code generator."""
+        checkpoint["gan_noise_generator_state"] = self.noise.get_state()
+
+    @override
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        """Restore the state of the latent-code generator."""
+        state = checkpoint.get("gan_noise_generator_state")
+        if state is not None:
+            self.noise.set_state(state)
 
     @override
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
@@ -195,8 +322,9 @@ class GANModule(MixupMixin, pl.LightningModule):
         opt_g = torch.optim.Adam(self.generator.parameters(), lr=self.lr_g, betas=self.betas)
         return [opt_d, opt_g]
 
-    def _noise(self, n: int) -> Tensor:
-        return torch.randn(n, self.latent_dim, device=self.device)
+    def sample_noise(self, n: int) -> Tensor:
+        """``n`` latent codes ``(n, latent_dim)`` from the module's noise generator, on the module's device."""
+        return torch.randn(n, self.latent_dim, generator=self.noise).to(self.device)
 
     def discriminator_batch(self, real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
         """Inputs and soft labels (1 = real) of a discriminator step.
@@ -220,7 +348,7 @@ class GANModule(MixupMixin, pl.LightningModule):
     def _discriminator_step(self, real: Tensor, opt: LightningOptimizer) -> None:
         self.toggle_optimizer(opt)
         with torch.no_grad():
-            fake = self.generate(self._noise(len(real)))
+            fake = self.generate(self.sample_noise(len(real)))
         if self.loss == "bce":
             inputs, labels = self.discriminator_batch(real, fake)
             loss = soft_label_loss(self.discriminate(inputs), labels)
@@ -239,7 +367,8 @@ class GANModule(MixupMixin, pl.LightningModule):
 
     def _generator_step(self, batch_size: int, opt: LightningOptimizer) -> None:
         self.toggle_optimizer(opt)
-        loss = generator_loss(self.discriminate(self.generate(self._noise(batch_size))), self.loss)
+        logits = self.discriminate(self.generate(self.sample_noise(batch_size)))
+        loss = generator_loss(logits, self.loss, objective=self.g_objective)
         opt.zero_grad()
         self.manual_backward(loss)
         self.log("gan/g_grad_norm", _grad_norm(self.generator.parameters()))
@@ -252,7 +381,7 @@ class GANModule(MixupMixin, pl.LightningModule):
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, Tensor]:
-        """Mode coverage of ``eval_samples`` samples from fixed latent codes (needs a mixture datamodule).
+        """Mode coverage of ``eval_samples`` samples from fixed latent codes (generator in eval mode).
 
         Raises:
             RuntimeError: if the module has no coverage metric (no datamodule with ``modes`` and ``std``).
@@ -264,6 +393,12 @@ class GANModule(MixupMixin, pl.LightningModule):
             )
         g = torch.Generator().manual_seed(self.eval_seed)
         z = torch.randn(self.eval_samples, self.latent_dim, generator=g).to(self.device)
+        was_training = self.generator.training
+        self.generator.eval()
+        try:
+            samples = self.generate(z)
+        finally:
+            self.generator.train(was_training)
         self.coverage.reset()
-        self.coverage.update(self.generate(z))
+        self.coverage.update(samples)
         return self.coverage.compute()

@@ -4,106 +4,139 @@ import sys
 from pathlib import Path
 
 import pytest
-import torch
 
-from experiments.gan.study import GANStudyConfig, run_gan_study
+from experiments.gan import suite
+from experiments.gan.study import SettingConfig, run_gan_study, run_setting
 from lightning_mixup.gan import VERDICTS
 
 ROOT = Path(__file__).resolve().parents[2]
+TINY_MODEL = {"g_hidden": 8, "d_hidden": 8, "g_depth": 1, "d_depth": 1, "d_steps": 2}
 TINY = {
-    "architectures": [[8, 1]],
-    "latent_dims": [2],
+    "datasets": ["ring", "grid"],
+    "model": TINY_MODEL,
+    "cells": [
+        {"latent_dim": 2, "method": "erm", "alpha": 0.0},
+        {"latent_dim": 2, "method": "shuffle", "alpha": 0.2},
+        {"latent_dim": 2, "method": "paper", "alpha": 0.2},
+    ],
     "seeds": 2,
-    "iterations": 6,
+    "iterations": 4,
     "batch_size": 8,
-    "d_steps": 2,
-    "eval_every": 3,
+    "eval_every": 2,
     "eval_samples": 64,
-    "snapshot_steps": [0, 6],
-    "progress": False,
+    "snapshot_steps": [0, 4],
 }
 
 
-def test_study_writes_json_markdown_and_figures(tmp_path):
-    result = run_gan_study({**TINY, "out": str(tmp_path), "learning_rates": [1e-3, 1e-4]})
-    assert len(result["runs"]) == 2 * 2 * 2 * 2  # datasets × lrs × seeds × methods
-    assert len(result["cells"]) == 8 and all(c["runs"] == 2 for c in result["cells"])
+def test_setting_writes_json_markdown_and_figures(tmp_path):
+    result = run_setting({**TINY, "name": "tiny"}, tmp_path)
+    assert len(result["runs"]) == 2 * 3 * 2  # datasets × cells × seeds
+    assert len(result["cells"]) == 6 and all(c["runs"] == 2 for c in result["cells"])
     for c in result["cells"]:
         assert sum(c[v] for v in VERDICTS) == pytest.approx(1.0)
-    saved = json.loads((tmp_path / "gan_study.json").read_text())
+    saved = json.loads((tmp_path / "tiny.json").read_text())
     assert saved["cells"] == json.loads(json.dumps(result["cells"]))
-    table = (tmp_path / "gan_study.md").read_text()
-    assert (
-        "| PacGAN Table 1 | GAN | ring | 6.3 | 98.2 |" in table
-        and "| VEEGAN Table 1 | GAN | grid | 3.3 | n/a |" in table
+    assert len(result["paired"]) == 4  # two mixup arms × two datasets, each against its ERM runs
+    pair = result["paired"][0]
+    assert pair["pairs"] == 2 and pair["modes_captured"]["better"] + pair["modes_captured"]["worse"] <= 2
+    assert pair["modes_captured"]["diff"] == pytest.approx(
+        pair["modes_captured"]["mixup"] - pair["modes_captured"]["erm"]
     )
-    assert "| ring | 8×1 | 0.001 | 2 | mixup |" in table
-    for name in ("scatter_ring", "scatter_grid", "curves_ring", "curves_grid"):
+    table = (tmp_path / "tiny.md").read_text()
+    assert "| ring (tiny) | 2 | shuffle α=0.2 | 2 |" in table and "uniform smear" in table
+    for name in ("scatter_tiny_ring", "curves_tiny_grid"):
         assert Path(result["files"][name]).stat().st_size > 1000
-    assert result["paired"] and sum(result["paired"][0][k] for k in ("better", "tie", "worse")) == 2
 
 
-def test_study_is_deterministic_and_restores_threads():
-    threads = torch.get_num_threads()
-    a = run_gan_study({**TINY, "datasets": ["ring"], "out": None, "num_threads": 1})
-    b = run_gan_study({**TINY, "datasets": ["ring"], "out": None})
-    assert torch.get_num_threads() == threads
-    assert [r["trajectory"] for r in a["runs"]] == [r["trajectory"] for r in b["runs"]]
+def test_paired_runs_share_their_start_and_differ_only_by_mixing():
+    result = run_setting({**TINY, "datasets": ["ring"], "iterations": 0, "eval_every": 1}, None)
+    by_seed = {}
+    for run in result["runs"]:
+        by_seed.setdefault(run["seed"], set()).add(json.dumps(run["trajectory"]))
+    assert all(len(t) == 1 for t in by_seed.values())  # at iteration 0 ERM and mixup runs are the same network
 
 
-def test_quick_preset_is_small():
-    quick = GANStudyConfig.quick()
-    full = GANStudyConfig()
-    assert quick.iterations < full.iterations and quick.seeds < full.seeds and len(quick.architectures) == 1
-    assert full.seeds >= 5
+def test_suite_returns_the_orchestration_interface(tmp_path, monkeypatch):
+    tiny = [SettingConfig(**{**TINY, "name": "authors", "datasets": ["ring"]})]
+    pacgan = SettingConfig(**{**TINY, "name": "pacgan", "datasets": ["ring"], "cells": TINY["cells"][:2]})
+    monkeypatch.setattr(suite, "settings", lambda demo: [*tiny, pacgan])
+    result = suite.run(tmp_path, demo=True)
+    assert set(result) == {"markdown", "claims", "files", "seconds"}
+    assert len(result["claims"]) == 3
+    for row in result["claims"]:
+        assert row["claim"] == suite.CLAIM and row["verdict"] in {"agrees", "disagrees", "inconclusive"}
+        assert set(row) == {"claim", "setting", "measured", "verdict"}
+    text = (tmp_path / "gan_report.md").read_text()
+    assert "## Setting 3: the paper's Beta(α, α)" in text and "PacGAN Table 1: GAN | 6.3 | 98.2" in text
+    assert "Baseline check: ring:" in text
+    assert all(Path(f).exists() for f in result["files"])
+
+
+def test_run_gan_study_keeps_the_old_interface(tmp_path):
+    result = run_gan_study({**TINY, "datasets": ["ring"], "cells": TINY["cells"][:2], "out": str(tmp_path)})
+    assert {e["method"] for e in result["summary"]} == {"erm", "shuffle α=0.2"}
 
 
 @pytest.mark.parametrize(
-    ("config", "error", "match"),
+    ("config", "match"),
     [
-        ({"datasets": ["spiral"]}, ValueError, r"`datasets` to be a non-empty list from \('ring', 'grid'\)"),
-        ({"methods": ["cutmix"]}, ValueError, r"`methods` to be a non-empty list from \('erm', 'paper', 'shuffle'\)"),
-        ({"architectures": [[64]]}, ValueError, r"`architectures` to be a non-empty list of \[hidden units"),
-        ({"learning_rates": [0.0]}, ValueError, "`learning_rates` to be positive floats"),
-        ({"latent_dims": [0]}, ValueError, "`latent_dims` to be positive ints"),
-        ({"seeds": 0}, ValueError, "`seeds` to be a positive int"),
-        ({"num_threads": 0}, ValueError, "`num_threads` to be a positive int or None"),
-        ({"verdict_window": 0}, ValueError, "`window` to be a positive int"),
-        ({"epochs": 3}, ValueError, r"unknown keys \['epochs'\]"),
+        ({"datasets": ["spiral"]}, r"`datasets` to be a non-empty list from \('ring', 'grid', 'digits'\)"),
+        ({"cells": []}, "at least one cell"),
+        ({"cells": [{"latent_dim": 2, "method": "cutmix", "alpha": 0.2}]}, "Expected every cell to be"),
+        ({"cells": [{"latent_dim": 2, "method": "paper", "alpha": 0.2}]}, r"latent sizes \[2\] have none"),
+        ({"seeds": 0}, "`seeds` to be a positive int"),
+        ({"num_threads": 0}, "`num_threads` to be a positive int or None"),
+        ({"verdict_window": 0}, "`window` to be a positive int"),
     ],
 )
-def test_invalid_configs(config, error, match):
-    with pytest.raises(error, match=match):
-        run_gan_study(config)
+def test_invalid_settings(config, match):
+    with pytest.raises(ValueError, match=match):
+        SettingConfig(**config)
 
 
-def test_config_of_wrong_type():
-    with pytest.raises(TypeError, match="GANStudyConfig, a mapping or None, but got list"):
-        run_gan_study([1, 2])  # type: ignore[arg-type]
+def test_study_settings_are_sized_as_the_issue_asks():
+    full = {cfg.name: cfg for cfg in suite.settings(demo=False)}
+    assert set(full) == {"authors", "pacgan", "digits"} and all(cfg.seeds >= 5 for cfg in full.values())
+    authors = full["authors"]
+    assert {c["alpha"] for c in authors.cells if c["method"] == "shuffle"} == {0.1, 0.2, 0.5, 1.0}
+    assert {c["latent_dim"] for c in authors.cells} == {2, 5, 10}
+    assert authors.model["g_objective"] == "saturating" and authors.model["d_steps"] == 5
+    assert any(c["method"] == "paper" for c in authors.cells)  # setting 3 rides on setting 1's ERM runs
+    assert full["pacgan"].model.get("g_objective", "non_saturating") == "non_saturating"
+    assert [cfg.name for cfg in suite.settings(demo=True)] == ["authors", "digits"]
 
 
 def test_script_help():
     out = subprocess.run(
-        [sys.executable, "-m", "experiments.gan_study", "--help"],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
+        [sys.executable, "-m", "experiments.gan_study", "--help"], cwd=ROOT, capture_output=True, text=True, check=True
     )
-    assert "--quick" in out.stdout and "--seeds" in out.stdout and "--out" in out.stdout
+    assert "--demo" in out.stdout and "--setting" in out.stdout and "--set" in out.stdout
 
 
-@pytest.mark.parametrize("name", ["gan_ring_erm", "gan_ring_mixup", "gan_grid_erm", "gan_grid_mixup"])
+CONFIGS = sorted(p.stem for p in (ROOT / "lightning_mixup" / "configs").glob("gan_*.yaml"))
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # tiny ops: thread hand-offs only cost time on a shared machine
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.mark.parametrize("name", CONFIGS)
 def test_cli_configs_build_and_train(name, tmp_path):
     from lightning.pytorch.cli import LightningCLI
 
     from lightning_mixup import MixupCallback
-    from lightning_mixup.gan import GANModule, GaussianMixtureDataModule
+    from lightning_mixup.gan import GANModule, GANStabilityCallback
 
     args = [
         "--config",
         str(ROOT / "lightning_mixup" / "configs" / f"{name}.yaml"),
-        "--trainer.max_steps=6",
+        "--trainer.max_steps=4",
         "--trainer.logger=false",
         "--trainer.enable_progress_bar=false",
         "--trainer.enable_checkpointing=false",
@@ -111,25 +144,11 @@ def test_cli_configs_build_and_train(name, tmp_path):
         f"--trainer.default_root_dir={tmp_path}",
         "--model.init_args.g_hidden=8",
         "--model.init_args.d_hidden=8",
-        "--data.init_args.num_samples=1024",
     ]
     cli = LightningCLI(run=False, args=args, save_config_callback=None)
-    assert isinstance(cli.model, GANModule) and isinstance(cli.datamodule, GaussianMixtureDataModule)
+    assert isinstance(cli.model, GANModule)
     mixups = [cb for cb in cli.trainer.callbacks if isinstance(cb, MixupCallback)]
-    assert len(mixups) == (1 if name.endswith("mixup") else 0)
+    assert len(mixups) == (0 if name.endswith("erm") else 1)
+    assert any(isinstance(cb, GANStabilityCallback) for cb in cli.trainer.callbacks)
     cli.trainer.fit(cli.model, cli.datamodule)
-    assert cli.trainer.global_step == 6
-
-
-def test_benchmark_smoke(tmp_path):
-    subprocess.run(
-        [sys.executable, "-m", "benchmarks.bench_gan_batched", "--quick", "--out", str(tmp_path)],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    saved = json.loads((tmp_path / "gan_batched.json").read_text())
-    assert len(saved["rows"]) == 4
-    assert all(row["max_relative_weight_difference"] < 1e-3 for row in saved["rows"])
-    assert "speed-up" in (tmp_path / "gan_batched.md").read_text()
+    assert cli.trainer.global_step == 4

@@ -3,7 +3,15 @@ import math
 import pytest
 import torch
 
-from lightning_mixup.gan import GaussianMixtureDataModule, GridDataModule, RingDataModule, grid_modes, ring_modes
+from lightning_mixup.gan import (
+    GaussianMixture,
+    GaussianMixtureDataModule,
+    GridDataModule,
+    RingDataModule,
+    data_generator,
+    grid_modes,
+    ring_modes,
+)
 from lightning_mixup.gan.data import sample_mixture
 
 
@@ -23,15 +31,16 @@ def test_grid_points_are_the_literature_lattice():
     assert torch.unique(modes, dim=0).shape[0] == 25
 
 
-def test_defaults_follow_veegan_pacgan():
+def test_defaults_follow_pacgan_and_the_mixup_authors():
     ring, grid = RingDataModule(), GridDataModule()
-    assert (ring.radius, ring.std, ring.num_modes) == (1.0, 0.02, 8)
-    assert (grid.spacing, grid.std, grid.num_modes) == (2.0, 0.05, 25)
-    assert 0.01 <= ring.std <= 0.05 and 0.01 <= grid.std <= 0.05
+    assert (ring.radius, ring.std, ring.num_modes) == (1.0, 0.01, 8)  # PacGAN and the mixup authors' code
+    assert (grid.spacing, grid.std, grid.num_modes) == (2.0, 0.05, 25)  # PacGAN
+    authors_grid = GridDataModule(spacing=0.5, std=0.01)
+    assert sorted(set(authors_grid.modes[:, 0].tolist())) == [-1.0, -0.5, 0.0, 0.5, 1.0]
 
 
 def test_datamodule_is_seeded_and_built_in_setup():
-    a, b, c = (RingDataModule(num_samples=256, batch_size=32, seed=s) for s in (0, 0, 1))
+    a, b, c = (RingDataModule(num_samples=256, batch_size=32, seed=s) for s in (0, 0, 1))  # a fixed training set
     assert a.train_set is None
     for dm in (a, b, c):
         dm.setup("fit")
@@ -40,6 +49,16 @@ def test_datamodule_is_seeded_and_built_in_setup():
     batches_a = [x for (x,) in a.train_dataloader()]
     batches_b = [x for (x,) in b.train_dataloader()]
     assert len(batches_a) == 8 and all(torch.equal(x, y) for x, y in zip(batches_a, batches_b, strict=True))
+
+
+def test_fresh_stream_draws_new_batches_from_the_shared_sampler():
+    dm = RingDataModule(batch_size=16, seed=4)  # num_samples=None: a fresh batch at every step
+    dm.setup("fit")
+    first = [x for _, (x,) in zip(range(3), dm.train_dataloader(), strict=False)]
+    again = [x for _, (x,) in zip(range(2), dm.train_dataloader(), strict=False)]  # a new epoch continues the stream
+    generator = data_generator(4, 0)
+    expected = [GaussianMixture(ring_modes(), 0.01).sample(16, generator) for _ in range(5)]
+    assert all(torch.equal(x, y) for x, y in zip(first + again, expected, strict=True))
 
 
 def test_samples_lie_near_the_modes():
@@ -52,13 +71,14 @@ def test_samples_lie_near_the_modes():
     ("factory", "match"),
     [
         (lambda: RingDataModule(radius=-1.0), "`radius` to be a positive finite float"),
-        (lambda: RingDataModule(num_modes=0), "`num_modes` to be a positive int"),
+        (lambda: RingDataModule(num_modes=0), "`num_modes` to be an int >= 1"),
         (lambda: GridDataModule(std=0.0), "`std` to be a positive finite float"),
-        (lambda: GridDataModule(grid_size=0), "`grid_size` to be a positive int"),
+        (lambda: GridDataModule(grid_size=0), "`grid_size` to be an int >= 1"),
         (lambda: RingDataModule(num_samples=8, batch_size=16), "`batch_size` to be at most `num_samples`"),
-        (lambda: RingDataModule(seed=-1), "`seed` to be a non-negative int"),
+        (lambda: RingDataModule(seed=-1), "`seed` to be an int >= 0"),
         (lambda: GaussianMixtureDataModule([1.0, 2.0]), r"`modes` of shape \(K, D\)"),
         (lambda: sample_mixture(torch.zeros(2), 0.1, 3), r"`modes` of shape \(K, D\)"),
+        (lambda: RingDataModule(num_samples=0), "`num_samples` to be an int >= 1 or None"),
     ],
 )
 def test_invalid_arguments(factory, match):

@@ -103,7 +103,12 @@ def test_evaluate_needs_the_modes():
         ({"loss": "lsgan"}, r"`loss` to be one of \('bce', 'hinge', 'wasserstein'\)"),
         ({"d_steps": 0}, "`d_steps` to be an int >= 1"),
         ({"g_hidden": 0}, "`g_hidden` to be an int >= 1"),
-        ({"lr_d": -1.0}, "`lr_d` to be a positive float"),
+        ({"lr_d": -1.0}, "`lr_d` to be a finite float >= 1e-12"),
+        ({"g_objective": "minimax"}, r"`g_objective` to be one of \('non_saturating', 'saturating'\)"),
+        ({"loss": "hinge", "g_objective": "saturating"}, "`g_objective='non_saturating'` for loss='hinge'"),
+        ({"g_output": "relu"}, r"`g_output` to be one of \('linear', 'sigmoid', 'tanh'\)"),
+        ({"d_maxout": 0}, "`d_maxout` to be an int >= 1"),
+        ({"noise_seed": -1}, "`noise_seed` to be an int >= 0 or None"),
         ({"betas": (0.9, 1.0)}, r"`betas` to be two floats in \[0, 1\)"),
     ],
 )

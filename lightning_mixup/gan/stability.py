@@ -1,0 +1,587 @@
+"""Training-stability evaluation for any GAN LightningModule, and an ERM-vs-mixup comparison over seeds.
+
+:class:`GANStabilityCallback` watches a GAN while it trains and, every ``every_n_steps`` optimizer steps, samples
+from its generator and scores the samples:
+
+- mixture targets (``modes`` and ``std``, e.g. the ring and grid of Gaussians): modes captured, high-quality share
+  and reverse KL to uniform with the VEEGAN/PacGAN definitions (:class:`~lightning_mixup.gan.ModeCoverage`);
+- images (``classifier``): a trained classifier labels the samples, as on stacked MNIST in VEEGAN and PacGAN
+  (:class:`~lightning_mixup.gan.ClassifierModeCoverage`);
+- for every GAN: the variance of the discriminator and generator losses and their gradient norms over the last
+  ``loss_window`` optimizer steps of each, and a verdict over the last ``window`` evaluations
+  (:func:`~lightning_mixup.gan.run_verdict`: converged / mode-collapsed / unconverged / diverged).
+
+**Sampling protocol.** ``sample_fn(pl_module, n, generator) -> Tensor`` returns ``n`` samples, drawing its latent
+codes with the given CPU ``torch.Generator`` (seeded with ``seed`` at every evaluation, so every evaluation and every
+run of a comparison scores the same codes). The default, :func:`default_sample_fn`, fits modules that expose their
+generator network as ``pl_module.generator`` and the latent size as ``pl_module.latent_dim`` or
+``pl_module.hparams.latent_dim`` (Lightning's GAN tutorial, :class:`~lightning_mixup.gan.GANModule`): it draws
+``z = randn(n, latent_dim)`` and returns ``pl_module.generator(z)``. Sampling runs under ``torch.no_grad()`` with the
+module in eval mode (restored afterwards; pass ``eval_mode=False`` to sample in train mode).
+
+**Where losses and gradient norms come from.** No logging keys are needed: the loss of an optimizer step is the tensor
+passed to the last backward before it (the ``on_before_backward`` hook: ``manual_backward(loss)`` or the loss returned
+by an automatic ``training_step``), and its gradient norm is the 2-norm of the gradients of that optimizer's
+parameters just before it steps (``on_before_optimizer_step``). An optimizer whose parameters all belong to
+``pl_module.discriminator`` is the discriminator's, one inside ``pl_module.generator`` the generator's.
+
+References:
+    - mixup: Zhang et al., ICLR 2018, https://arxiv.org/abs/1710.09412 (§3.5)
+    - VEEGAN: Srivastava et al., NeurIPS 2017, https://arxiv.org/abs/1705.07761
+    - PacGAN: Lin et al., NeurIPS 2018, https://arxiv.org/abs/1712.04086
+"""
+
+from __future__ import annotations
+
+import math
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import lightning.pytorch as pl
+import torch
+from lightning.pytorch.callbacks import Callback
+from torch import Tensor, nn
+from typing_extensions import override
+
+from lightning_mixup._checks import check_bool, check_finite_float, check_int, check_probability
+from lightning_mixup.gan.metrics import (
+    VERDICTS,
+    VerdictRule,
+    classifier_coverage,
+    classifier_mode_counts,
+    coverage_from_counts,
+    mode_histogram,
+    run_verdict,
+)
+
+__all__ = [
+    "GANStabilityCallback",
+    "SampleFn",
+    "StabilityComparison",
+    "StabilityReport",
+    "compare_stability",
+    "default_sample_fn",
+]
+
+SampleFn = Callable[[pl.LightningModule, int, torch.Generator], Tensor]
+_ROLES = ("discriminator", "generator")
+
+
+def default_sample_fn(pl_module: pl.LightningModule, n: int, generator: torch.Generator) -> Tensor:
+    """``pl_module.generator(randn(n, latent_dim))`` with the codes drawn from ``generator`` (on the CPU).
+
+    Raises:
+        TypeError: if the module has no ``generator`` network or no ``latent_dim`` (attribute or hparam).
+
+    Example:
+        >>> from lightning_mixup.gan import GANModule
+        >>> model = GANModule(g_hidden=8, d_hidden=8, g_depth=1, d_depth=1)
+        >>> default_sample_fn(model, 5, torch.Generator().manual_seed(0)).shape
+        torch.Size([5, 2])
+    """
+    network = getattr(pl_module, "generator", None)
+    latent = getattr(pl_module, "latent_dim", None)
+    if latent is None:
+        latent = getattr(pl_module, "hparams", {}).get("latent_dim")
+    if not isinstance(network, nn.Module) or not isinstance(latent, int):
+        raise TypeError(
+            f"GANStabilityCallback's default sample_fn needs `pl_module.generator` (an nn.Module) and an int "
+            f"`latent_dim` (attribute or hparam), but {type(pl_module).__name__} has generator="
+            f"{type(network).__name__} and latent_dim={latent!r}. Pass `sample_fn=lambda module, n, generator: ...`."
+        )
+    z = torch.randn(n, latent, generator=generator).to(pl_module.device)
+    return network(z)
+
+
+@dataclass
+class StabilityReport:
+    """What :class:`GANStabilityCallback` measured in one run.
+
+    Attributes:
+        verdict: the verdict over the last ``window`` evaluations (``"n/a"`` before the first one).
+        num_modes: the number of modes of the target.
+        steps: ``trainer.global_step`` at every evaluation.
+        modes_captured: modes captured at every evaluation.
+        high_quality_share: high-quality (images: confidently classified) share at every evaluation.
+        reverse_kl: reverse KL to uniform at every evaluation.
+        d_loss_var: variance of the discriminator loss over the last ``loss_window`` steps, at every evaluation.
+        g_loss_var: the same for the generator.
+        d_grad_norm: mean discriminator gradient norm over the last ``loss_window`` steps, at every evaluation.
+        g_grad_norm: the same for the generator.
+        finite: whether every loss, gradient norm and sample stayed finite.
+    """
+
+    verdict: str = "n/a"
+    num_modes: int = 0
+    steps: list[int] = field(default_factory=list)
+    modes_captured: list[float] = field(default_factory=list)
+    high_quality_share: list[float] = field(default_factory=list)
+    reverse_kl: list[float] = field(default_factory=list)
+    d_loss_var: list[float] = field(default_factory=list)
+    g_loss_var: list[float] = field(default_factory=list)
+    d_grad_norm: list[float] = field(default_factory=list)
+    g_grad_norm: list[float] = field(default_factory=list)
+    finite: bool = True
+
+    def final(self) -> dict[str, Any]:
+        """The last evaluation's numbers and the verdict (``nan`` where nothing was evaluated)."""
+        out: dict[str, Any] = {"verdict": self.verdict, "finite": self.finite}
+        for key in ("modes_captured", "high_quality_share", "reverse_kl", "d_loss_var", "g_loss_var"):
+            values = getattr(self, key)
+            out[key] = values[-1] if values else math.nan
+        return out
+
+
+def _mean(values: Sequence[float]) -> float:
+    return sum(values) / len(values) if values else math.nan
+
+
+def _var(values: Sequence[float]) -> float:
+    if len(values) < 2:
+        return math.nan
+    mean = _mean(values)
+    return sum((v - mean) ** 2 for v in values) / (len(values) - 1)
+
+
+class GANStabilityCallback(Callback):
+    """Scores a GAN's samples during training and gives a converged / mode-collapsed / diverged verdict.
+
+    Works on any LightningModule that can produce samples through ``sample_fn`` (see the module docstring for the
+    protocol and for where losses and gradient norms are read). Targets, one of:
+
+    - ``modes`` and ``std`` (or neither, when the datamodule has ``modes`` and ``std`` attributes, like
+      :class:`~lightning_mixup.gan.RingDataModule`): samples ``(n, D)`` scored against the mixture;
+    - ``classifier``: an ``nn.Module`` (or callable) mapping samples to logits ``(n, K)`` or per-channel logits
+      ``(n, C, k)`` (e.g. :class:`~lightning_mixup.gan.digits.StackedDigitClassifier`, 1,000 modes).
+
+    Logged at every evaluation (``log_prefix`` + name): ``modes_captured``, ``high_quality_share``, ``reverse_kl``,
+    ``d_loss_var``, ``g_loss_var``, ``d_grad_norm``, ``g_grad_norm`` and ``verdict`` (the index into
+    :data:`~lightning_mixup.gan.VERDICTS`). Everything is kept in :meth:`report`.
+
+    Args:
+        every_n_steps: evaluate whenever ``trainer.global_step`` (optimizer steps; both optimizers' in manual
+            optimization) has passed another multiple of this, and once more when training ends.
+        num_samples: samples per evaluation (2,500 in PacGAN's 2D protocol; 26,000 for stacked MNIST).
+        sample_fn: the sampling protocol; ``None`` is :func:`default_sample_fn`.
+        modes: ``(K, D)`` mixture means (nested lists or a tensor).
+        std: the mixture's component standard deviation.
+        threshold: high quality = within ``threshold · std`` of the nearest mode (3 in VEEGAN/PacGAN).
+        classifier: the mode counter for images.
+        confidence: images: a sample counts as high quality if the classifier's top probability is at least this on
+            every channel.
+        window: evaluations the verdict looks at.
+        min_modes_share: see :class:`~lightning_mixup.gan.VerdictRule`.
+        max_reverse_kl: see :class:`~lightning_mixup.gan.VerdictRule`.
+        min_high_quality: see :class:`~lightning_mixup.gan.VerdictRule`.
+        diverged_high_quality: see :class:`~lightning_mixup.gan.VerdictRule`.
+        loss_window: optimizer steps (per network) over which loss variance and mean gradient norm are taken.
+        seed: seed of the evaluation latent codes.
+        eval_mode: sample with the module in eval mode (restored afterwards).
+        log_prefix: prefix of the logged names.
+
+    Raises:
+        ValueError: for invalid arguments; at fit start, if there is neither a classifier nor mixture modes.
+
+    Example::
+
+        trainer = Trainer(callbacks=[GANStabilityCallback(every_n_steps=600, modes=ring_modes(), std=0.01)])
+        trainer.fit(gan, datamodule)
+        callback.report().verdict       # "converged", "mode-collapsed", "unconverged" or "diverged"
+    """
+
+    def __init__(
+        self,
+        every_n_steps: int = 500,
+        num_samples: int = 2500,
+        sample_fn: SampleFn | None = None,
+        modes: list[list[float]] | Tensor | None = None,
+        std: float | None = None,
+        threshold: float = 3.0,
+        classifier: nn.Module | Callable[[Tensor], Tensor] | None = None,
+        confidence: float = 0.5,
+        window: int = 3,
+        min_modes_share: float = 1.0,
+        max_reverse_kl: float = 0.1,
+        min_high_quality: float = 0.5,
+        diverged_high_quality: float = 0.05,
+        loss_window: int = 100,
+        seed: int = 0,
+        eval_mode: bool = True,
+        log_prefix: str = "stability/",
+    ) -> None:
+        super().__init__()
+        check_int(every_n_steps, "every_n_steps", minimum=1)
+        check_int(num_samples, "num_samples", minimum=1)
+        check_int(loss_window, "loss_window", minimum=2)
+        check_int(seed, "seed", minimum=0)
+        check_finite_float(threshold, "threshold", minimum=0.0, allow_zero=False, min_positive=1e-12)
+        check_probability(confidence, "confidence")
+        check_bool(eval_mode, "eval_mode")
+        if sample_fn is not None and not callable(sample_fn):
+            raise ValueError(f"Expected argument `sample_fn` to be callable or None, but got {sample_fn!r}.")
+        if classifier is not None and not callable(classifier):
+            raise ValueError(f"Expected argument `classifier` to be callable or None, but got {classifier!r}.")
+        if (modes is None) != (std is None):
+            raise ValueError("Expected arguments `modes` and `std` together (or neither), but got only one of them.")
+        if classifier is not None and modes is not None:
+            raise ValueError("Expected either mixture `modes`/`std` or a `classifier`, but got both.")
+        self._modes = None if modes is None else torch.as_tensor(modes, dtype=torch.float32)
+        if self._modes is not None and (self._modes.ndim != 2 or self._modes.shape[0] < 1):
+            raise ValueError(
+                f"Expected argument `modes` of shape (K, D) with K >= 1, but got {tuple(self._modes.shape)}."
+            )
+        if std is not None:
+            check_finite_float(std, "std", minimum=0.0, allow_zero=False, min_positive=1e-12)
+        self._std = None if std is None else float(std)
+        self.rule = VerdictRule(
+            window=window,
+            min_modes_share=min_modes_share,
+            max_reverse_kl=max_reverse_kl,
+            min_high_quality=min_high_quality,
+            diverged_high_quality=diverged_high_quality,
+        )
+        self.every_n_steps = every_n_steps
+        self.num_samples = num_samples
+        self.sample_fn: SampleFn = sample_fn if sample_fn is not None else default_sample_fn
+        self.threshold = float(threshold)
+        self.classifier = classifier
+        self.confidence = float(confidence)
+        self.loss_window = loss_window
+        self.seed = seed
+        self.eval_mode = eval_mode
+        self.log_prefix = log_prefix
+        self._reset()
+
+    def _reset(self) -> None:
+        self._report = StabilityReport()
+        self._history: dict[str, deque[tuple[float, float]]] = {r: deque(maxlen=self.loss_window) for r in _ROLES}
+        self._roles: dict[int, str] = {}
+        self._pending_loss: float | None = None
+        self._last_eval_step = -1
+        self._next_eval_step = self.every_n_steps
+
+    # ------------------------------------------------------------------ setup
+
+    @override
+    def setup(self, trainer: pl.Trainer, pl_module: pl.LightningModule, stage: str) -> None:
+        if stage != "fit":
+            return
+        self._reset()
+        if self.classifier is None and self._modes is None:
+            datamodule = getattr(trainer, "datamodule", None)
+            modes, std = getattr(datamodule, "modes", None), getattr(datamodule, "std", None)
+            if not (isinstance(modes, Tensor) and isinstance(std, float)):
+                raise ValueError(
+                    "GANStabilityCallback needs a target: `modes` and `std` for a mixture (or a datamodule with "
+                    "`modes` and `std` attributes, like lightning_mixup.gan.RingDataModule), or a `classifier` "
+                    "that labels image samples."
+                )
+            self._modes, self._std = modes.float(), std
+        if self._modes is not None:
+            self._report.num_modes = int(self._modes.shape[0])
+
+    @override
+    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        owners = {
+            role: {id(p) for p in module.parameters()}
+            for role in _ROLES
+            if isinstance(module := getattr(pl_module, role, None), nn.Module)
+        }
+        for optimizer in trainer.optimizers:
+            params = {id(p) for group in optimizer.param_groups for p in group["params"]}
+            for role, ids in owners.items():
+                if params and params <= ids:
+                    self._roles[id(optimizer)] = role
+
+    # ------------------------------------------------------------------ losses and gradient norms
+
+    @override
+    def on_before_backward(self, trainer: pl.Trainer, pl_module: pl.LightningModule, loss: Tensor) -> None:
+        self._pending_loss = float(loss.detach().float().mean())
+
+    @override
+    def on_before_optimizer_step(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, optimizer: torch.optim.Optimizer
+    ) -> None:
+        role = self._roles.get(id(optimizer))
+        loss, self._pending_loss = self._pending_loss, None
+        grads = [p.grad.detach() for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+        norm = float(torch.nn.utils.get_total_norm(grads)) if grads else 0.0
+        if not math.isfinite(norm) or (loss is not None and not math.isfinite(loss)):
+            self._report.finite = False
+        if role is not None:
+            self._history[role].append((math.nan if loss is None else loss, norm))
+
+    # ------------------------------------------------------------------ evaluation schedule
+
+    @override
+    def on_train_batch_end(
+        self, trainer: pl.Trainer, pl_module: pl.LightningModule, outputs: Any, batch: Any, batch_idx: int
+    ) -> None:
+        if trainer.global_step >= self._next_eval_step:
+            self._evaluate(trainer, pl_module, log=True)
+            self._next_eval_step = (trainer.global_step // self.every_n_steps + 1) * self.every_n_steps
+
+    @override
+    def on_train_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        max_epochs = trainer.max_epochs
+        last_epoch = max_epochs is not None and max_epochs > 0 and trainer.current_epoch + 1 >= max_epochs
+        finished = (trainer.max_steps > 0 and trainer.global_step >= trainer.max_steps) or last_epoch
+        if finished and trainer.global_step != self._last_eval_step:
+            self._evaluate(trainer, pl_module, log=True, on_step=False)
+
+    @override
+    def on_train_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+        if trainer.global_step != self._last_eval_step:
+            self._evaluate(trainer, pl_module, log=False)  # Lightning refuses `log` here; kept in the report
+
+    def _sample(self, pl_module: pl.LightningModule) -> Tensor:
+        generator = torch.Generator().manual_seed(self.seed)
+        states = {module: module.training for module in pl_module.modules()}
+        if self.eval_mode:
+            pl_module.eval()
+        try:
+            with torch.no_grad():
+                samples = self.sample_fn(pl_module, self.num_samples, generator)
+        finally:
+            for module, training in states.items():
+                module.training = training
+        if not isinstance(samples, Tensor) or samples.ndim < 1 or samples.shape[0] != self.num_samples:
+            shape = tuple(samples.shape) if isinstance(samples, Tensor) else type(samples).__name__
+            raise ValueError(f"Expected `sample_fn` to return {self.num_samples} samples (n, ...), but got {shape}.")
+        return samples.detach()
+
+    @torch.no_grad()
+    def _coverage(self, samples: Tensor) -> dict[str, float]:
+        if self.classifier is not None:
+            device = samples.device
+            if isinstance(self.classifier, nn.Module):
+                device = next(iter(self.classifier.parameters()), samples).device
+            logits = self.classifier(torch.nan_to_num(samples.to(device)))
+            counts, confident, total = classifier_mode_counts(logits, confidence=self.confidence)
+            finite_rows = torch.isfinite(samples).flatten(1).all(1)
+            confident = torch.minimum(confident, finite_rows.sum())
+            self._report.num_modes = int(counts.numel())
+            values = classifier_coverage(counts, confident, total)
+        else:
+            if self._modes is None or self._std is None:
+                raise RuntimeError("GANStabilityCallback has no mixture modes: it is set up in `Trainer.fit`.")
+            counts, total = mode_histogram(samples.flatten(1).float(), self._modes, self._std, threshold=self.threshold)
+            values = coverage_from_counts(counts.cpu(), total.cpu())
+        return {k: float(v) for k, v in values.items()}
+
+    def _evaluate(self, trainer: pl.Trainer, pl_module: pl.LightningModule, *, log: bool, on_step: bool = True) -> None:
+        samples = self._sample(pl_module)
+        if not bool(torch.isfinite(samples).all()):
+            self._report.finite = False
+        metrics = self._coverage(samples)
+        for role, prefix in zip(_ROLES, ("d", "g"), strict=True):
+            losses = [loss for loss, _ in self._history[role] if math.isfinite(loss)]
+            norms = [norm for _, norm in self._history[role]]
+            metrics[f"{prefix}_loss_var"] = _var(losses)
+            metrics[f"{prefix}_grad_norm"] = _mean(norms)
+        report = self._report
+        report.steps.append(int(trainer.global_step))
+        for key in (
+            "modes_captured",
+            "high_quality_share",
+            "reverse_kl",
+            "d_loss_var",
+            "g_loss_var",
+            "d_grad_norm",
+            "g_grad_norm",
+        ):
+            getattr(report, key).append(metrics[key])
+        report.verdict = run_verdict(
+            report.modes_captured,
+            report.high_quality_share,
+            report.reverse_kl,
+            num_modes=report.num_modes,
+            finite=report.finite,
+            rule=self.rule,
+        )
+        self._last_eval_step = int(trainer.global_step)
+        if log:
+            values = {f"{self.log_prefix}{k}": v for k, v in metrics.items() if math.isfinite(v)}
+            values[f"{self.log_prefix}verdict"] = float(VERDICTS.index(report.verdict))
+            pl_module.log_dict(values, on_step=on_step, on_epoch=not on_step)
+
+    def report(self) -> StabilityReport:
+        """Everything measured so far in the current (or last) fit."""
+        return self._report
+
+    @property
+    def verdict(self) -> str:
+        """The current verdict (``"n/a"`` before the first evaluation)."""
+        return self._report.verdict
+
+    @override
+    def state_dict(self) -> dict[str, Any]:
+        return {"report": asdict(self._report), "next_eval_step": self._next_eval_step}
+
+    @override
+    def load_state_dict(self, state_dict: dict[str, Any]) -> None:
+        self._report = StabilityReport(**state_dict["report"])
+        self._next_eval_step = int(state_dict["next_eval_step"])
+
+
+# ---------------------------------------------------------------------------------------------- comparison
+
+
+@dataclass
+class StabilityComparison:
+    """ERM against mixup runs of one GAN, paired by seed (output of :func:`compare_stability`).
+
+    Attributes:
+        seeds: the seeds, in order.
+        erm: one :class:`StabilityReport` per seed without a ``MixupCallback``.
+        mixup: one per seed with it.
+        paired: per metric (``modes_captured``, ``high_quality_share``, ``reverse_kl``) the mean of the paired
+            difference mixup − ERM of the final values, its 95 % t-interval and the counts of seeds where mixup is
+            higher / equal / lower.
+        verdicts: per arm, the share of runs with each verdict.
+    """
+
+    seeds: list[int]
+    erm: list[StabilityReport]
+    mixup: list[StabilityReport]
+    paired: dict[str, dict[str, float]] = field(default_factory=dict)
+    verdicts: dict[str, dict[str, float]] = field(default_factory=dict)
+
+    def markdown(self) -> str:
+        """A small Markdown summary."""
+        lines = [
+            f"ERM vs mixup, {len(self.seeds)} seeds (paired by seed)",
+            "",
+            "| metric | ERM | mixup | mixup − ERM (95 % CI) | higher / equal / lower |",
+            "|---|---|---|---|---|",
+        ]
+        for metric, p in self.paired.items():
+            lines.append(
+                f"| {metric} | {p['erm_mean']:.3g} | {p['mixup_mean']:.3g} | {p['mean']:+.3g} "
+                f"[{p['low']:+.3g}, {p['high']:+.3g}] | {int(p['higher'])} / {int(p['equal'])} / {int(p['lower'])} |"
+            )
+        lines += ["", "| arm | " + " | ".join(VERDICTS) + " |", "|---|" + "---|" * len(VERDICTS)]
+        for arm, shares in self.verdicts.items():
+            lines.append(f"| {arm} | " + " | ".join(f"{shares[v]:.0%}" for v in VERDICTS) + " |")
+        return "\n".join(lines)
+
+
+def paired_interval(differences: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and two-sided t-interval of paired differences (``nan`` bounds for fewer than two values).
+
+    Example:
+        >>> mean, low, high = paired_interval([1.0, 2.0, 3.0])
+        >>> mean, round(low, 3), round(high, 3)
+        (2.0, -0.484, 4.484)
+    """
+    from scipy import stats
+
+    values = [float(d) for d in differences if math.isfinite(float(d))]
+    if not values:
+        return math.nan, math.nan, math.nan
+    mean = sum(values) / len(values)
+    if len(values) < 2:
+        return mean, math.nan, math.nan
+    sem = math.sqrt(_var(values) / len(values))
+    if sem == 0:
+        return mean, mean, mean
+    half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1)) * sem
+    return mean, mean - half, mean + half
+
+
+def summarise_pairs(
+    erm: Sequence[Mapping[str, Any]], mixup: Sequence[Mapping[str, Any]], metric: str
+) -> dict[str, float]:
+    """Paired summary of one final metric: means, mean difference mixup − ERM with its interval, sign counts."""
+    a = [float(r[metric]) for r in erm]
+    b = [float(r[metric]) for r in mixup]
+    diffs = [y - x for x, y in zip(a, b, strict=True)]
+    mean, low, high = paired_interval(diffs)
+    return {
+        "erm_mean": _mean(a),
+        "mixup_mean": _mean(b),
+        "mean": mean,
+        "low": low,
+        "high": high,
+        "higher": float(sum(d > 0 for d in diffs)),
+        "equal": float(sum(d == 0 for d in diffs)),
+        "lower": float(sum(d < 0 for d in diffs)),
+    }
+
+
+def verdict_shares(verdicts: Sequence[str]) -> dict[str, float]:
+    """The share of each verdict in ``verdicts``."""
+    return {v: (sum(x == v for x in verdicts) / len(verdicts) if verdicts else 0.0) for v in VERDICTS}
+
+
+def compare_stability(
+    make_model: Callable[[], pl.LightningModule],
+    make_datamodule: Callable[[int], pl.LightningDataModule],
+    *,
+    seeds: Sequence[int],
+    mixup: Mapping[str, Any],
+    callback: Mapping[str, Any] | None = None,
+    trainer: Mapping[str, Any] | None = None,
+) -> StabilityComparison:
+    """Train the same GAN with and without discriminator mixup for every seed and compare their stability.
+
+    For each seed and arm: ``seed_everything(seed)``, then ``make_model()`` and ``make_datamodule(seed)``, and a fit
+    with a fresh :class:`GANStabilityCallback` (``callback`` kwargs); the mixup arm adds
+    ``MixupCallback(seed=seed, **mixup)``. Both arms start from the same weights and data, so the runs are paired.
+
+    Args:
+        make_model: builds the GAN; it must derive from :class:`~lightning_mixup.MixupMixin` and mix its
+            discriminator batches with ``self.mix_discriminator(real, fake)`` (without the callback that is ERM).
+        make_datamodule: builds the data for a seed.
+        seeds: the seeds.
+        mixup: ``MixupCallback`` kwargs of the mixup arm, e.g. ``{"alpha": 0.2, "discriminator_mode": "shuffle"}``.
+        callback: ``GANStabilityCallback`` kwargs.
+        trainer: ``Trainer`` kwargs (``max_steps``, ...); logger, checkpointing, progress bar and model summary are
+            off unless given.
+
+    Returns:
+        :class:`StabilityComparison`.
+
+    Raises:
+        TypeError: if the model is not a ``MixupMixin`` (the callback could not mix its discriminator).
+        ValueError: if ``seeds`` is empty.
+    """
+    from lightning_mixup.callback import MixupCallback
+    from lightning_mixup.mixin import MixupMixin
+
+    if not seeds:
+        raise ValueError("Expected at least one seed in `seeds`, but got none.")
+    options: dict[str, Any] = {
+        "logger": False,
+        "enable_checkpointing": False,
+        "enable_progress_bar": False,
+        "enable_model_summary": False,
+    }
+    options.update(trainer or {})
+    reports: dict[str, list[StabilityReport]] = {"erm": [], "mixup": []}
+    for seed in seeds:
+        for arm in ("erm", "mixup"):
+            pl.seed_everything(seed, verbose=False)
+            model = make_model()
+            if not isinstance(model, MixupMixin):
+                raise TypeError(
+                    f"Expected `make_model()` to return a MixupMixin LightningModule that mixes its discriminator "
+                    f"with `self.mix_discriminator(real, fake)`, but got {type(model).__name__}."
+                )
+            datamodule = make_datamodule(seed)
+            stability = GANStabilityCallback(**dict(callback or {}))
+            callbacks: list[Callback] = [stability]
+            if arm == "mixup":
+                callbacks.append(MixupCallback(**{"seed": seed, **dict(mixup)}))
+            pl.Trainer(**options, callbacks=callbacks).fit(model, datamodule)
+            reports[arm].append(stability.report())
+    finals = {arm: [r.final() for r in runs] for arm, runs in reports.items()}
+    paired = {
+        m: summarise_pairs(finals["erm"], finals["mixup"], m)
+        for m in ("modes_captured", "high_quality_share", "reverse_kl")
+    }
+    verdicts = {arm: verdict_shares([r.verdict for r in runs]) for arm, runs in reports.items()}
+    return StabilityComparison(list(seeds), reports["erm"], reports["mixup"], paired, verdicts)

@@ -4,16 +4,18 @@
 # Setup, and why:
 #  1. torch==2.13.0 is installed first and constraints.txt pins it, so no later step can pull a newer torch
 #     (that would download several GB of CUDA packages).
-#  2. The project is installed with its declared dependencies. torchattacks 3.5.1 declares torchvision, which
-#     its code never imports; where pip's torchvision cannot load against the installed torch (a CPU torch with
-#     the CUDA torchvision wheel), it breaks `import lightning` / `import torchmetrics`. So after the install,
-#     a torchvision that fails to import is uninstalled again; one that works (a matching GPU setup) is kept.
+#  2. The project is installed with every extra it runs with (`dev` = `study` (= `robustness` + `plots`) + the test
+#     tools). torchattacks 3.5.1 (the `robustness` extra) declares torchvision, which its code never imports;
+#     where pip's torchvision cannot load against the installed torch (a CPU torch with the CUDA torchvision
+#     wheel), it breaks `import lightning` / `import torchmetrics`. So after the install, a torchvision that fails
+#     to import is uninstalled again; one that works (a matching GPU setup) is kept. (A pip user can avoid both
+#     torchvision and the requests downgrade with `pip install --no-deps torchattacks`: docs/install.md.)
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: demo test quick clean setup study
+.PHONY: demo test quick clean setup study docs
 
 setup: $(STAMP)
 
@@ -40,7 +42,18 @@ test: $(STAMP)
 	$(PY) -m pytest -q
 
 clean:
-	rm -rf $(VENV)
+	rm -rf $(VENV) build/site
+
+# The documentation site (docs/, mkdocs.yml) with the API reference from the docstrings, into build/site; every
+# warning is an error (mkdocs --strict), as in CI.
+DOCS_STAMP := $(VENV)/.docs-stamp
+
+$(DOCS_STAMP): $(STAMP)
+	$(PY) -m pip install --quiet -c constraints.txt -e '.[docs]'
+	touch $(DOCS_STAMP)
+
+docs: $(DOCS_STAMP)
+	$(PY) -m mkdocs build --strict --site-dir build/site
 
 # The full study (issues #11, #12): every dataset, seed and setting; writes experiments/results/. About an hour on 2 cores.
 study: $(STAMP)

@@ -1,6 +1,6 @@
 """``python -m lightning_mixup``: the LightningCLI entry point."""
 
-from lightning_mixup.cli import main
+from lightning_mixup.cli import entry_point
 
 if __name__ == "__main__":
-    main()
+    entry_point()

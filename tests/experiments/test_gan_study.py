@@ -152,3 +152,13 @@ def test_cli_configs_build_and_train(name, tmp_path):
     assert any(isinstance(cb, GANStabilityCallback) for cb in cli.trainer.callbacks)
     cli.trainer.fit(cli.model, cli.datamodule)
     assert cli.trainer.global_step == 4
+
+
+def test_benchmark_smoke(tmp_path):
+    from benchmarks import bench_gan_batched
+
+    bench_gan_batched.main(["--quick", "--out", str(tmp_path)])
+    saved = json.loads((tmp_path / "gan_batched.json").read_text())
+    assert len(saved["rows"]) == 3
+    assert all(row["max_relative_weight_difference"] < 1e-4 for row in saved["rows"])  # the same runs both ways
+    assert "speed-up" in (tmp_path / "gan_batched.md").read_text()

@@ -134,3 +134,9 @@ def test_api_reference_documents_every_public_module():
     missing = {m for m in modules - documented if m.rpartition(".")[0] not in packages}
     assert missing == set(), "add these modules to a page of docs/api/"
     assert documented - modules == set(), "docs/api/ names modules that do not exist"
+
+
+def test_ci_minimum_run_installs_what_make_setup_installs_beside_the_extras():
+    no_deps = re.findall(r"pip install --quiet --no-deps (\S+==\S+)", (ROOT / "Makefile").read_text())
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert all(f"--no-deps {pin}" in ci for pin in no_deps), no_deps

@@ -185,8 +185,9 @@ def markdown(result: dict[str, Any], out: Path, link_base: Path) -> str:
     config = result["config"]
     arms = [tab.ERM, tab.SELECTED, *(tab.arm_name(a) for a in config["alphas"])]
     lines = [
-        f"Configuration `{config['name']}` on {result['machine']}: {result['seconds'] / 60:.1f} minutes "
-        f"({', '.join(f'{k} {v:.0f} s' for k, v in result['timings'].items())}).",
+        f"Configuration `{config['name']}` on {result['machine']}: {result['seconds'] / 60:.1f} minutes wall time, "
+        f"{config['workers']} worker processes of one thread (time per part, summed over its jobs: "
+        f"{', '.join(f'{k} {v:.0f} s' for k, v in result['timings'].items())}).",
         "",
         *config.get("notes", []),
         "",
@@ -249,7 +250,7 @@ def markdown(result: dict[str, Any], out: Path, link_base: Path) -> str:
     for arch, entry in result["mnist1d"]["archs"].items():
         for metric in ("accuracy", "nll", "ece15", "ece100", "ts_ece15", "ts_nll"):
             rows.append(f"| MNIST-1D {arch} | {metric} | {_arm_means(entry['per_seed'], arms, metric)} |")
-    for metric in ("accuracy", "nll", "ece15", "ece100", "ts_ece15", "ts_nll"):
+    for metric in ("accuracy", "nll", "ece15", "ece100", "ts_ece15", "ts_nll") if result["digits"] else ():
         rows.append(f"| digits MLP | {metric} | {_arm_means(result['digits']['per_fold'], arms, metric)} |")
     lines += ["#### MNIST-1D and digits: accuracy and calibration (%, NLL in nats; mean over seeds / folds)", "",
               f"MNIST-1D: {result['mnist1d']['steps']} steps, 3,500 training / 500 validation / 1,000 test examples.",

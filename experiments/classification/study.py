@@ -69,10 +69,10 @@ class Config:
 FULL = Config()
 DEMO = Config(
     keel=DEMO_KEEL, sklearn=(), settings=("paper",), mnist1d_archs=("mnist1d_cnn",), mnist1d_seeds=(0, 1),
-    mnist1d_steps=2000, anchor_archs=(), anchor_seeds=(), attack_archs=("mnist1d_cnn",), digits_folds=(0, 1),
+    mnist1d_steps=1000, anchor_archs=(), anchor_seeds=(), attack_archs=("mnist1d_cnn",), digits_folds=(0, 1),
     digits_epochs=10, name="demo",
     notes=["`make demo` runs a subset: 10 small KEEL tables in the paper's setting only, MNIST-1D's CNN with 2 seeds "
-           "and 2,000 steps (a third of the recipe, so its accuracy is below the anchor), digits with 2 folds and 10 "
+           "and 1,000 steps (a sixth of the recipe, so its accuracy is below the anchor), digits with 2 folds and 10 "
            "epochs; `make study` runs everything."],
 )  # fmt: skip
 
@@ -84,42 +84,102 @@ def machine() -> str:
     return f"{os.cpu_count()} CPU cores ({cpu}), {platform.system()}, Python {python}, torch {torch.__version__}"
 
 
-def _tabular_job(job: tuple[str, str, str, tuple[int, ...], tuple[float, ...]]) -> dict[str, Any]:
+def _job(job: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any], float]:
+    """One unit of work, run in a worker process with one torch thread: ``(job, result, seconds)``."""
     torch.set_num_threads(1)
-    source, name, setting, folds, alphas = job
-    return tab.run_dataset(source, name, tab.SETTINGS[setting], folds=folds, alphas=alphas, keep_logits=True)
+    start = time.perf_counter()
+    kind, args = job[0], job[1:]
+    if kind == "tabular":
+        source, name, setting, folds, alphas = args
+        result = tab.run_dataset(source, name, tab.SETTINGS[setting], folds=folds, alphas=alphas, keep_logits=True)
+    elif kind == "anchor":
+        arch, seeds = args
+        result = m1d.run_anchor([arch], seeds)
+    elif kind == "mnist1d":
+        arch, seeds, alphas, steps, attack = args
+        result = m1d.run_mnist1d([arch], seeds, alphas=alphas, steps=steps, attack=attack)
+    elif kind == "digits":
+        folds, alphas, epochs, attack = args
+        result = m1d.run_digits(folds, alphas=alphas, epochs=epochs, attack=attack)
+    else:  # pragma: no cover - a programming error
+        raise ValueError(f"Unknown job kind {kind!r}.")
+    return job, result, time.perf_counter() - start
 
 
-def run_tabular(config: Config, progress: bool = True) -> dict[str, list[dict[str, Any]]]:
-    """Every (table, setting) of the configuration, largest first, in ``config.workers`` processes."""
-    ids = tab.dataset_ids(config.keel, config.sklearn)
+def jobs(config: Config) -> list[tuple[Any, ...]]:
+    """Every unit of work of the configuration, the longest first (an estimate), for the worker pool."""
+    ids = tab.dataset_ids(config.keel, config.sklearn) if config.settings else []
     sizes = {i: len(tab.load_table(i[1], i[0]).y) for i in ids}  # type: ignore[arg-type]
-    jobs = [(s, n, setting, config.folds, config.alphas) for (s, n) in ids for setting in config.settings]
-    jobs.sort(key=lambda j: -sizes[(j[0], j[1])] * (3 if j[2] == "converged" else 1))
-    results: dict[str, list[dict[str, Any]]] = {s: [] for s in config.settings}
+    work: list[tuple[float, tuple[Any, ...]]] = []
+    for source, name in ids:
+        for setting in config.settings:
+            steps = sizes[(source, name)] * 0.81 / 16 * (10 if setting == "paper" else 25)
+            cost = min(steps, 3000.0 if setting == "converged" else steps) * len(config.folds) * 0.12
+            work.append((cost, ("tabular", source, name, setting, config.folds, config.alphas)))
+    for arch in config.anchor_archs:
+        work.append((6000 * len(config.anchor_seeds) * (2.0 if "cnn" in arch else 0.5), ("anchor", arch,
+                     config.anchor_seeds)))  # fmt: skip
+    for arch in config.mnist1d_archs:
+        models = len(config.mnist1d_seeds) * (1 + len(config.alphas))
+        cost = config.mnist1d_steps * models * (2.0 if "cnn" in arch else 0.5) + 3000 * models * (
+            arch in config.attack_archs
+        )
+        work.append((cost, ("mnist1d", arch, config.mnist1d_seeds, config.alphas, config.mnist1d_steps,
+                            arch in config.attack_archs)))  # fmt: skip
+    if config.digits_folds:
+        work.append((2000.0 * len(config.digits_folds) * config.digits_epochs / 10, ("digits", config.digits_folds,
+                     config.alphas, config.digits_epochs, config.digits_attack)))  # fmt: skip
+    return [job for _, job in sorted(work, key=lambda w: -w[0])]
+
+
+def run_jobs(config: Config, progress: bool = True) -> dict[str, Any]:
+    """All jobs in ``config.workers`` spawned processes (or in this one with ``workers=1``), merged by kind."""
+    todo = jobs(config)
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=len(jobs), desc="tabular (dataset × setting)", unit="job")
+        bar = tqdm(total=len(todo), desc="classification jobs", unit="job")
+    done: list[tuple[tuple[Any, ...], dict[str, Any], float]] = []
     if config.workers > 1:
         with ProcessPoolExecutor(config.workers, mp_context=get_context("spawn")) as pool:
-            for result in pool.map(_tabular_job, jobs):
-                results[result["setting"]["name"]].append(result)
+            for item in pool.map(_job, todo):
+                done.append(item)
                 if bar is not None:
                     bar.update()
     else:
-        for job in jobs:
-            result = _tabular_job(job)
-            results[result["setting"]["name"]].append(result)
+        for job in todo:
+            done.append(_job(job))
             if bar is not None:
                 bar.update()
     if bar is not None:
         bar.close()
-    order = {f"{s}/{n}": k for k, (s, n) in enumerate(ids)}
-    for rows in results.values():
+    tabular: dict[str, list[dict[str, Any]]] = {s: [] for s in config.settings}
+    anchor: dict[str, Any] | None = None
+    mnist: dict[str, Any] | None = None
+    digits: dict[str, Any] = {}
+    seconds: dict[str, float] = {}
+    for job, result, took in done:
+        kind = job[0]
+        seconds[kind] = seconds.get(kind, 0.0) + took
+        if kind == "tabular":
+            tabular[job[3]].append(result)
+        elif kind == "anchor":
+            anchor = result if anchor is None else {**anchor, "archs": {**anchor["archs"], **result["archs"]}}
+        elif kind == "mnist1d":
+            mnist = result if mnist is None else {**mnist, "archs": {**mnist["archs"], **result["archs"]}}
+        else:
+            digits = result
+    order = {f"{s}/{n}": k for k, (s, n) in enumerate(tab.dataset_ids(config.keel, config.sklearn))}
+    for rows in tabular.values():
         rows.sort(key=lambda r: order[r["dataset"]])
-    return results
+    if mnist is not None:  # archs in the configured order
+        mnist["archs"] = {a: mnist["archs"][a] for a in config.mnist1d_archs}
+    if anchor is not None:
+        anchor["archs"] = {a: anchor["archs"][a] for a in config.anchor_archs}
+    return {"tabular": tabular if any(tabular.values()) else {}, "anchor": anchor,
+            "mnist1d": mnist or {"archs": {}, "steps": config.mnist1d_steps}, "digits": digits,
+            "job_seconds": seconds}  # fmt: skip
 
 
 def _arms(alphas: Sequence[float]) -> list[str]:
@@ -234,9 +294,11 @@ def _robust_claims(name: str, table: dict[str, Any], arm: str) -> list[dict[str,
 
 def _paired_claims(name: str, reps: list[dict[str, Any]]) -> list[dict[str, Any]]:
     claims = []
-    for metric, claim, better in (("accuracy", "1. lower test error than ERM", 1),
-                                  ("ece15", "4. better calibrated (lower ECE)", -1),
-                                  ("ts_ece15", "4. better calibrated (lower ECE) after temperature scaling", -1)):
+    for metric, claim, better in (
+        ("accuracy", "1. lower test error than ERM", 1),
+        ("ece15", "4. better calibrated (lower ECE)", -1),
+        ("ts_ece15", "4. better calibrated (lower ECE) after temperature scaling", -1),
+    ):
         diffs = [r["arms"][tab.SELECTED][metric] - r["arms"][tab.ERM][metric] for r in reps]
         ci = _t_interval(diffs)
         side = 1 if ci["low"] > 0 else -1 if ci["high"] < 0 else 0
@@ -253,23 +315,9 @@ def run(config: Config, out: Path, progress: bool = True) -> dict[str, Any]:
     """Run the configured study and write its outputs to ``out``; returns the ``run_all``/``study`` section."""
     out.mkdir(parents=True, exist_ok=True)
     start = time.perf_counter()
-    timings: dict[str, float] = {}
-    t0 = time.perf_counter()
-    tabular = run_tabular(config, progress) if config.settings and (config.keel or config.sklearn) else {}
-    timings["tabular"] = time.perf_counter() - t0
-    torch.set_num_threads(max(1, min(config.workers, os.cpu_count() or 1)))
-    t0 = time.perf_counter()
-    anchor = m1d.run_anchor(config.anchor_archs, config.anchor_seeds) if config.anchor_archs else None
-    timings["mnist1d_anchor"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    mnist = m1d.run_mnist1d(config.mnist1d_archs, config.mnist1d_seeds, alphas=config.alphas,
-                            steps=config.mnist1d_steps, attack_archs=config.attack_archs)  # fmt: skip
-    timings["mnist1d"] = time.perf_counter() - t0
-    t0 = time.perf_counter()
-    digits = m1d.run_digits(
-        config.digits_folds, alphas=config.alphas, epochs=config.digits_epochs, attack=config.digits_attack
-    )
-    timings["digits"] = time.perf_counter() - t0
+    parts = run_jobs(config, progress)
+    tabular, anchor, mnist, digits = parts["tabular"], parts["anchor"], parts["mnist1d"], parts["digits"]
+    timings = parts["job_seconds"]
     claims, summaries = tabular_claims(tabular, config.alphas)
     arms = _arms(config.alphas)
     robust: dict[str, Any] = {}
@@ -280,7 +328,8 @@ def run(config: Config, out: Path, progress: bool = True) -> dict[str, Any]:
                                                          "seed", arms)  # fmt: skip
             claims += _robust_claims(f"MNIST-1D {arch}, α chosen on validation", robust[f"mnist1d/{arch}"],
                                      tab.SELECTED)  # fmt: skip
-    claims += _paired_claims(f"digits (MLP), {len(config.digits_folds)} folds", digits["per_fold"])
+    if digits:
+        claims += _paired_claims(f"digits (MLP), {len(config.digits_folds)} folds", digits["per_fold"])
     if "robustness" in digits:
         robust["digits"] = robustness_table(_with_selected(digits["robustness"], digits["per_fold"], "fold"), "fold",
                                             arms)  # fmt: skip

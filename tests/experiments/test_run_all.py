@@ -15,7 +15,7 @@ TINY = replace(
 def test_main_job_writes_a_report_with_claims_tables_and_plots(tmp_path, monkeypatch):
     result = run_all.run(tmp_path, TINY, gan=False)
     readme = tmp_path / "README.md"
-    readme.write_text(f"intro\n{run_all.README_START}\nold\n{run_all.README_END}\nrest\n")
+    readme.write_text(f"intro\n{run_all.README_START}\nOLD-RESULTS\n{run_all.README_END}\nrest\n")
     monkeypatch.setattr(run_all, "ROOT", tmp_path)
     report = run_all.write_outputs(result, tmp_path, readme=True)
     text = report.read_text()
@@ -31,5 +31,5 @@ def test_main_job_writes_a_report_with_claims_tables_and_plots(tmp_path, monkeyp
     assert len(folds) == 10 and set(folds[0]["arms"]) == {"erm", "1", "selected"}
     assert set(folds[0]["arms"]["erm"]) >= {"accuracy", "nll", "ece15", "ece100", "ts_ece15", "temperature"}
     refreshed = readme.read_text()
-    assert refreshed.startswith("intro\n") and refreshed.endswith("rest\n") and "old" not in refreshed
+    assert refreshed.startswith("intro\n") and refreshed.endswith("rest\n") and "OLD-RESULTS" not in refreshed
     assert "### Claims against measurements" in refreshed and "### Classification headline" in refreshed

@@ -26,7 +26,16 @@ from typing import Any
 import torch
 
 from experiments.gan.batched import GANRunSpec, train_gan_batch
-from experiments.gan.study import SettingConfig, _cells, _figures, _paired, _reference_samplers, _run_records, markdown
+from experiments.gan.study import (
+    SettingConfig,
+    _cells,
+    _figures,
+    _paired,
+    _reference_samplers,
+    _run_records,
+    chance_high_quality,
+    markdown,
+)
 from experiments.gan.suite import settings
 
 ORIGINAL = {
@@ -105,10 +114,12 @@ def merge(out: Path) -> None:
         cfg = dataclasses.replace(base, iterations=iterations, eval_every=max(1, iterations // 6))
         cfg.snapshot_steps = sorted({s for p in parts for s in p["result"].snapshots})
         records, results = [], []
+        reference = _reference_samplers(cfg, None)
         for p in parts:
-            result = p["result"]
-            num_modes = cfg.sampler(p["spec"]["dataset"]).num_modes  # type: ignore[union-attr]
-            records += _run_records(cfg, p["spec"]["dataset"], cfg.cells[0]["latent_dim"], result, num_modes)
+            result, dataset = p["result"], p["spec"]["dataset"]
+            num_modes = cfg.sampler(dataset).num_modes  # type: ignore[union-attr]
+            chance = chance_high_quality(reference, cfg, dataset)
+            records += _run_records(cfg, dataset, cfg.cells[0]["latent_dim"], result, num_modes, chance)
             results.append((p["spec"]["dataset"], cfg.cells[0]["latent_dim"], result))
         lengths = {p["spec"]["form"]: p["iterations"] for p in parts}
         fields = dataclasses.asdict(cfg)
@@ -122,7 +133,7 @@ def merge(out: Path) -> None:
             "runs": records,
             "cells": _cells(records),
             "paired": _paired(records),
-            "reference_samplers": _reference_samplers(cfg, None),
+            "reference_samplers": reference,
             "seconds": max(float(p["result"].seconds) for p in parts),
             "files": _figures(cfg, results, out),
             "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",

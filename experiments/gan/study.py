@@ -89,7 +89,9 @@ class SettingConfig:
         verdict_min_modes_share: see :class:`~lightning_mixup.gan.VerdictRule`.
         verdict_max_reverse_kl: see :class:`~lightning_mixup.gan.VerdictRule`.
         verdict_min_high_quality: see :class:`~lightning_mixup.gan.VerdictRule`.
-        verdict_diverged_high_quality: see :class:`~lightning_mixup.gan.VerdictRule`.
+        verdict_diverged_high_quality: see :class:`~lightning_mixup.gan.VerdictRule`; ``None`` (mixtures): the
+            high-quality share a uniform smear over the data's square scores by chance (a run that places its samples
+            no better than that has left the data), 0.05 for images.
         digit_classifier_steps: training steps of the stacked-digits mode counter.
         reference: what the original work ran (for the report's "what was cut" line), free-form.
         num_threads: torch CPU threads during the setting (restored afterwards); ``None`` leaves torch's setting.
@@ -119,7 +121,7 @@ class SettingConfig:
     verdict_min_modes_share: float = 1.0
     verdict_max_reverse_kl: float = 0.1
     verdict_min_high_quality: float = 0.5
-    verdict_diverged_high_quality: float = 0.05
+    verdict_diverged_high_quality: float | None = None
     digit_classifier_steps: int = 150
     reference: str = ""
     num_threads: int | None = 1
@@ -152,14 +154,17 @@ class SettingConfig:
         self.snapshot_steps = sorted({s for s in self.snapshot_steps if 0 <= s <= self.iterations})
         self.verdict_rule()
 
-    def verdict_rule(self) -> VerdictRule:
-        """The verdict thresholds."""
+    def verdict_rule(self, chance_high_quality: float | None = None) -> VerdictRule:
+        """The verdict thresholds (``chance_high_quality``: the smear's share, used when the field is ``None``)."""
+        diverged = self.verdict_diverged_high_quality
+        if diverged is None:
+            diverged = chance_high_quality if chance_high_quality is not None else 0.05
         return VerdictRule(
             window=self.verdict_window,
             min_modes_share=self.verdict_min_modes_share,
             max_reverse_kl=self.verdict_max_reverse_kl,
             min_high_quality=self.verdict_min_high_quality,
-            diverged_high_quality=self.verdict_diverged_high_quality,
+            diverged_high_quality=diverged,
         )
 
     def sampler(self, dataset: str) -> GaussianMixture | StackedDigits:
@@ -207,10 +212,23 @@ def _tail_var(values: Tensor) -> float | None:
     return _finite_or_none(float(values.double().var())) if values.numel() > 1 else None
 
 
+def chance_high_quality(reference: Sequence[Mapping[str, Any]], cfg: SettingConfig, dataset: str) -> float | None:
+    """The high-quality share of the uniform smear on ``dataset`` (``None`` for images)."""
+    for entry in reference:
+        if entry["dataset"] == f"{dataset} ({cfg.name})" and entry["sampler"] == "uniform smear":
+            return float(entry["high_quality_share"]["mean"])
+    return None
+
+
 def _run_records(
-    cfg: SettingConfig, dataset: str, latent_dim: int, result: BatchedGANResult, num_modes: int
+    cfg: SettingConfig,
+    dataset: str,
+    latent_dim: int,
+    result: BatchedGANResult,
+    num_modes: int,
+    chance: float | None = None,
 ) -> list[dict[str, Any]]:
-    rule = cfg.verdict_rule()
+    rule = cfg.verdict_rule(chance)
     half = result.d_loss.shape[1] // 2
     model = {"g_hidden": 512, "g_depth": 3, "lr_d": 1e-3, **cfg.model}
     records = []
@@ -504,6 +522,7 @@ def run_setting(
                 groups.setdefault(key, []).extend(GANRunSpec(s, cell["method"], alpha) for s in seeds)
         results: list[tuple[str, int, BatchedGANResult]] = []
         records: list[dict[str, Any]] = []
+        reference = _reference_samplers(cfg, classifier)
         for (dataset, latent_dim, method), runs in groups.items():
             engine = cfg.engine_config(dataset, latent_dim, classifier if dataset == "digits" else None)
             result = train_gan_batch(
@@ -515,14 +534,15 @@ def run_setting(
             )
             results.append((dataset, latent_dim, result))
             num_modes = 1000 if dataset == "digits" else engine.sampler.num_modes  # type: ignore[union-attr]
-            records.extend(_run_records(cfg, dataset, latent_dim, result, num_modes))
+            chance = chance_high_quality(reference, cfg, dataset)
+            records.extend(_run_records(cfg, dataset, latent_dim, result, num_modes, chance))
         out_dict: dict[str, Any] = {
             "config": dataclasses.asdict(cfg),
             "architecture": cfg.architecture,
             "runs": records,
             "cells": _cells(records),
             "paired": _paired(records),
-            "reference_samplers": _reference_samplers(cfg, classifier),
+            "reference_samplers": reference,
             "seconds": 0.0,
             "files": {},
         }

@@ -69,7 +69,7 @@ def _authors(demo: bool) -> SettingConfig:
                 {"latent_dim": latent, "method": "erm", "alpha": 0.0},
                 {"latent_dim": latent, "method": "shuffle", "alpha": 0.2},
             ]
-    iterations = 500 if demo else 1200
+    iterations = 400 if demo else 800
     return SettingConfig(
         name="authors",
         title="Setting 1: the mixup authors' GAN code (hongyi-zhang/mixup gan/example_gan.py)",
@@ -106,10 +106,8 @@ def _authors(demo: bool) -> SettingConfig:
 
 
 def _pacgan(demo: bool) -> SettingConfig:
-    iterations = 3000 if demo else 6000
+    iterations = 3000 if demo else 4000
     cells = [{"latent_dim": 2, "method": "erm", "alpha": 0.0}, {"latent_dim": 2, "method": "paper", "alpha": 0.2}]
-    if not demo:
-        cells.append({"latent_dim": 2, "method": "shuffle", "alpha": 0.2})
     return SettingConfig(
         name="pacgan",
         title="Setting 2: the PacGAN/VEEGAN 2D benchmark with PacGAN's GAN as the baseline",
@@ -146,7 +144,7 @@ def _pacgan(demo: bool) -> SettingConfig:
 
 
 def _digits(demo: bool) -> SettingConfig:
-    iterations = 400 if demo else 2000
+    iterations = 400 if demo else 1500
     return SettingConfig(
         name="digits",
         title="Setting 4: stacked digits (three scikit-learn digits as channels, 1,000 modes)",
@@ -324,8 +322,9 @@ def run(out: Path, *, demo: bool) -> dict[str, Any]:
         "and latent codes. Modes: modes captured (a mode is captured if it is the nearest mode of at least one "
         "high-quality sample; images: a label of the digit classifier); HQ: share of samples within 3 std of their "
         "nearest mode (images: confidently classified); reverse KL: KL(mode histogram ‖ uniform). Verdict per run "
-        "over its last 3 evaluations: diverged (non-finite, or mean HQ < 5 %), converged (in each: all modes, "
-        "reverse KL ≤ 0.1, HQ ≥ 50 %), mode-collapsed (modes missing or uneven), unconverged (even but blurry). "
+        "over its last 3 evaluations: diverged (non-finite, or a mean HQ below the share a uniform smear over the "
+        "data's square scores by chance, see the reference samplers; images: below 5 %), converged (in each: all "
+        "modes, reverse KL ≤ 0.1, HQ ≥ 50 %), mode-collapsed (modes missing or uneven), unconverged (even but blurry). "
         "Loss variance and gradient norms over the second half of training. Intervals: 95 % t-intervals of the "
         "paired differences.",
         "",

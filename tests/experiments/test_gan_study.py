@@ -162,3 +162,17 @@ def test_benchmark_smoke(tmp_path):
     assert len(saved["rows"]) == 3
     assert all(row["max_relative_weight_difference"] < 1e-4 for row in saved["rows"])  # the same runs both ways
     assert "speed-up" in (tmp_path / "gan_batched.md").read_text()
+
+
+def test_full_scale_runner_uses_the_original_sizes():
+    from experiments.gan import full_scale
+
+    authors, pacgan = full_scale.full_setting("authors"), full_scale.full_setting("pacgan")
+    assert (authors.model["g_hidden"], authors.model["d_hidden"], authors.model["g_depth"]) == (512, 512, 3)
+    assert (pacgan.model["g_hidden"], pacgan.model["d_hidden"], pacgan.model["d_maxout"]) == (400, 200, 5)
+    specs = full_scale.groups()
+    assert {(s["setting"], s["dataset"]) for s in specs} == {
+        (name, data) for name in ("authors", "pacgan") for data in ("ring", "grid")
+    }
+    shuffle = next(s for s in specs if s["setting"] == "authors" and s["form"] == "shuffle")
+    assert shuffle["alphas"] == [0.1, 0.2, 0.5, 1.0]

@@ -1,30 +1,45 @@
-"""Robustness and calibration evaluation of any classifier: FGSM/PGD accuracy per ε, ECE, NLL, sanity checks.
+"""Robustness and calibration evaluation of any classifier: FGSM/PGD/AutoAttack/transfer accuracy per ε, ECE, NLL.
 
 Takes a model and data, returns a :class:`RobustnessResult`; never imports the training code of this package.
+Importing it never needs torchattacks (``pip install 'lightning-mixup[robustness]'``): only running an attack does.
+Checkpoints are loaded weights-only by :func:`load_checkpoint`.
 
 References:
     - Zhang et al., "mixup", ICLR 2018, https://arxiv.org/abs/1710.09412
     - Verma et al., "Manifold Mixup", ICML 2019, https://arxiv.org/abs/1806.05236
     - Thulasidasan et al., "On Mixup Training", NeurIPS 2019, https://arxiv.org/abs/1905.11001
+    - Croce & Hein, "AutoAttack", ICML 2020, https://arxiv.org/abs/2003.01690
 """
 
-from lightning_mixup.evaluation.attacks import ATTACKS, AttackModel, AttackSuite, fgsm_eps_sweep
+from lightning_mixup.evaluation.attacks import (
+    ATTACKS,
+    AUTOATTACK_VERSIONS,
+    ROBUSTNESS_INSTALL,
+    AttackModel,
+    AttackSuite,
+    build_autoattack,
+    fgsm_eps_sweep,
+    require_torchattacks,
+)
 from lightning_mixup.evaluation.calibration import ReliabilityDiagram
 from lightning_mixup.evaluation.callback import RobustnessCallback
+from lightning_mixup.evaluation.checkpoints import load_checkpoint
 from lightning_mixup.evaluation.results import ReliabilityBins, RobustnessResult, SanityCheck, format_eps
 from lightning_mixup.evaluation.robustness import (
     DEFAULT_L2_EPS,
     DEFAULT_LINF_EPS,
     RobustnessEvaluator,
     evaluate_robustness,
-    load_checkpoint,
+    to_unit_inputs,
 )
 from lightning_mixup.evaluation.sanity import RobustnessSanityWarning, run_sanity_checks
 
 __all__ = [
     "ATTACKS",
+    "AUTOATTACK_VERSIONS",
     "DEFAULT_L2_EPS",
     "DEFAULT_LINF_EPS",
+    "ROBUSTNESS_INSTALL",
     "AttackModel",
     "AttackSuite",
     "ReliabilityBins",
@@ -34,9 +49,12 @@ __all__ = [
     "RobustnessResult",
     "RobustnessSanityWarning",
     "SanityCheck",
+    "build_autoattack",
     "evaluate_robustness",
     "fgsm_eps_sweep",
     "format_eps",
     "load_checkpoint",
+    "require_torchattacks",
     "run_sanity_checks",
+    "to_unit_inputs",
 ]

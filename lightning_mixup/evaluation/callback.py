@@ -22,16 +22,25 @@ from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 from typing_extensions import override
 
-from lightning_mixup.evaluation.attacks import AttackModel, AttackSuite, as_attack_input, seeded_rng
+from lightning_mixup._checks import check_bool, check_int
+from lightning_mixup.evaluation.attacks import (
+    AttackModel,
+    AttackSuite,
+    as_attack_input,
+    require_torchattacks,
+    seeded_rng,
+)
 from lightning_mixup.evaluation.results import format_eps
-from lightning_mixup.evaluation.robustness import BatchKey, _check_eps
+from lightning_mixup.evaluation.robustness import BatchKey, _check_eps, to_unit_inputs
 
 
 class RobustnessCallback(Callback):
     """Log ``{prefix}/clean_acc`` and ``{prefix}/{attack}_acc@{ε}`` on a validation subset every N epochs.
 
-    Inputs must be in [0, 1] (see :mod:`lightning_mixup.evaluation.attacks`); give the model's normalisation as
-    ``normalize_mean``/``normalize_std`` if it expects normalised inputs and does not normalise itself.
+    Inputs must be in [0, 1] (``uint8`` images are divided by 255; see :mod:`lightning_mixup.evaluation.attacks`);
+    give the model's normalisation as ``normalize_mean``/``normalize_std`` if it expects normalised inputs and does
+    not normalise itself. PGD runs as in :func:`~lightning_mixup.evaluation.evaluate_robustness`: from the clean
+    input, then ``pgd_restarts`` random starts.
 
     Args:
         every_n_epochs: attack after every ``every_n_epochs``-th validation epoch of ``fit``.
@@ -39,14 +48,19 @@ class RobustnessCallback(Callback):
         fgsm_eps: L∞ ε grid of FGSM.
         pgd_eps: L∞ ε grid of PGD.
         pgdl2_eps: L2 ε grid of PGD-L2.
-        pgd_steps: PGD iterations.
+        pgd_steps: PGD iterations per run.
         pgd_rel_step: PGD step size as a multiple of ``ε / pgd_steps``.
+        pgd_restarts: PGD runs from a random start, after the clean-start run.
+        pgd_clean_start: one PGD run from the clean input first.
         normalize_mean: per-channel mean of a normalisation applied inside the attacked model.
         normalize_std: per-channel standard deviation of that normalisation.
         input_key: where the inputs are in a batch.
         target_key: where the targets are.
         seed: seed of PGD's random starts.
         prefix: prefix of the logged names.
+
+    Raises:
+        ModuleNotFoundError: if torchattacks is not installed.
 
     Attributes:
         history: one dict per attacked epoch: ``{"epoch": ..., "clean_acc": ..., "fgsm_acc@0.1": ..., ...}``.
@@ -66,6 +80,8 @@ class RobustnessCallback(Callback):
         pgdl2_eps: Sequence[float] = (),
         pgd_steps: int = 10,
         pgd_rel_step: float = 2.5,
+        pgd_restarts: int = 1,
+        pgd_clean_start: bool = True,
         normalize_mean: list[float] | None = None,
         normalize_std: list[float] | None = None,
         input_key: BatchKey = 0,
@@ -86,10 +102,18 @@ class RobustnessCallback(Callback):
             raise ValueError("Expected at least one ε in `fgsm_eps`, `pgd_eps` or `pgdl2_eps`, but all are empty.")
         if (normalize_mean is None) != (normalize_std is None):
             raise ValueError("Expected both `normalize_mean` and `normalize_std`, or neither.")
+        check_int(pgd_restarts, "pgd_restarts", minimum=0)
+        check_bool(pgd_clean_start, "pgd_clean_start")
+        if pgd_restarts == 0 and not pgd_clean_start:
+            raise ValueError("Expected at least one PGD run: `pgd_restarts` >= 1 or `pgd_clean_start=True`.")
+        check_int(seed, "seed")
+        require_torchattacks()
         self.every_n_epochs = every_n_epochs
         self.max_batches = max_batches
         self.pgd_steps = pgd_steps
         self.pgd_rel_step = float(pgd_rel_step)
+        self.pgd_restarts = pgd_restarts
+        self.pgd_clean_start = pgd_clean_start
         self.normalize_mean = normalize_mean
         self.normalize_std = normalize_std
         self.input_key = input_key
@@ -121,6 +145,8 @@ class RobustnessCallback(Callback):
             pgdl2_eps=self.pgdl2_eps,
             pgd_steps=self.pgd_steps,
             pgd_rel_step=self.pgd_rel_step,
+            pgd_restarts=self.pgd_restarts,
+            pgd_clean_start=self.pgd_clean_start,
         )
         self._subset = None
 
@@ -139,6 +165,7 @@ class RobustnessCallback(Callback):
                     f"Expected tensors at batch[{self.input_key!r}] and batch[{self.target_key!r}], but got "
                     f"{type(x).__name__} and {type(y).__name__}."
                 )
+            x = to_unit_inputs(x, "validation inputs")
             low, high = float(x.min()), float(x.max())
             if low < -1e-6 or high > 1 + 1e-6:
                 raise ValueError(

@@ -39,16 +39,25 @@ class SanityCheck:
         passed: ``True``/``False``, or ``None`` when it did not apply (e.g. no ε = 0 in the grid).
         detail: what was compared, in words and numbers.
         doc: the section of :mod:`lightning_mixup.evaluation.sanity` that explains a failure.
+        cells: the ``(attack, ε)`` cells of ``robust_accuracy`` a failure makes untrustworthy (empty when it
+            passed).
     """
 
     name: str
     passed: bool | None
     detail: str
     doc: str = ""
+    cells: tuple[tuple[str, float], ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
-        """A JSON-serialisable dict."""
-        return {"name": self.name, "passed": self.passed, "detail": self.detail, "doc": self.doc}
+        """A JSON-serialisable dict (cells as ``[attack, ε]`` pairs)."""
+        return {
+            "name": self.name,
+            "passed": self.passed,
+            "detail": self.detail,
+            "doc": self.doc,
+            "cells": [[attack, eps] for attack, eps in self.cells],
+        }
 
 
 @dataclass
@@ -128,8 +137,10 @@ class RobustnessResult:
         clean_accuracy: top-1 accuracy on the unperturbed inputs.
         ece: expected calibration error (L1, ``n_bins`` equal-width bins, torchmetrics).
         nll: mean negative log-likelihood (cross-entropy of the logits).
-        robust_accuracy: ``{attack: {ε: accuracy}}``, attacks ``"fgsm"``, ``"pgd"`` (L∞) and ``"pgdl2"`` (L2);
-            ε in the model's input space ([0, 1] pixels).
+        robust_accuracy: ``{attack: {ε: accuracy}}``, attacks ``"fgsm"``, ``"pgd"`` (L∞), ``"pgdl2"`` (L2),
+            ``"autoattack"`` (L∞), ``"transfer_fgsm"`` and ``"transfer_pgd"`` (L∞, crafted on the transfer
+            source); ε in the model's input space ([0, 1] pixels). Cells in :attr:`failed_cells` failed a sanity
+            check: show them as such and leave them out of verdicts.
         reliability: the reliability-diagram bins of the clean predictions.
         sanity: the sanity checks, see :mod:`lightning_mixup.evaluation.sanity`.
         config: the attack settings (steps, step size, random start, seed, ...).
@@ -160,6 +171,31 @@ class RobustnessResult:
         """The sanity checks that failed."""
         return [check for check in self.sanity if check.passed is False]
 
+    @property
+    def failed_cells(self) -> dict[str, list[float]]:
+        """``{attack: [ε, ...]}``: the cells of :attr:`robust_accuracy` that a failed sanity check implicates.
+
+        A failed check names the cells it makes untrustworthy (e.g. PGD at the ε where it is weaker than FGSM; every
+        cell of an attack whose ε = 0 accuracy is not the clean accuracy; every cell when the model was in training
+        mode). Studies show these cells as failed and leave them out of verdicts.
+
+        Example:
+            >>> bins = ReliabilityBins([0.0, 1.0], [4], [0.9], [1.0])
+            >>> check = SanityCheck("pgd_not_weaker_than_fgsm", False, "...", "pgd-weaker", (("pgd", 0.1),))
+            >>> result = RobustnessResult(4, 1.0, 0.1, 0.1, {"pgd": {0.1: 0.5, 0.2: 0.25}}, bins, [check])
+            >>> result.failed_cells, result.cell_passed("pgd", 0.2)
+            ({'pgd': [0.1]}, True)
+        """
+        cells: dict[str, set[float]] = {}
+        for check in self.failed_checks:
+            for attack, eps in check.cells:
+                cells.setdefault(attack, set()).add(eps)
+        return {attack: sorted(eps) for attack, eps in sorted(cells.items())}
+
+    def cell_passed(self, attack: str, eps: float) -> bool:
+        """Whether the cell ``robust_accuracy[attack][eps]`` passed every sanity check that concerns it."""
+        return eps not in self.failed_cells.get(attack, [])
+
     def accuracy_curve(self, attack: str) -> tuple[list[float], list[float]]:
         """``(eps, accuracy)`` of ``attack``, sorted by ε.
 
@@ -189,6 +225,7 @@ class RobustnessResult:
             "reliability": self.reliability.to_dict(),
             "sanity": [check.to_dict() for check in self.sanity],
             "passed": self.passed,
+            "failed_cells": {attack: [format_eps(e) for e in eps] for attack, eps in self.failed_cells.items()},
             "config": self.config,
         }
         if include_flags:
@@ -205,13 +242,17 @@ class RobustnessResult:
         return out
 
     def summary(self) -> str:
-        """A short Markdown summary: one row per attack, one column per ε."""
+        """A short summary: one row per attack, one entry per ε; a cell that failed a sanity check ends in ``(!)``."""
         lines = [
             f"clean accuracy {self.clean_accuracy:.4f} | ECE {self.ece:.4f} | NLL {self.nll:.4f} | "
             f"N = {self.num_examples}",
         ]
+        failed_cells = self.failed_cells
         for attack, curve in self.robust_accuracy.items():
-            cells = ", ".join(f"ε={format_eps(e)}: {acc:.4f}" for e, acc in sorted(curve.items()))
+            cells = ", ".join(
+                f"ε={format_eps(e)}: {acc:.4f}" + (" (!)" if e in failed_cells.get(attack, []) else "")
+                for e, acc in sorted(curve.items())
+            )
             lines.append(f"{attack}: {cells}")
         failed = self.failed_checks
         lines.append("sanity checks: all passed" if not failed else f"sanity checks FAILED: {[c.name for c in failed]}")

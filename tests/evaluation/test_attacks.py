@@ -121,7 +121,7 @@ def test_l2_pgd_does_not_stall_on_saturated_softmax():
     # torchattacks' default eps_for_division (1e-10) dwarfs these gradient norms: its L2 PGD does not move
     stalled = torchattacks.PGDL2(model, eps=0.6, alpha=0.15, steps=10, random_start=False)(images, y)
     assert bool((model(stalled).argmax(1) == y).all())
-    suite = AttackSuite(model, torch.device("cpu"), pgdl2_eps=[0.6], pgd_steps=10, pgd_random_start=False)
+    suite = AttackSuite(model, torch.device("cpu"), pgdl2_eps=[0.6], pgd_steps=10, pgd_restarts=0)
     with torch.enable_grad():
         ((_, _, adv),) = list(suite.run(images, y))
     assert bool((model(adv).argmax(1) != y).all())

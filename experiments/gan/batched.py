@@ -8,8 +8,8 @@ For the stability study a few hundred small GANs must train on a CPU. Trained on
   ``torch.func.stack_module_state``; forward passes are ``vmap(functional_call(...))``;
 - the optimizers are ``torch.optim.Adam`` over the stacked tensors (Adam is elementwise, so this is each run's own
   Adam), with the module's learning rates and betas;
-- every random draw is the Lightning path's draw: real batches from the data module's sampler and stream
-  (:func:`~lightning_mixup.gan.data_generator` ``(seed, 0)``), latent codes from the module's stream
+- every random draw is the Lightning path's draw: real batch ``n`` from the data module's sampler with
+  :func:`~lightning_mixup.gan.data_generator` ``(seed, 0, n)``, latent codes from the module's stream
   (:func:`~lightning_mixup.gan.noise_generator` ``(seed, 0)``), and the mixing parameters of discriminator batch ``n``
   from :func:`~lightning_mixup.engine.batch_generator` ``(seed, 0, n)`` with
   :func:`~lightning_mixup.functional.discriminator.sample_discriminator_mix`, exactly as ``MixupCallback(seed=seed)``
@@ -315,7 +315,6 @@ def train_gan_batch(
     discriminate = vmap(lambda p, buf, x: functional_call(d_base, (p, buf), (x,)).squeeze(-1))
     d_loss_fn = vmap(soft_label_loss)
     g_loss_fn = vmap(partial(generator_loss, loss="bce", objective=template.g_objective))
-    data_streams = [data_generator(run.seed, 0) for run in runs]
     noise_streams = [noise_generator(run.seed, 0) for run in runs]
     eval_z = torch.randn(config.eval_samples, latent, generator=torch.Generator().manual_seed(config.eval_seed))
     eval_z = eval_z.to(device).expand(n, -1, -1)
@@ -364,7 +363,9 @@ def train_gan_batch(
     for iteration in range(1, config.iterations + 1):
         d_losses, d_norms = [], []
         for _ in range(d_steps):
-            real = torch.stack([config.sampler.sample(b, g) for g in data_streams]).to(device)
+            real = torch.stack(
+                [config.sampler.sample(b, data_generator(run.seed, 0, batch_number)) for run in runs]
+            ).to(device)
             z = torch.stack([torch.randn(b, latent, generator=g) for g in noise_streams]).to(device)
             with torch.no_grad():
                 fake = generate(g_params, g_buffers, z)

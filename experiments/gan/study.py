@@ -569,8 +569,9 @@ def run_setting(
 def run_gan_study(options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     """One-setting entry point kept for ``experiments.run_all`` (until it calls :func:`experiments.gan.suite.run`).
 
-    Runs setting 1 (the demo subset with ``quick``) with the given :class:`SettingConfig` overrides, and adds the
-    per-arm ``"summary"`` (ERM labelled ``"erm"``) that ``experiments.report.gan_claims`` reads.
+    Runs the ``make demo`` subset of setting 1 (``quick``: 150 iterations, 3 seeds) with the given
+    :class:`SettingConfig` overrides, and adds the per-arm ``"summary"`` (ERM labelled ``"erm"``) that
+    ``experiments.report.gan_claims`` reads. The full study is :func:`experiments.gan.suite.run`.
     """
     from experiments.gan.suite import settings
 
@@ -578,7 +579,9 @@ def run_gan_study(options: Mapping[str, Any] | None = None) -> dict[str, Any]:
     out = opts.pop("out", None)
     quick = bool(opts.pop("quick", False))
     opts.pop("progress", None)
-    base = dataclasses.asdict(settings(demo=quick)[0])
+    base = dataclasses.asdict(settings(demo=True)[0])
+    if quick:
+        base.update(iterations=150, eval_every=25, seeds=3, snapshot_steps=[10, 75, 150])
     result = run_setting(SettingConfig(**{**base, **opts}), out)
     for run in result["runs"]:
         if run["form"] == "erm":

@@ -16,9 +16,11 @@ Settings in the literature (the study uses all of them):
 
 **One sampler.** Every real batch, in the data modules and in the study's batched engine alike, is
 :meth:`GaussianMixture.sample` (or :meth:`~lightning_mixup.gan.digits.StackedDigits.sample`) called with a
-``torch.Generator`` seeded by :func:`data_generator` ``(seed, rank)``. With ``num_samples=None`` a data module draws
-a fresh batch at every step from that stream (an infinite training set, as the mixup authors' code does); with an
-int it draws a fixed training set once and shuffles it (as PacGAN's 100,000 samples).
+``torch.Generator``. With ``num_samples=None`` a data module draws a fresh batch at every step (an infinite training
+set, as the mixup authors' code does): training batch ``n`` of rank ``r`` is drawn with
+:func:`data_generator` ``(seed, r, n)``, so its content depends on its number only (not on how many batches the
+loader prefetched) and a resumed run continues with the batch it would have drawn. With an int it draws a fixed
+training set once, with :func:`data_generator` ``(seed, r)``, and shuffles it (as PacGAN's 100,000 samples).
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
 from lightning_mixup._checks import check_int
+from lightning_mixup._compat import batches_fetched
 
 __all__ = [
     "FreshSamples",
@@ -130,15 +133,18 @@ def sample_mixture(modes: Tensor, std: float, num_samples: int, *, generator: to
     return modes.cpu().float()[component] + std * noise
 
 
-def data_generator(seed: int, rank: int = 0) -> torch.Generator:
-    """The CPU generator of the real data of one process: seeded from ``(seed, rank)``, distinct per rank.
+def data_generator(seed: int, rank: int = 0, batch: int | None = None) -> torch.Generator:
+    """The CPU generator of real data: of training batch ``batch`` of a fresh stream, or of a fixed training set.
+
+    Seeded from ``(seed, rank, batch)``: distinct per rank and per batch.
 
     Example:
-        >>> a, b = data_generator(0), data_generator(0, rank=1)
+        >>> a, b = data_generator(0, batch=3), data_generator(0, rank=1, batch=3)
         >>> bool(torch.equal(torch.rand(3, generator=a), torch.rand(3, generator=b)))
         False
     """
-    digest = hashlib.blake2b(f"gan-data:{seed}:{rank}".encode(), digest_size=8).digest()
+    key = f"gan-data:{seed}:{rank}" if batch is None else f"gan-data:{seed}:{rank}:{batch}"
+    digest = hashlib.blake2b(key.encode(), digest_size=8).digest()
     return torch.Generator().manual_seed(int.from_bytes(digest, "little") >> 1)
 
 
@@ -191,26 +197,36 @@ class GaussianMixture:
 
 
 class FreshSamples(IterableDataset):
-    """An endless stream of fresh batches ``(x,)``, ``x = sampler.sample(batch_size, generator)``.
+    """An endless stream of fresh batches ``(x,)``.
 
-    The stream continues where it stopped when iterated again (a new epoch draws new samples, never a replay).
-    Use it with ``DataLoader(..., batch_size=None)`` in the main process.
+    Batch ``n`` is ``sampler.sample(batch_size, data_generator(seed, rank, n))``. :attr:`next_batch` numbers the
+    next batch; the stream continues from it when iterated again (a new epoch draws new samples, never a replay),
+    and a data module sets it from the trainer's restored progress on resume. Use it with
+    ``DataLoader(..., batch_size=None)`` in the main process.
 
     Example:
-        >>> stream = FreshSamples(GaussianMixture(ring_modes(), 0.01), 4, data_generator(0))
-        >>> next(iter(stream))[0].shape
-        torch.Size([4, 2])
+        >>> stream = FreshSamples(GaussianMixture(ring_modes(), 0.01), 4, seed=0)
+        >>> next(iter(stream))[0].shape, stream.next_batch
+        (torch.Size([4, 2]), 1)
     """
 
-    def __init__(self, sampler: Sampler, batch_size: int, generator: torch.Generator) -> None:
+    def __init__(self, sampler: Sampler, batch_size: int, seed: int, rank: int = 0) -> None:
         super().__init__()
         self.sampler = sampler
         self.batch_size = batch_size
-        self.generator = generator
+        self.seed = seed
+        self.rank = rank
+        self.next_batch = 0
+
+    def batch(self, n: int) -> Tensor:
+        """Training batch ``n`` of the stream."""
+        return self.sampler.sample(self.batch_size, data_generator(self.seed, self.rank, n))
 
     def __iter__(self) -> Iterator[tuple[Tensor]]:
         while True:
-            yield (self.sampler.sample(self.batch_size, self.generator),)
+            n = self.next_batch
+            self.next_batch += 1
+            yield (self.batch(n),)
 
 
 class SamplerDataModule(pl.LightningDataModule):
@@ -222,7 +238,7 @@ class SamplerDataModule(pl.LightningDataModule):
             training set of that size, drawn once in ``setup`` and reshuffled every epoch.
         batch_size: real samples per discriminator step.
         seed: the seed of the data (not of the models); rank ``r`` of a DDP run draws from
-            :func:`data_generator` ``(seed, r)``.
+            :func:`data_generator` ``(seed, r, ...)``.
 
     Example:
         >>> dm = SamplerDataModule(GaussianMixture([[0.0, 0.0], [1.0, 1.0]], 0.05), batch_size=8)
@@ -251,20 +267,27 @@ class SamplerDataModule(pl.LightningDataModule):
         return int(trainer.global_rank) if trainer is not None else 0
 
     def setup(self, stage: str | None = None) -> None:
-        """Create the stream (or draw the fixed training set) of this process, from ``(seed, rank)``."""
+        """Create the stream (or draw the fixed training set) of this process."""
         if self.train_set is not None:
             return
-        generator = data_generator(self.seed, self._rank())
         if self.num_samples is None:
-            self.train_set = FreshSamples(self.sampler, self.batch_size, generator)
+            self.train_set = FreshSamples(self.sampler, self.batch_size, self.seed, self._rank())
         else:
+            generator = data_generator(self.seed, self._rank())
             self.train_set = TensorDataset(self.sampler.sample(self.num_samples, generator))
 
     def train_dataloader(self) -> DataLoader:
-        """Fresh batches, or seeded shuffled batches of the fixed set (incomplete last batches dropped)."""
+        """Fresh batches, or seeded shuffled batches of the fixed set (incomplete last batches dropped).
+
+        A fresh stream starts at the trainer's count of training batches fetched so far (0 in a new fit, the
+        restored count when resuming from a checkpoint).
+        """
         if self.train_set is None:
             raise RuntimeError(f"{type(self).__name__}.train_dataloader() was called before setup().")
         if isinstance(self.train_set, FreshSamples):
+            trainer = getattr(self, "trainer", None)
+            if trainer is not None:
+                self.train_set.next_batch = batches_fetched(trainer)
             return DataLoader(self.train_set, batch_size=None)
         shuffle = torch.Generator().manual_seed(self.seed + 1)
         return DataLoader(self.train_set, batch_size=self.batch_size, shuffle=True, drop_last=True, generator=shuffle)

@@ -56,8 +56,7 @@ def test_fresh_stream_draws_new_batches_from_the_shared_sampler():
     dm.setup("fit")
     first = [x for _, (x,) in zip(range(3), dm.train_dataloader(), strict=False)]
     again = [x for _, (x,) in zip(range(2), dm.train_dataloader(), strict=False)]  # a new epoch continues the stream
-    generator = data_generator(4, 0)
-    expected = [GaussianMixture(ring_modes(), 0.01).sample(16, generator) for _ in range(5)]
+    expected = [GaussianMixture(ring_modes(), 0.01).sample(16, data_generator(4, 0, n)) for n in range(5)]
     assert all(torch.equal(x, y) for x, y in zip(first + again, expected, strict=True))
 
 

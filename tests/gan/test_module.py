@@ -115,3 +115,23 @@ def test_evaluate_needs_the_modes():
 def test_invalid_arguments(kwargs, match):
     with pytest.raises(ValueError, match=match):
         GANModule(**kwargs)
+
+
+def test_resumed_run_equals_the_uninterrupted_run(make_trainer, tmp_path):
+    """Latent codes, fresh data stream and mixing draws all continue where the checkpoint stopped."""
+
+    def fit(max_steps, ckpt_path=None):
+        pl.seed_everything(5)
+        model = GANModule(**{**TINY, "eval_every": 0})
+        trainer = make_trainer(
+            max_steps=max_steps, max_epochs=-1, callbacks=[MixupCallback(alpha=0.5, discriminator_mode="shuffle")]
+        )
+        trainer.fit(model, RingDataModule(batch_size=16, seed=1), ckpt_path=ckpt_path)
+        return trainer, model
+
+    _, uninterrupted = fit(12)
+    first, _ = fit(6)
+    first.save_checkpoint(tmp_path / "half.ckpt")
+    _, resumed = fit(12, ckpt_path=tmp_path / "half.ckpt")
+    for a, b in zip(uninterrupted.state_dict().values(), resumed.state_dict().values(), strict=True):
+        assert torch.equal(a, b)

@@ -88,13 +88,14 @@ def run_engine(dms: list[TabularFoldsDataModule], models: list[Classifier], runs
 def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--quick", action="store_true", help="2 folds, 1 epoch")
-    parser.add_argument("--folds", type=int, default=4)
+    parser.add_argument("--folds", type=int, default=10)
     parser.add_argument("--epochs", type=int, default=10)
     parser.add_argument("--out", type=Path, default=Path(__file__).parent / "results")
     args = parser.parse_args(argv)
     folds, epochs = (2, 1) if args.quick else (args.folds, args.epochs)
     torch.set_num_threads(1)
-    logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
+    for name in ("lightning.pytorch", "lightning.pytorch.utilities.rank_zero", "lightning.fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     warnings.filterwarnings("ignore")
     dms, models, runs = _modules(folds)
     import tempfile
@@ -129,10 +130,14 @@ def _markdown(r: dict[str, Any]) -> str:
         "mean test accuracy, Trainer / engine": f"{r['trainer_mean_test_accuracy']:.4f} / "
         f"{r['engine_mean_test_accuracy']:.4f}",
     }
-    return "# Study engine vs one-by-one Trainer runs\n\n" + "\n".join(markdown_table(("", ""), rows)) + (
-        f"\n\nOne CPU thread each, measured in one process, one after the other ({r['machine']}). The same "
-        "initial weights, data order and mixing draws on both sides (tests/experiments/test_engine.py checks one run "
-        "weight for weight).\n"
+    return (
+        "# Study engine vs one-by-one Trainer runs\n\n"
+        + "\n".join(markdown_table(("", ""), rows))
+        + (
+            f"\n\nOne CPU thread each, measured in one process, one after the other ({r['machine']}). The same "
+            "initial weights, data order and mixing draws on both sides (tests/experiments/test_engine.py checks "
+            "one run weight for weight).\n"
+        )
     )
 
 

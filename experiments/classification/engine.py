@@ -22,9 +22,10 @@ both ways and compares the weights):
   exactly unchanged.
 
 Runs of one call share the number of steps per epoch: the smallest ``n // batch_size`` of their training sets (so
-a run whose training set has one more batch skips its last one). Early stopping, when asked, keeps every run's
-weights of its best validation epoch (lowest validation cross-entropy) and freezes that choice once the run has
-gone ``patience`` epochs without improving; the stack keeps training until every run has stopped.
+a run whose training set has one more batch skips its last one). Early stopping, when asked, validates at the end of
+every epoch (and every ``val_every`` steps), keeps every run's weights of its best check (lowest validation
+cross-entropy) and freezes that choice once the run has gone ``patience`` checks without improving; the stack keeps
+training until every run has stopped.
 
 References:
     - PyTorch model ensembling with ``torch.func``: https://pytorch.org/tutorials/intermediate/ensembling.html
@@ -72,16 +73,16 @@ class FitResult:
 
     Attributes:
         model: the trained stack (best-validation weights when early stopping was on).
-        epochs_run: epochs the stack trained.
-        best_epoch: per run, the epoch (1-based) whose weights were kept (``epochs_run`` without early stopping).
-        val_loss: per epoch, the validation cross-entropy of every run (empty without validation data).
+        steps_run: optimiser steps the stack took.
+        best_step: per run, the step after which its kept weights were taken (``steps_run`` without early stopping).
+        val_loss: per validation check, the validation cross-entropy of every run (empty without validation data).
         steps_per_epoch: optimiser steps per epoch.
         stopped: per run, whether early stopping ended it before the last epoch.
     """
 
     model: BatchedClassifiers
-    epochs_run: int
-    best_epoch: list[int]
+    steps_run: int
+    best_step: list[int]
     val_loss: list[list[float]] = field(default_factory=list)
     steps_per_epoch: int = 0
     stopped: list[bool] = field(default_factory=list)
@@ -119,7 +120,10 @@ class BatchedClassifiers:
         self.size = len(modules)
         self._template = copy.deepcopy(modules[0])
         self._base = copy.deepcopy(modules[0]).to("meta")
-        self.optimizer = torch.optim.Adam(list(self.params.values()), lr=lr, weight_decay=weight_decay)
+        # fused: one kernel over each stacked tensor (the same update as the default implementation, within float
+        # rounding; tests/experiments/test_engine.py compares the trained weights with Trainer's)
+        fused = all(p.device.type in ("cpu", "cuda") for p in self.params.values())
+        self.optimizer = torch.optim.Adam(list(self.params.values()), lr=lr, weight_decay=weight_decay, fused=fused)
         self._grad = vmap(grad(self._loss), in_dims=(0, 0, 0, 0, 0, 0))
         self._forward = vmap(self._call, in_dims=(0, 0, 0))
 
@@ -269,6 +273,7 @@ def fit_batched(
     val_sets: Sequence[tuple[Tensor, Tensor]] | None = None,
     patience: int | None = None,
     max_steps: int | None = None,
+    val_every: int | None = None,
     device: str | torch.device = "cpu",
 ) -> FitResult:
     """Train ``modules[m]`` as run ``runs[m]`` on ``datasets[runs[m].data]``, all at once.
@@ -282,8 +287,10 @@ def fit_batched(
         lr: Adam's learning rate.
         weight_decay: Adam's weight decay.
         val_sets: validation sets, indexed like ``datasets``; needed for early stopping.
-        patience: early stopping: epochs without a lower validation loss before a run stops (``None``: off).
+        patience: early stopping: validation checks without a lower loss before a run stops (``None``: off).
         max_steps: a cap on optimiser steps: ``epochs`` is cut to ``max(1, max_steps // steps_per_epoch)``.
+        val_every: validate every this many steps when that is more often than once per epoch (the end of every
+            epoch is always a check); ``patience`` counts checks.
         device: where the stack trains.
 
     Returns:
@@ -309,46 +316,55 @@ def fit_batched(
     xs = _pad([x for x, _ in datasets]).to(device)
     ys = _pad([y for _, y in datasets]).to(device)
     data_of = torch.tensor([r.data for r in runs], device=device)
-    orders: dict[tuple[int, int], list[list[Tensor]]] = {}
+    orders: dict[tuple[int, int], list[Tensor]] = {}  # per (n, order seed): per epoch, (steps, batch) indices
     for r, n in zip(runs, sizes, strict=True):
-        orders.setdefault((n, r.order_seed), epoch_orders(n, batch_size, epochs, r.order_seed))
+        if (n, r.order_seed) not in orders:
+            per_epoch = epoch_orders(n, batch_size, epochs, r.order_seed)
+            orders[(n, r.order_seed)] = [torch.stack(batches[:steps]) for batches in per_epoch]
     keys = [(n, r.order_seed) for r, n in zip(runs, sizes, strict=True)]
     val_x = val_y = None
     if val_sets is not None:
         val_x = [val_sets[r.data][0].to(device) for r in runs]
         val_y = [val_sets[r.data][1].to(device) for r in runs]
     best_loss = torch.full((len(runs),), float("inf"))
-    best_epoch = [epochs] * len(runs)
+    total = epochs * steps
+    check = steps if val_every is None else max(1, min(val_every, steps))
+    best_step = [total] * len(runs)
     waiting = torch.zeros(len(runs), dtype=torch.long)
     stopped = torch.zeros(len(runs), dtype=torch.bool)
     best = model.snapshot() if patience is not None else None
     history: list[list[float]] = []
-    epoch = 0
+    done = 0
     for epoch in range(1, epochs + 1):
+        epoch_index = torch.stack([orders[k][epoch - 1] for k in keys], dim=1).to(device)  # (steps, M, batch)
         for step in range(steps):
-            index = torch.stack([orders[k][epoch - 1][step] for k in keys]).to(device)
+            index = epoch_index[step]
             x = xs[data_of.view(-1, 1), index]
             y = ys[data_of.view(-1, 1), index]
-            mixed, y_b, lam = mix_stack(x, y, runs, (epoch - 1) * steps + step)
+            mixed, y_b, lam = mix_stack(x, y, runs, done)
             model.step(mixed, y, y_b, lam)
-        if val_x is not None and val_y is not None:
-            losses = torch.tensor(
-                [F.cross_entropy(lg, yv).item() for lg, yv in zip(stacked_logits(model, val_x), val_y, strict=True)]
-            )
+            done += 1
+            if val_x is None or val_y is None or (done % check and step != steps - 1):
+                continue
+            logits = stacked_logits(model, val_x)
+            losses = torch.tensor([F.cross_entropy(lg, yv).item() for lg, yv in zip(logits, val_y, strict=True)])
             history.append(losses.tolist())
-            if best is not None:
-                improved = (losses < best_loss) & ~stopped
-                best_loss = torch.where(improved, losses, best_loss)
-                model.keep(best, improved.to(device))
-                for i in torch.nonzero(improved).flatten().tolist():
-                    best_epoch[i] = epoch
-                waiting = torch.where(improved, torch.zeros_like(waiting), waiting + 1)
-                stopped |= waiting >= int(patience or 0)
-                if bool(stopped.all()):
-                    break
+            if best is None:
+                continue
+            improved = (losses < best_loss) & ~stopped
+            best_loss = torch.where(improved, losses, best_loss)
+            model.keep(best, improved.to(device))
+            for i in torch.nonzero(improved).flatten().tolist():
+                best_step[i] = done
+            waiting = torch.where(improved, torch.zeros_like(waiting), waiting + 1)
+            stopped |= waiting >= int(patience or 0)
+            if bool(stopped.all()):
+                break
+        if bool(stopped.all()):
+            break
     if best is not None:
         model.load(best)
-    return FitResult(model, epoch, best_epoch, history, steps, stopped.tolist())
+    return FitResult(model, done, best_step, history, steps, stopped.tolist())
 
 
 def unstack(result: FitResult) -> list[nn.Module]:

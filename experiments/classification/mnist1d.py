@@ -167,7 +167,8 @@ def robustness(
     if "transfer_from" in options and transfer_source is not None:
         extra["transfer_from"] = transfer_source
     rows = []
-    loggers = [logging.getLogger(n) for n in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning")]
+    names = ("lightning.pytorch", "lightning.pytorch.utilities.rank_zero", "lightning.fabric", "pytorch_lightning")
+    loggers = [logging.getLogger(n) for n in names]
     levels = [lg.level for lg in loggers]
     for lg in loggers:
         lg.setLevel(logging.WARNING)
@@ -180,9 +181,12 @@ def robustness(
                 trainer_kwargs={"accelerator": "cpu", "enable_progress_bar": False}, **extra,
             )  # fmt: skip
         curves = {a: {float(e): float(v) for e, v in c.items()} for a, c in result.robust_accuracy.items()}
+        failed = getattr(result, "failed_cells", {})  # the evaluator's own per-cell verdicts, where it has them
+        flagged = set(flag_cells(curves, result.num_examples))
+        flagged |= {f"{attack}@{eps:g}" for attack, grid in failed.items() for eps in grid}
         rows.append({
             "clean_accuracy": float(result.clean_accuracy), "curves": curves,
-            "flagged": flag_cells(curves, result.num_examples),
+            "flagged": sorted(flagged),
             "failed_checks": [c.name for c in result.failed_checks],
         })  # fmt: skip
     for lg, level in zip(loggers, levels, strict=True):

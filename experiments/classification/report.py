@@ -187,7 +187,8 @@ def markdown(result: dict[str, Any], out: Path, link_base: Path) -> str:
     lines = [
         f"Configuration `{config['name']}` on {result['machine']}: {result['seconds'] / 60:.1f} minutes wall time, "
         f"{config['workers']} worker processes of one thread (time per part, summed over its jobs: "
-        f"{', '.join(f'{k} {v:.0f} s' for k, v in result['timings'].items())}).",
+        f"{', '.join(f'{k} {v:.0f} s' for k, v in result['timings'].items())}; CPU time "
+        f"{', '.join(f'{k} {v:.0f} s' for k, v in result.get('cpu_seconds', {}).items())}).",
         "",
         *config.get("notes", []),
         "",
@@ -210,7 +211,7 @@ def markdown(result: dict[str, Any], out: Path, link_base: Path) -> str:
         lines += [f"#### Tables, {setting} setting", "", headline_table(summary["accuracy"], len(datasets)), ""]
         if setting == "converged":
             lines += [f"Early stopping ended every run before the cap on {len(datasets) - capped} of {len(datasets)} "
-                      f"tables; on {capped} the 3,000-step (or 100-epoch) cap ended some runs first.", ""]  # fmt: skip
+                      f"tables; on {capped} the 5,000-step (or 100-epoch) cap ended some runs first.", ""]  # fmt: skip
         ece = summary["ece15"][tab.SELECTED]["verdicts"]
         ts = summary["ts_ece15"][tab.SELECTED]["verdicts"]
         lines += [

@@ -84,10 +84,10 @@ def machine() -> str:
     return f"{os.cpu_count()} CPU cores ({cpu}), {platform.system()}, Python {python}, torch {torch.__version__}"
 
 
-def _job(job: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any], float]:
-    """One unit of work, run in a worker process with one torch thread: ``(job, result, seconds)``."""
+def _job(job: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any], float, float]:
+    """One unit of work, run in a worker process with one torch thread: ``(job, result, seconds, CPU seconds)``."""
     torch.set_num_threads(1)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), time.process_time()
     kind, args = job[0], job[1:]
     if kind == "tabular":
         source, name, setting, folds, alphas = args
@@ -103,7 +103,7 @@ def _job(job: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any], float]:
         result = m1d.run_digits(folds, alphas=alphas, epochs=epochs, attack=attack)
     else:  # pragma: no cover - a programming error
         raise ValueError(f"Unknown job kind {kind!r}.")
-    return job, result, time.perf_counter() - start
+    return job, result, time.perf_counter() - start, time.process_time() - cpu
 
 
 def jobs(config: Config) -> list[tuple[Any, ...]]:
@@ -140,7 +140,7 @@ def run_jobs(config: Config, progress: bool = True) -> dict[str, Any]:
         from tqdm.auto import tqdm
 
         bar = tqdm(total=len(todo), desc="classification jobs", unit="job")
-    done: list[tuple[tuple[Any, ...], dict[str, Any], float]] = []
+    done: list[tuple[tuple[Any, ...], dict[str, Any], float, float]] = []
     if config.workers > 1:
         with ProcessPoolExecutor(config.workers, mp_context=get_context("spawn")) as pool:
             for item in pool.map(_job, todo):
@@ -159,9 +159,11 @@ def run_jobs(config: Config, progress: bool = True) -> dict[str, Any]:
     mnist: dict[str, Any] | None = None
     digits: dict[str, Any] = {}
     seconds: dict[str, float] = {}
-    for job, result, took in done:
+    cpu: dict[str, float] = {}
+    for job, result, took, cpu_took in done:
         kind = job[0]
         seconds[kind] = seconds.get(kind, 0.0) + took
+        cpu[kind] = cpu.get(kind, 0.0) + cpu_took
         if kind == "tabular":
             tabular[job[3]].append(result)
         elif kind == "anchor":
@@ -179,7 +181,7 @@ def run_jobs(config: Config, progress: bool = True) -> dict[str, Any]:
         anchor["archs"] = {a: anchor["archs"][a] for a in config.anchor_archs}
     return {"tabular": tabular if any(tabular.values()) else {}, "anchor": anchor,
             "mnist1d": mnist or {"archs": {}, "steps": config.mnist1d_steps}, "digits": digits,
-            "job_seconds": seconds}  # fmt: skip
+            "job_seconds": seconds, "job_cpu_seconds": cpu}  # fmt: skip
 
 
 def _arms(alphas: Sequence[float]) -> list[str]:
@@ -230,8 +232,8 @@ def tabular_claims(tabular: dict[str, list[dict[str, Any]]], alphas: Sequence[fl
 def _t_interval(values: Sequence[float]) -> dict[str, float]:
     from experiments.stats import corrected_resampled_ttest
 
-    if len(values) < 2:
-        mean = float(values[0]) if values else math.nan
+    if len(values) < 3:  # two replicates that happen to agree would give a zero-width interval: no verdict
+        mean = float(np.mean(values)) if len(values) else math.nan
         return {"mean": mean, "low": math.nan, "high": math.nan}
     test = corrected_resampled_ttest(values, 0.0)
     return {"mean": test.mean, "low": test.low, "high": test.high}
@@ -269,11 +271,12 @@ def _robust_claims(name: str, table: dict[str, Any], arm: str) -> list[dict[str,
     claims = []
     for attack, claim in (("fgsm", "2. more robust to FGSM"), ("pgd", "3. little or no gain under PGD"),
                           ("autoattack", "3b. little or no gain under AutoAttack"),
-                          ("transfer_fgsm", "2b. more robust to transferred (black-box) FGSM")):  # fmt: skip
+                          ("transfer_fgsm", "2b. more robust to transferred (black-box) FGSM"),
+                          ("transfer_pgd", "2c. more robust to transferred (black-box) PGD")):  # fmt: skip
         keys = [k for k in cells if k.split("@")[0] == attack and float(k.split("@")[1]) > 0]
         if not keys:
             continue
-        usable = [k for k in keys if not cells[k]["flagged"]]
+        usable = [k for k in keys if not cells[k]["flagged"] and math.isfinite(cells[k]["diff"]["low"])]
         sides = []
         for k in usable:
             d = cells[k]["diff"]
@@ -283,7 +286,7 @@ def _robust_claims(name: str, table: dict[str, Any], arm: str) -> list[dict[str,
             + (" (flagged)" if cells[k]["flagged"] else "")
             for k in keys
         )
-        if attack.startswith("pgd") or attack == "autoattack":
+        if attack in ("pgd", "autoattack"):
             verdict = AGREES if usable and all(s == 0 for s in sides) else DISAGREES if usable else INCONCLUSIVE
         else:
             verdict = (AGREES if sum(s > 0 for s in sides) * 2 > len(sides)
@@ -305,8 +308,9 @@ def _paired_claims(name: str, reps: list[dict[str, Any]]) -> list[dict[str, Any]
         verdict = INCONCLUSIVE if side == 0 else AGREES if side == better else DISAGREES
         unit = "accuracy" if metric == "accuracy" else "ECE"
         claims.append({"claim": claim, "setting": name,
-                       "measured": f"{unit} {ci['mean'] * 100:+.2f} pp [{ci['low'] * 100:+.2f}, "
-                                   f"{ci['high'] * 100:+.2f}]",
+                       "measured": f"{unit} {ci['mean'] * 100:+.2f} pp " + (
+                           f"[{ci['low'] * 100:+.2f}, {ci['high'] * 100:+.2f}]" if math.isfinite(ci["low"])
+                           else "(no interval: fewer than 3 replicates)"),
                        "verdict": verdict})  # fmt: skip
     return claims
 
@@ -318,6 +322,7 @@ def run(config: Config, out: Path, progress: bool = True) -> dict[str, Any]:
     parts = run_jobs(config, progress)
     tabular, anchor, mnist, digits = parts["tabular"], parts["anchor"], parts["mnist1d"], parts["digits"]
     timings = parts["job_seconds"]
+    cpu_seconds = parts["job_cpu_seconds"]
     claims, summaries = tabular_claims(tabular, config.alphas)
     arms = _arms(config.alphas)
     robust: dict[str, Any] = {}
@@ -337,6 +342,7 @@ def run(config: Config, out: Path, progress: bool = True) -> dict[str, Any]:
     seconds = time.perf_counter() - start
     result: dict[str, Any] = {
         "config": asdict(config), "machine": machine(), "seconds": seconds, "timings": timings,
+        "cpu_seconds": cpu_seconds,
         "tabular": tabular, "tabular_summary": summaries, "anchor": anchor, "mnist1d": mnist, "digits": digits,
         "robustness": robust, "claims": claims,
     }  # fmt: skip
@@ -366,8 +372,22 @@ def _with_selected(rows: list[dict[str, Any]], reps: list[dict[str, Any]], key: 
 
 
 def _strip(result: dict[str, Any]) -> dict[str, Any]:
-    """Drop what does not belong in the JSON (markdown is in its own file; reliability bins as dicts)."""
-    return {k: v for k, v in result.items() if k not in ("markdown",)}
+    """What goes into the JSON: no Markdown (own file); reliability bins pooled per setting and arm, not per fold."""
+    from lightning_mixup.evaluation.plots import pool_bins
+
+    out = {k: v for k, v in result.items() if k != "markdown"}
+    pooled: dict[str, dict[str, Any]] = {}
+    tables: dict[str, list[dict[str, Any]]] = {}
+    for setting, datasets in result["tabular"].items():
+        bins: dict[str, list[Any]] = {}
+        for d in tab.counted(datasets):
+            for arm, b in d.get("reliability", {}).items():
+                bins.setdefault(arm, []).extend(b)
+        pooled[setting] = {arm: pool_bins(b).to_dict() for arm, b in bins.items()}
+        tables[setting] = [{k: v for k, v in d.items() if k != "reliability"} for d in datasets]
+    out["tabular"] = tables
+    out["tabular_reliability_pooled"] = pooled
+    return out
 
 
 def _jsonable(value: Any) -> Any:

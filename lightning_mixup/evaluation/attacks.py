@@ -63,6 +63,8 @@ References:
 
 from __future__ import annotations
 
+import contextlib
+import io
 import math
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -343,6 +345,16 @@ def build_autoattack(
     """
     ta = require_torchattacks()
     check_choice(version, "autoattack_version", AUTOATTACK_VERSIONS)
+    with _quiet_construction():
+        components = _autoattack_components(ta, model, eps, num_classes=num_classes, version=version, seed=seed)
+    components = [c for c in components if _autoattack_runnable(c, num_classes)]
+    attack = components[0] if len(components) == 1 else ta.MultiAttack(components)
+    if device is not None:
+        attack.set_device(device)  # a wrapper method of torchattacks: it reaches the components
+    return attack, [_component_name(c) for c in components]
+
+
+def _autoattack_components(ta: Any, model: nn.Module, eps: float, *, num_classes: int, version: str, seed: int) -> list:
     if version == "fast":
         dlr = (
             ta.APGDT(model, norm="Linf", eps=eps, seed=seed, n_classes=num_classes, n_restarts=1)
@@ -354,16 +366,17 @@ def build_autoattack(
             dlr,
             ta.Square(model, norm="Linf", eps=eps, seed=seed, n_queries=FAST_SQUARE_QUERIES, n_restarts=1),
         ]
-    else:
-        components = list(
-            ta.AutoAttack(model, norm="Linf", eps=eps, version=version, n_classes=num_classes, seed=seed)
-            ._autoattack.attacks
-        )
-    components = [c for c in components if _autoattack_runnable(c, num_classes)]
-    attack = components[0] if len(components) == 1 else ta.MultiAttack(components)
-    if device is not None:
-        attack.set_device(device)  # a wrapper method of torchattacks: it reaches the components
-    return attack, [_component_name(c) for c in components]
+        return components
+    # torchattacks' own lists of components and settings, read from its AutoAttack
+    reference = ta.AutoAttack(model, norm="Linf", eps=eps, version=version, n_classes=num_classes, seed=seed)
+    return list(reference._autoattack.attacks)
+
+
+@contextmanager
+def _quiet_construction() -> Iterator[None]:
+    """Silence torchattacks' print when a model has no parameters to read the device from (it is set after)."""
+    with contextlib.redirect_stdout(io.StringIO()):
+        yield
 
 
 def _component_name(attack: Any) -> str:
@@ -448,37 +461,33 @@ class AttackSuite:
         self.fgsm_eps = [float(e) for e in fgsm_eps]
         self.fgsm_sweep = fgsm_sweep
         self.autoattack_names: list[str] = []
-        self._objects: list[Any] = []
-        any_attack = fgsm_eps or pgd_eps or pgdl2_eps or autoattack_eps
-        if not any_attack:
-            self.fgsm: list[Any] = []
-            self.pgd: list[tuple[float, list[Callable[[Tensor, Tensor], Tensor]]]] = []
-            self.pgdl2: list[tuple[float, list[Callable[[Tensor, Tensor], Tensor]]]] = []
-            self.autoattack: list[tuple[float, Any]] = []
-            self.transfer_fgsm: list[Any] = []
-            self.transfer_pgd: list[tuple[float, list[Callable[[Tensor, Tensor], Tensor]]]] = []
-            return
+        self.fgsm: list[Any] = []
+        self.pgd: list[tuple[float, list[Callable[[Tensor, Tensor], Tensor]]]] = []
+        self.pgdl2: list[tuple[float, list[Callable[[Tensor, Tensor], Tensor]]]] = []
+        self.autoattack: list[tuple[float, Any]] = []
+        self.transfer_fgsm: list[Any] = []
+        self.transfer_pgd: list[tuple[float, list[Callable[[Tensor, Tensor], Tensor]]]] = []
+        if not (fgsm_eps or pgd_eps or pgdl2_eps or autoattack_eps):
+            return  # clean accuracy and calibration only: torchattacks is not needed
+        if autoattack_eps and num_classes is None:
+            raise ValueError("Expected `num_classes` with `autoattack_eps`.")
         ta = require_torchattacks()
         pgd: dict[str, Any] = {
             "steps": pgd_steps, "rel_step": pgd_rel_step, "restarts": pgd_restarts, "clean_start": pgd_clean_start
         }
-        self.fgsm = self._fgsm_attacks(ta, model)
-        self.pgd = [(float(e), _pgd_runs(ta, model, e, norm="Linf", **pgd)) for e in pgd_eps]
-        self.pgdl2 = [(float(e), _pgd_runs(ta, model, e, norm="L2", **pgd)) for e in pgdl2_eps]
-        self.autoattack = []
-        for e in autoattack_eps:
-            if num_classes is None:
-                raise ValueError("Expected `num_classes` with `autoattack_eps`.")
-            attack, self.autoattack_names = build_autoattack(
-                model, e, num_classes=num_classes, version=autoattack_version, seed=seed, device=self.device
-            )
-            self.autoattack.append((float(e), attack))
-        self.transfer_fgsm = self._fgsm_attacks(ta, transfer_model) if transfer_model is not None else []
-        self.transfer_pgd = (
-            [(float(e), _pgd_runs(ta, transfer_model, e, norm="Linf", **pgd)) for e in pgd_eps]
-            if transfer_model is not None
-            else []
-        )
+        with _quiet_construction():
+            self.fgsm = self._fgsm_attacks(ta, model)
+            self.pgd = [(float(e), _pgd_runs(ta, model, e, norm="Linf", **pgd)) for e in pgd_eps]
+            self.pgdl2 = [(float(e), _pgd_runs(ta, model, e, norm="L2", **pgd)) for e in pgdl2_eps]
+            for e in autoattack_eps:
+                attack, self.autoattack_names = build_autoattack(
+                    model, e, num_classes=int(num_classes or 0), version=autoattack_version, seed=seed,
+                    device=self.device,
+                )  # fmt: skip
+                self.autoattack.append((float(e), attack))
+            if transfer_model is not None:
+                self.transfer_fgsm = self._fgsm_attacks(ta, transfer_model)
+                self.transfer_pgd = [(float(e), _pgd_runs(ta, transfer_model, e, norm="Linf", **pgd)) for e in pgd_eps]
         for attack in self.attacks:
             attack.set_device(self.device)
 

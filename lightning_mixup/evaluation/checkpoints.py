@@ -98,7 +98,8 @@ def _is_state_dict(value: Any) -> bool:
 def split_checkpoint(checkpoint: Any, path: str = "<checkpoint>") -> tuple[Mapping[str, Tensor], dict[str, Any] | None]:
     """The ``(state_dict, hyper_parameters)`` of a loaded checkpoint; ``None`` when it saved no hyper-parameters.
 
-    Accepts a Lightning checkpoint, ``{"state_dict": ...}`` or a plain ``state_dict``.
+    Accepts a Lightning checkpoint, ``{"state_dict": ...}``, a plain ``state_dict``, or a whole pickled module (which
+    only a trusted load, ``weights_only=False`` or an allow-listed class, can produce).
 
     Raises:
         ValueError: for anything else.
@@ -110,6 +111,8 @@ def split_checkpoint(checkpoint: Any, path: str = "<checkpoint>") -> tuple[Mappi
         >>> split_checkpoint({"w": torch.zeros(1)})[1] is None
         True
     """
+    if isinstance(checkpoint, nn.Module):
+        return checkpoint.state_dict(), None
     if isinstance(checkpoint, Mapping) and "state_dict" in checkpoint:
         state = checkpoint["state_dict"]
         hparams = checkpoint.get(HPARAMS_KEY)

@@ -510,7 +510,9 @@ class RobustnessEvaluator(pl.LightningModule):
     @override
     def on_test_epoch_end(self) -> None:
         """Compute the synchronised metrics, run the sanity checks, store :attr:`result` and log the numbers."""
-        num_examples = round(float(self.count.compute()))
+        with warnings.catch_warnings():  # a process (or the whole run) without batches: reported below, clearly
+            warnings.filterwarnings("ignore", message=".*was called before the ``update`` method.*")
+            num_examples = round(float(self.count.compute()))
         if num_examples == 0:
             raise ValueError("Expected a dataloader with at least one example, but the evaluation saw none.")
         clean = float(self.clean_acc.compute())

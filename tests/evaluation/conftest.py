@@ -92,3 +92,20 @@ class Probe(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         self.modes.append(self.training)
         return x
+
+
+class TinyLitClassifier(pl.LightningModule):
+    def __init__(self, hidden: int = 8, num_classes: int = 3) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.net = nn.Sequential(nn.Flatten(), nn.Linear(16, hidden), nn.ReLU(), nn.Linear(hidden, num_classes))
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(x)
+
+    def training_step(self, batch, batch_idx):
+        x, y = batch
+        return F.cross_entropy(self(x), y)
+
+    def configure_optimizers(self):
+        return torch.optim.Adam(self.parameters(), lr=0.05)

@@ -38,6 +38,34 @@ def test_each_check_fails_on_what_it_guards_against():
     assert checks["large_eps_near_zero[pgdl2]"].passed is True  # 4.0 ≥ 0.5·√64
     assert checks["eps0_is_clean[pgd]"].passed is True
     assert checks["monotone_in_eps[pgd]"].passed is True
+    # each failure names the cells it makes untrustworthy; passed checks name none
+    assert checks["eps0_is_clean[fgsm]"].cells == (("fgsm", 0.0), ("fgsm", 0.1), ("fgsm", 0.2))
+    assert checks["monotone_in_eps[fgsm]"].cells == (("fgsm", 0.2),)
+    assert checks["pgd_not_weaker_than_fgsm"].cells == (("pgd", 0.1),)
+    assert checks["large_eps_near_zero[pgd]"].cells == (("pgd", 0.0), ("pgd", 0.1), ("pgd", 0.5))
+    assert all(not c.cells for c in checks.values() if c.passed is not False)
+
+
+def test_stronger_attacks_must_not_be_weaker():
+    checks = by_name(
+        run_sanity_checks(
+            0.9,
+            {
+                "fgsm": {0.1: 0.5, 0.2: 0.3},
+                "pgd": {0.1: 0.4, 0.2: 0.2},
+                "autoattack": {0.1: 0.45, 0.2: 0.1},  # AutoAttack above PGD at 0.1
+                "transfer_fgsm": {0.1: 0.4, 0.2: 0.3},  # the transferred FGSM breaks more than the white-box one
+                "transfer_pgd": {0.1: 0.6, 0.2: 0.5},
+            },
+            num_examples=100,
+        )
+    )
+    assert checks["autoattack_not_weaker_than_pgd"].cells == (("autoattack", 0.1),)
+    assert checks["autoattack_not_weaker_than_pgd"].doc == "pgd-weaker"
+    white_box = checks["white_box_not_weaker_than_transfer[fgsm]"]
+    assert white_box.passed is False and white_box.cells == (("fgsm", 0.1),) and white_box.doc == "transfer-stronger"
+    assert checks["white_box_not_weaker_than_transfer[pgd]"].passed is True
+    assert "transfer_pgd_not_weaker_than_transfer_fgsm" not in checks  # iterative examples transfer worse: normal
 
 
 def test_checks_pass_on_a_sound_evaluation_and_skip_what_does_not_apply():
@@ -76,6 +104,7 @@ def test_failed_checks_warn_with_the_doc_section():
         "eps-zero",
         "monotone",
         "pgd-weaker",
+        "transfer-stronger",
         "large-eps",
         "train-mode",
         "buffers",

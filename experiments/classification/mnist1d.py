@@ -66,6 +66,8 @@ MNIST1D_PGD_EPS: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1)
 DIGITS_FGSM_EPS: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
 DIGITS_PGD_EPS: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3)
 PGD_STEPS = 20
+MNIST1D_AUTOATTACK_EPS: tuple[float, ...] = (0.02,)
+DIGITS_AUTOATTACK_EPS: tuple[float, ...] = (0.1,)
 
 
 def _tensors(seed: int = 42) -> dict[str, torch.Tensor]:
@@ -205,7 +207,7 @@ def run_mnist1d(
     attack_archs: Sequence[str] | None = None,
     fgsm_eps: Sequence[float] = MNIST1D_FGSM_EPS,
     pgd_eps: Sequence[float] = MNIST1D_PGD_EPS,
-    autoattack_eps: Sequence[float] = (0.02,),
+    autoattack_eps: Sequence[float] = MNIST1D_AUTOATTACK_EPS,
 ) -> dict[str, Any]:
     """ERM and mixup per α on MNIST-1D (3,500/500/1,000), scored, calibrated and attacked; paired by seed."""
     data = _tensors()
@@ -277,7 +279,7 @@ def run_digits(
     attack: bool = True,
     fgsm_eps: Sequence[float] = DIGITS_FGSM_EPS,
     pgd_eps: Sequence[float] = DIGITS_PGD_EPS,
-    autoattack_eps: Sequence[float] = (0.1,),
+    autoattack_eps: Sequence[float] = DIGITS_AUTOATTACK_EPS,
 ) -> dict[str, Any]:
     """ERM and mixup per α on scikit-learn digits (MLP, batch 16, Adam 1e-3), attacked in pixel space [0, 1]."""
     start = time.perf_counter()

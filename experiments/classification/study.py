@@ -61,6 +61,7 @@ class Config:
     digits_folds: tuple[int, ...] = (0, 1, 2)
     digits_epochs: int = 30
     digits_attack: bool = True
+    autoattack: bool = True
     workers: int = 2
     name: str = "full"
     notes: list[str] = field(default_factory=list)
@@ -96,11 +97,13 @@ def _job(job: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any], float, 
         arch, seeds = args
         result = m1d.run_anchor([arch], seeds)
     elif kind == "mnist1d":
-        arch, seeds, alphas, steps, attack = args
-        result = m1d.run_mnist1d([arch], seeds, alphas=alphas, steps=steps, attack=attack)
+        arch, seeds, alphas, steps, attack, autoattack = args
+        aa = m1d.MNIST1D_AUTOATTACK_EPS if autoattack else ()
+        result = m1d.run_mnist1d([arch], seeds, alphas=alphas, steps=steps, attack=attack, autoattack_eps=aa)
     elif kind == "digits":
-        folds, alphas, epochs, attack = args
-        result = m1d.run_digits(folds, alphas=alphas, epochs=epochs, attack=attack)
+        folds, alphas, epochs, attack, autoattack = args
+        aa = m1d.DIGITS_AUTOATTACK_EPS if autoattack else ()
+        result = m1d.run_digits(folds, alphas=alphas, epochs=epochs, attack=attack, autoattack_eps=aa)
     else:  # pragma: no cover - a programming error
         raise ValueError(f"Unknown job kind {kind!r}.")
     return job, result, time.perf_counter() - start, time.process_time() - cpu
@@ -125,10 +128,10 @@ def jobs(config: Config) -> list[tuple[Any, ...]]:
             arch in config.attack_archs
         )
         work.append((cost, ("mnist1d", arch, config.mnist1d_seeds, config.alphas, config.mnist1d_steps,
-                            arch in config.attack_archs)))  # fmt: skip
+                            arch in config.attack_archs, config.autoattack)))  # fmt: skip
     if config.digits_folds:
         work.append((2000.0 * len(config.digits_folds) * config.digits_epochs / 10, ("digits", config.digits_folds,
-                     config.alphas, config.digits_epochs, config.digits_attack)))  # fmt: skip
+                     config.alphas, config.digits_epochs, config.digits_attack, config.autoattack)))  # fmt: skip
     return [job for _, job in sorted(work, key=lambda w: -w[0])]
 
 

@@ -100,7 +100,8 @@ def test_early_stopping_keeps_the_best_check():
         losses = [row[i] for row in result.val_loss]  # one check every 4 steps (val_every) and at epoch ends
         check = step // 4 - 1
         assert losses[check] == pytest.approx(min(losses[: check + 4]))
-        kept = torch.nn.functional.cross_entropy(result.model.module(i)(val[0]), val[1])
+        with torch.no_grad():
+            kept = torch.nn.functional.cross_entropy(result.model.module(i)(val[0]), val[1])
         assert float(kept) == pytest.approx(losses[check], rel=1e-5)
 
 

@@ -8,7 +8,8 @@ from experiments.classification import study
 
 TINY = replace(
     study.DEMO, keel=(), sklearn=("iris",), settings=("paper", "converged"), alphas=(1.0,), mnist1d_seeds=(0, 1),
-    mnist1d_steps=10, attack_archs=(), digits_folds=(0, 1), digits_epochs=1, workers=1, name="tiny", notes=[],
+    mnist1d_steps=10, attack_archs=(), digits_folds=(0, 1), digits_epochs=1, autoattack=False, workers=1, name="tiny",
+    notes=[],
 )  # fmt: skip
 
 

@@ -332,9 +332,9 @@ def run(config: Config, out: Path, progress: bool = True) -> dict[str, Any]:
     for arch, entry in mnist["archs"].items():
         claims += _paired_claims(f"MNIST-1D {arch}, {len(config.mnist1d_seeds)} seeds", entry["per_seed"])
         if "robustness" in entry:
-            robust[f"mnist1d/{arch}"] = robustness_table(_with_selected(entry["robustness"], entry["per_seed"], "seed"),
+            robust[arch] = robustness_table(_with_selected(entry["robustness"], entry["per_seed"], "seed"),
                                                          "seed", arms)  # fmt: skip
-            claims += _robust_claims(f"MNIST-1D {arch}, α chosen on validation", robust[f"mnist1d/{arch}"],
+            claims += _robust_claims(f"MNIST-1D {arch}, α chosen on validation", robust[arch],
                                      tab.SELECTED)  # fmt: skip
     if digits:
         claims += _paired_claims(f"digits (MLP), {len(config.digits_folds)} folds", digits["per_fold"])

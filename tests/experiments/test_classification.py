@@ -56,7 +56,11 @@ def test_summaries_and_claim_verdicts():
 
 
 def test_duplicates_count_once():
-    rows = [_dataset("iris", [0.0, 0.0]), _dataset("iris", [0.0, 0.0], "sklearn"), _dataset("digits", [0, 0], "sklearn")]
+    rows = [
+        _dataset("iris", [0.0, 0.0]),
+        _dataset("iris", [0.0, 0.0], "sklearn"),
+        _dataset("digits", [0, 0], "sklearn"),
+    ]
     assert [d["dataset"] for d in counted(rows)] == ["keel/iris", "sklearn/digits"]
 
 
@@ -68,7 +72,10 @@ def test_select_alpha_prefers_validation_accuracy_then_nll():
 
 
 def _row(rep, arm, fgsm, pgd):
-    curves = {"fgsm": dict(zip((0.0, 0.1, 0.2), fgsm, strict=True)), "pgd": dict(zip((0.0, 0.1, 0.2), pgd, strict=True))}
+    curves = {
+        "fgsm": dict(zip((0.0, 0.1, 0.2), fgsm, strict=True)),
+        "pgd": dict(zip((0.0, 0.1, 0.2), pgd, strict=True)),
+    }
     return {"seed": rep, "arm": arm, "curves": curves, "flagged": flag_cells(curves, 100)}
 
 

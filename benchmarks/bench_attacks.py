@@ -1,4 +1,4 @@
-"""Cost of the robustness evaluation's attacks: the one-gradient FGSM ε-sweep and PGD against a hand-written loop.
+"""Cost and strength of the robustness evaluation's attacks: FGSM ε-sweep, PGD (with restarts), AutoAttack, transfer.
 
 Every ratio is measured side by side in one run: the variants are interleaved round by round and each is
 summarised by its median, so drifting machine load hits all of them alike. Model: the digits CNN of
@@ -15,8 +15,18 @@ Targets (issue #5):
   running torchattacks' FGSM at each ε (checked here and in the tests). The 8 classification forward passes that
   score the 8 adversarial batches cannot be shared; the full 8-ε evaluation is reported against its floor (one
   attack + 8 forwards) and against 8 separate FGSM evaluations.
-- PGD throughput within 5 % of a hand-written PGD loop: the evaluator's PGD path (torchattacks PGD through the
-  evaluator's input wrapper) and bare torchattacks PGD, both against the same loop written by hand.
+- PGD throughput within 5 % of a hand-written PGD loop: the evaluator's PGD path for one run (torchattacks PGD
+  through the evaluator's input wrapper) and bare torchattacks PGD, both against the same loop written by hand; and
+  the cost of the default PGD (a run from the clean input, then one random restart on what is still unbroken).
+
+Strength and cost of the stronger attacks (issue #11):
+
+- PGD not weaker than FGSM: on the bundled tables (iris, wine, breast cancer; ERM and mixup MLPs, 5 seeds, inputs
+  min-max rescaled to [0, 1] with the training split's range as the robustness study does), each PGD variant is
+  run with 8 random seeds at 5 values of ε, and the cells where PGD leaves more than one example (or 1 %) more
+  correct than FGSM are counted (full run only).
+- AutoAttack per version (standard, fast) on a subset of the digits test set, against PGD at the same ε; and the
+  transfer attacks (FGSM and PGD crafted on a second digits CNN) against the white-box ones.
 """
 
 from __future__ import annotations
@@ -36,18 +46,18 @@ from tqdm import tqdm
 
 from benchmarks.common import interleaved_medians, markdown_table, write_results
 from lightning_mixup.data import SklearnDataModule
-from lightning_mixup.evaluation import AttackModel, AttackSuite, evaluate_robustness, fgsm_eps_sweep
-from lightning_mixup.evaluation.attacks import seeded_rng
+from lightning_mixup.evaluation import AttackModel, AttackSuite, build_autoattack, evaluate_robustness, fgsm_eps_sweep
+from lightning_mixup.evaluation.attacks import as_attack_input, seeded_rng
 from lightning_mixup.models import build_backbone
 
 RESULTS = Path(__file__).parent / "results"
 EPS8 = [0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3, 0.5]
 
 
-def digits_model_and_data(epochs: int) -> tuple[nn.Module, Tensor, Tensor]:
+def digits_model_and_data(epochs: int, seed: int = 0) -> tuple[nn.Module, Tensor, Tensor]:
     dm = SklearnDataModule("digits", batch_size=64)
     dm.setup("fit")
-    torch.manual_seed(0)
+    torch.manual_seed(seed)
     model = build_backbone("cnn", (1, 8, 8), 10)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
     for _ in range(epochs):
@@ -131,36 +141,173 @@ def bench_pgd(model: nn.Module, x: Tensor, y: Tensor, rounds: int, eps: float = 
     bare = torchattacks.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=True)
     wrapped = AttackModel(model).eval()
     wrapped.sample_shape = tuple(x.shape[1:])
-    suite = AttackSuite(wrapped, torch.device("cpu"), pgd_eps=[eps], pgd_steps=steps)
+    one_run = AttackSuite(wrapped, torch.device("cpu"), pgd_eps=[eps], pgd_steps=steps, pgd_clean_start=False)
+    default = AttackSuite(wrapped, torch.device("cpu"), pgd_eps=[eps], pgd_steps=steps)
 
-    def evaluator_path() -> Tensor:
+    def evaluator_path(suite: AttackSuite) -> Tensor:
         with torch.enable_grad():
             return next(iter(suite.run(x, y)))[2]
 
     fns: dict[str, Callable[[], object]] = {
         "hand-written PGD loop": lambda: hand_pgd(model, x, y, eps, alpha, steps),
         "torchattacks PGD": lambda: bare(x, y),
-        "evaluator PGD (AttackSuite: torchattacks + input wrapper)": evaluator_path,
+        "evaluator PGD, one random-start run": lambda: evaluator_path(one_run),
+        "evaluator PGD, default (clean start + 1 restart on the unbroken)": lambda: evaluator_path(default),
     }
     ms = interleaved_medians(fns, rounds, "PGD")
     with seeded_rng(0, torch.device("cpu")):
         by_hand = hand_pgd(model, x, y, eps, alpha, steps)
     with seeded_rng(0, torch.device("cpu")):
         by_torchattacks = bare(x, y)
+    with seeded_rng(0, torch.device("cpu")):
+        by_default = evaluator_path(default)
     hand = ms["hand-written PGD loop"]
+    fgsm = torchattacks.FGSM(model, eps=eps)(x, y)
     return {
         "eps": eps,
         "steps": steps,
         "step_size": alpha,
         "median_ms": {k: round(v * 1e3, 3) for k, v in ms.items()},
         "ratios": {
-            "evaluator PGD / hand-written loop (target within 5 %)": round(
-                ms["evaluator PGD (AttackSuite: torchattacks + input wrapper)"] / hand, 3
+            "evaluator PGD (one run) / hand-written loop (target within 5 %)": round(
+                ms["evaluator PGD, one random-start run"] / hand, 3
             ),
             "torchattacks PGD / hand-written loop": round(ms["torchattacks PGD"] / hand, 3),
+            "default PGD / one run": round(
+                ms["evaluator PGD, default (clean start + 1 restart on the unbroken)"]
+                / ms["evaluator PGD, one random-start run"],
+                3,
+            ),
         },
         "same_adversarial_inputs_as_hand_loop": bool(torch.equal(by_hand, by_torchattacks)),
-        "accuracy": {"hand": accuracy(model, by_hand, y), "torchattacks": accuracy(model, by_torchattacks, y)},
+        "accuracy": {
+            "fgsm": round(accuracy(model, fgsm, y), 4),
+            "pgd, one random-start run (hand loop)": round(accuracy(model, by_hand, y), 4),
+            "pgd, default": round(accuracy(model, by_default, y), 4),
+        },
+    }
+
+
+def bench_autoattack(
+    model: nn.Module, x: Tensor, y: Tensor, eps: float, versions: tuple[str, ...]
+) -> dict[str, object]:
+    """Seconds and accuracy of AutoAttack per version, and of the default PGD, at one ε (one call each)."""
+    wrapped = AttackModel(model).eval()
+    wrapped.sample_shape = tuple(x.shape[1:])
+    images = as_attack_input(x)
+    rows: dict[str, dict[str, object]] = {}
+    pgd = AttackSuite(wrapped, torch.device("cpu"), pgd_eps=[eps])
+    start = time.perf_counter()
+    with torch.enable_grad(), seeded_rng(0, torch.device("cpu")):
+        adv = next(iter(pgd.run(images, y)))[2]
+    rows["pgd (default)"] = {"seconds": round(time.perf_counter() - start, 2), "accuracy": accuracy(wrapped, adv, y)}
+    for version in versions:
+        attack, names = build_autoattack(wrapped, eps, num_classes=10, version=version, seed=0)
+        start = time.perf_counter()
+        with torch.enable_grad(), seeded_rng(0, torch.device("cpu")):
+            adv = attack(images, y)
+        rows[f"autoattack {version}"] = {
+            "seconds": round(time.perf_counter() - start, 2),
+            "accuracy": accuracy(wrapped, adv, y),
+            "components": names,
+        }
+    return {"eps": eps, "examples": len(y), "clean_accuracy": accuracy(model, x, y), "attacks": rows}
+
+
+def bench_transfer(
+    model: nn.Module, source: nn.Module, x: Tensor, y: Tensor, eps: tuple[float, ...]
+) -> dict[str, object]:
+    """The whole evaluator with and without a transfer source: seconds and accuracy per attack."""
+    loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y), batch_size=512)
+    grid = {"fgsm_eps": list(eps), "pgd_eps": list(eps), "pgdl2_eps": [], "trainer_kwargs": {"accelerator": "cpu"}}
+    start = time.perf_counter()
+    evaluate_robustness(model, loader, num_classes=10, **grid)
+    white_s = time.perf_counter() - start
+    start = time.perf_counter()
+    both = evaluate_robustness(model, loader, num_classes=10, transfer_from=source, **grid)
+    both_s = time.perf_counter() - start
+    return {
+        "eps": list(eps),
+        "seconds": {"white-box FGSM + PGD": round(white_s, 2), "with transfer FGSM + PGD": round(both_s, 2)},
+        "accuracy": {a: {str(e): round(v, 4) for e, v in c.items()} for a, c in both.robust_accuracy.items()},
+        "sanity_passed": both.passed,
+        "failed_cells": both.failed_cells,
+    }
+
+
+TABULAR = {"iris": (60, 16), "wine": (60, 16), "breast_cancer": (30, 16)}
+STRENGTH_EPS = (0.02, 0.05, 0.1, 0.15, 0.2)
+PGD_VARIANTS = {
+    "one random start, 10 steps (the former default)": {"pgd_restarts": 1, "pgd_clean_start": False},
+    "one random start, 20 steps": {"pgd_restarts": 1, "pgd_clean_start": False, "pgd_steps": 20},
+    "clean start + 1 random restart, 10 steps (default)": {},
+}
+
+
+def tabular_models(seeds: int) -> list[tuple[str, str, int, nn.Module, Tensor, Tensor]]:
+    """ERM and mixup (α = 1) MLPs on the bundled tables, trained with the plugin, and each test split in [0, 1]."""
+    import lightning.pytorch as pl
+
+    from lightning_mixup import MixupCallback
+    from lightning_mixup.models import Classifier
+
+    models = []
+    for name, (epochs, batch_size) in TABULAR.items():
+        dm = SklearnDataModule(name, batch_size=batch_size)
+        dm.setup("fit")
+        dm.setup("test")
+        train_x = dm.train_set.tensors[0].flatten(1)  # type: ignore[union-attr]
+        low, width = train_x.min(0).values, (train_x.max(0).values - train_x.min(0).values).clamp_min(1e-6)
+        test_x, test_y = dm.test_set.tensors  # type: ignore[union-attr]
+        unit = ((test_x - low) / width).clamp(0, 1)
+        for seed in range(seeds):
+            for method in ("erm", "mixup"):
+                pl.seed_everything(seed, verbose=False)
+                model = Classifier("mlp", input_shape=list(dm.input_shape), num_classes=dm.num_classes, lr=1e-3)
+                callbacks = [MixupCallback(alpha=1.0, seed=seed, log=False)] if method == "mixup" else []
+                pl.Trainer(
+                    max_epochs=epochs, accelerator="cpu", devices=1, callbacks=callbacks, logger=False,
+                    enable_checkpointing=False, enable_progress_bar=False, enable_model_summary=False,
+                    limit_val_batches=0, num_sanity_val_steps=0,
+                ).fit(model, datamodule=dm)  # fmt: skip
+                attacked = AttackModel(model.eval(), (-low / width).tolist(), (1 / width).tolist()).eval()
+                models.append((name, method, seed, attacked, unit, test_y))
+    return models
+
+
+def bench_pgd_strength(seeds: int = 5, pgd_seeds: int = 8) -> dict[str, object]:
+    """Cells where PGD is weaker than FGSM (by more than one example or 1 %), per PGD variant, on the tables."""
+    models = tabular_models(seeds)
+    failures = dict.fromkeys(PGD_VARIANTS, 0)
+    gap = dict.fromkeys(PGD_VARIANTS, 0.0)
+    seconds = dict.fromkeys(PGD_VARIANTS, 0.0)
+    cells = 0
+    for _, _, seed, model, x, y in tqdm(models, desc="PGD strength", leave=False):
+        model.sample_shape = tuple(x.shape[1:])
+        images = as_attack_input(x)
+        tol = max(0.01, 1 / len(y) + 1e-6)
+        fgsm = AttackSuite(model, torch.device("cpu"), fgsm_eps=STRENGTH_EPS)
+        with torch.enable_grad():
+            fgsm_acc = {e: accuracy(model, adv, y) for _, e, adv in fgsm.run(images, y)}
+        for pgd_seed in range(pgd_seeds):
+            cells += len(STRENGTH_EPS)
+            for name, options in PGD_VARIANTS.items():
+                suite = AttackSuite(model, torch.device("cpu"), pgd_eps=STRENGTH_EPS, **options)
+                start = time.perf_counter()
+                with torch.enable_grad(), seeded_rng(1000 * seed + pgd_seed, torch.device("cpu")):
+                    pgd_acc = {e: accuracy(model, adv, y) for _, e, adv in suite.run(images, y)}
+                seconds[name] += time.perf_counter() - start
+                failures[name] += sum(pgd_acc[e] - fgsm_acc[e] > tol for e in STRENGTH_EPS)
+                gap[name] += sum(pgd_acc[e] - fgsm_acc[e] for e in STRENGTH_EPS)
+    return {
+        "datasets": list(TABULAR),
+        "models": len(models),
+        "eps": list(STRENGTH_EPS),
+        "pgd_seeds_per_model": pgd_seeds,
+        "cells": cells,
+        "cells_pgd_weaker_than_fgsm": failures,
+        "mean_pgd_minus_fgsm_accuracy": {k: round(v / cells, 4) for k, v in gap.items()},
+        "seconds": {k: round(v, 1) for k, v in seconds.items()},
     }
 
 
@@ -205,6 +352,10 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
     logging.getLogger("lightning.pytorch").setLevel(logging.WARNING)
     warnings.filterwarnings("ignore", message=".*does not have many workers.*")
     model, x, y = digits_model_and_data(epochs=1 if args.quick else 5)
+    source, _, _ = digits_model_and_data(epochs=1 if args.quick else 5, seed=1)
+    subset = 8 if args.quick else 100
+    n_transfer = 64 if args.quick else len(y)
+    aa_eps, aa_versions = (0.3, ("fast",)) if args.quick else (0.1, ("standard", "fast"))
     result = {
         "machine": f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} torch thread(s)",
         "torch": torch.__version__,
@@ -215,6 +366,11 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "fgsm": bench_fgsm(model, x, y, rounds=5 if args.quick else 60),
         "pgd": bench_pgd(model, x, y, rounds=3 if args.quick else 25),
         "evaluator_end_to_end": bench_end_to_end(model, x, y, repeats=1 if args.quick else 7),
+        "autoattack": bench_autoattack(model, x[:subset], y[:subset], eps=aa_eps, versions=aa_versions),
+        "transfer": bench_transfer(
+            model, source, x[:n_transfer], y[:n_transfer], eps=(0.05, 0.1) if args.quick else (0.02, 0.05, 0.1, 0.2)
+        ),
+        "pgd_strength": None if args.quick else bench_pgd_strength(),
     }
     write_results(args.out, "robustness", result, to_markdown)
     return result
@@ -222,8 +378,9 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
 
 def to_markdown(result: dict) -> str:
     fgsm, pgd, e2e = result["fgsm"], result["pgd"], result["evaluator_end_to_end"]
+    aa, transfer, strength = result["autoattack"], result["transfer"], result["pgd_strength"]
     lines = [
-        "# Cost of the robustness evaluation (benchmarks/bench_attacks.py)",
+        "# Cost and strength of the robustness evaluation (benchmarks/bench_attacks.py)",
         "",
         f"Machine: {result['machine']}; torch {result['torch']}; torchattacks {result['torchattacks']}. "
         f"Model: {result['model']}; batch {'×'.join(map(str, result['batch']))}. Medians of interleaved rounds.",
@@ -242,14 +399,63 @@ def to_markdown(result: dict) -> str:
         "passes, which no exact method can share, so the full evaluation is compared with its floor (one attack + 8",
         "forwards) and with 8 separate torchattacks FGSM evaluations.",
         "",
-        f"## PGD-{pgd['steps']} (L∞, ε = {pgd['eps']}, step {pgd['step_size']:.4g}, random start)",
+        f"## PGD-{pgd['steps']} (L∞, ε = {pgd['eps']}, step {pgd['step_size']:.4g})",
         "",
         *markdown_table(("variant", "median ms"), pgd["median_ms"]),
         "",
         *markdown_table(("ratio", "value"), pgd["ratios"]),
         "",
+        *markdown_table(("accuracy at this ε", "value"), pgd["accuracy"]),
+        "",
         "Same RNG seed, same adversarial inputs as the hand-written loop: "
-        f"{pgd['same_adversarial_inputs_as_hand_loop']}.",
+        f"{pgd['same_adversarial_inputs_as_hand_loop']}. The default PGD runs once from the clean input, then once",
+        "from a random start on the examples still unbroken, and counts an example broken if either run breaks it.",
+        "",
+    ]
+    if strength is not None:
+        lines += [
+            "## PGD not weaker than FGSM, on the bundled tables",
+            "",
+            f"{strength['models']} MLPs ({', '.join(strength['datasets'])}; ERM and mixup α = 1; "
+            f"{strength['models'] // 6} seeds), ε {strength['eps']} in the [0, 1] box of each feature's training "
+            f"range, {strength['pgd_seeds_per_model']} PGD seeds per model: {strength['cells']} cells per variant. "
+            "A cell fails when PGD leaves more than one example (or 1 %) more correct than FGSM at that ε.",
+            "",
+            "| PGD variant | cells failed | mean PGD − FGSM accuracy | seconds, all cells |",
+            "|---|---:|---:|---:|",
+            *(
+                f"| {name} | {strength['cells_pgd_weaker_than_fgsm'][name]} | "
+                f"{strength['mean_pgd_minus_fgsm_accuracy'][name]:+.4f} | {strength['seconds'][name]} |"
+                for name in strength["cells_pgd_weaker_than_fgsm"]
+            ),
+            "",
+        ]
+    lines += [
+        f"## AutoAttack (L∞, ε = {aa['eps']}, first {aa['examples']} test digits, one call each)",
+        "",
+        f"Clean accuracy {aa['clean_accuracy']:.4f}. torchattacks runs APGD for 10 iterations (the reference",
+        "implementation: 100); Square's queries are sequential, which dominates on a CPU.",
+        "",
+        "| attack | components | seconds | accuracy |",
+        "|---|---|---:|---:|",
+        *(
+            f"| {name} | {', '.join(row.get('components', ['clean start + 1 restart']))} | {row['seconds']} | "
+            f"{row['accuracy']:.4f} |"
+            for name, row in aa["attacks"].items()
+        ),
+        "",
+        "## Transfer attacks (crafted on a second digits CNN, scored on the model), whole evaluator",
+        "",
+        *markdown_table(("evaluation", "seconds"), transfer["seconds"]),
+        "",
+        "| attack | " + " | ".join(f"ε={e}" for e in transfer["eps"]) + " |",
+        "|---|" + "---:|" * len(transfer["eps"]),
+        *(
+            f"| {attack} | " + " | ".join(str(curve.get(str(float(e)), "")) for e in transfer["eps"]) + " |"
+            for attack, curve in transfer["accuracy"].items()
+        ),
+        "",
+        f"Sanity checks passed: {transfer['sanity_passed']}; failed cells: {transfer['failed_cells'] or 'none'}.",
         "",
         "## Whole evaluator (Trainer, metrics, flags), FGSM on the 8-ε grid",
         "",

@@ -87,6 +87,7 @@ FAST_SQUARE_QUERIES = 1000
 PGDL2_EPS_FOR_DIVISION = 1e-30
 TORCHATTACKS_REQUIREMENT = "torchattacks>=3.5.1"
 ROBUSTNESS_INSTALL = "pip install 'lightning-mixup[robustness]'"
+TORCHATTACKS_NO_DEPS = "pip install --no-deps torchattacks==3.5.1"
 
 
 def require_torchattacks() -> ModuleType:
@@ -110,7 +111,8 @@ def require_torchattacks() -> ModuleType:
             return torchattacks
     raise ModuleNotFoundError(
         f"The attacks of `lightning_mixup.evaluation` need {TORCHATTACKS_REQUIREMENT}, which is not available "
-        f"({cause or requirement}). Install the robustness extra: {ROBUSTNESS_INSTALL}"
+        f"({cause or requirement}). Install the robustness extra: {ROBUSTNESS_INSTALL} (or, where pip's torchvision "
+        f"would not match your torch, `{TORCHATTACKS_NO_DEPS}`: see the install docs)."
     ) from cause
 
 

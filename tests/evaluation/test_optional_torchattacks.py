@@ -62,4 +62,5 @@ def test_plugin_works_without_torchattacks_until_an_attack_runs():
                             "fgsm_eps_sweep"}  # fmt: skip
     for name, message in refused.items():
         assert message.startswith("The attacks of `lightning_mixup.evaluation` need torchattacks>=3.5.1"), name
-        assert message.endswith(f"Install the robustness extra: {INSTALL}"), name
+        assert f"Install the robustness extra: {INSTALL} (or, where pip's torchvision" in message, name
+        assert "`pip install --no-deps torchattacks==3.5.1`: see the install docs" in message, name

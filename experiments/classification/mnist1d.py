@@ -17,7 +17,8 @@ r"""MNIST-1D and digits: ERM against mixup per α, with calibration and FGSM/PGD
   deviations: ε = 0.01 moves every sample by 0.1 standard deviations). A cell whose sanity check fails (PGD weaker
   than FGSM at the same ε by more than one example, or accuracy rising with ε) is flagged and left out of verdicts.
   When :func:`~lightning_mixup.evaluation.evaluate_robustness` accepts ``autoattack_eps`` and ``transfer_from``,
-  AutoAttack and the paper's black-box setting (examples crafted on a separately trained ERM model) are run too.
+  AutoAttack (its ``"fast"`` version, for the CPU budget) and the paper's black-box setting (examples crafted on a
+  separately trained ERM model) are run too.
 
 References:
     - Greydanus & Kobak, "Scaling Down Deep Learning with MNIST-1D", 2020, https://arxiv.org/abs/2011.14439
@@ -66,6 +67,9 @@ MNIST1D_PGD_EPS: tuple[float, ...] = (0.0, 0.005, 0.01, 0.02, 0.05, 0.1)
 DIGITS_FGSM_EPS: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1, 0.15, 0.2, 0.3)
 DIGITS_PGD_EPS: tuple[float, ...] = (0.0, 0.02, 0.05, 0.1, 0.2, 0.3)
 PGD_STEPS = 20
+#: AutoAttack's ``"fast"`` version (APGD-CE, APGD-T, Square with 1,000 queries; see lightning_mixup.evaluation.attacks):
+#: the standard version's 5,000 Square queries cost minutes per model on a CPU.
+AUTOATTACK_VERSION = "fast"
 MNIST1D_AUTOATTACK_EPS: tuple[float, ...] = (0.02,)
 DIGITS_AUTOATTACK_EPS: tuple[float, ...] = (0.1,)
 
@@ -166,6 +170,7 @@ def robustness(
     extra: dict[str, Any] = {}
     if "autoattack_eps" in options and autoattack_eps:
         extra["autoattack_eps"] = list(autoattack_eps)
+        extra["autoattack_version"] = AUTOATTACK_VERSION
     if "transfer_from" in options and transfer_source is not None:
         extra["transfer_from"] = transfer_source
     rows = []

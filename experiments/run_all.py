@@ -137,8 +137,10 @@ def write_outputs(result: dict[str, Any], out: Path, readme: bool) -> Path:
     return report
 
 
-def main(argv: list[str] | None = None, *, full: bool = False) -> dict[str, Any]:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def main(argv: list[str] | None = None, *, full: bool = False, description: str | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        description=description or __doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--quick", action="store_true", help="a smoke run of the classification part")
     parser.add_argument("--out", type=Path, default=None, help="output folder (default experiments/results)")
     parser.add_argument("--no-gan", action="store_true", help="skip the GAN part")

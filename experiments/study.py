@@ -17,7 +17,7 @@ from experiments import run_all
 
 
 def main(argv: list[str] | None = None) -> None:
-    run_all.main(argv, full=True)
+    run_all.main(argv, full=True, description=__doc__)
 
 
 if __name__ == "__main__":

@@ -81,7 +81,7 @@ def main(argv: list[str] | None = None) -> None:
         "--lightning-threads", type=int, default=1, help="torch threads, Lightning side (default: %(default)s)"
     )
     parser.add_argument(
-        "--batched-threads", type=int, default=2, help="torch threads, batched side (default: %(default)s)"
+        "--batched-threads", type=int, default=1, help="torch threads, batched side (default: %(default)s)"
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run: first setting, 2 runs, 2 iterations")
     parser.add_argument("--out", default="benchmarks/results", help="output folder (default: %(default)s)")
@@ -147,8 +147,8 @@ def main(argv: list[str] | None = None) -> None:
         "# GAN study engine against the Lightning path, on the same runs",
         "",
         f"torch {torch.__version__}, {os.cpu_count()} CPUs; torch threads: Lightning {args.lightning_threads}, batched "
-        f"{args.batched_threads} (each side at its faster setting: the one-by-one side's small ops lose to thread "
-        "hand-offs); load "
+        f"{args.batched_threads} (on a shared machine a second thread only adds hand-off cost to these small "
+        "networks; the study trains on one thread per process); load "
         f"average after the run {tuple(round(v, 2) for v in load) if load else 'n/a'}. Median of {args.repeats} "
         "alternating repetitions. Lightning: `Trainer` + `GANModule` + `MixupCallback`, one run after another "
         "(`experiments.gan.batched.lightning_run`). Batched: all runs at once (`train_gan_batch`: "

@@ -313,11 +313,12 @@ def _run_one(args: tuple[SettingConfig, str]) -> dict[str, Any]:
     return run_setting(args[0], args[1])
 
 
-def run(out: Path, *, demo: bool, workers: int = 2) -> dict[str, Any]:
+def run(out: Path, *, demo: bool, workers: int | None = None) -> dict[str, Any]:
     """Run the GAN settings; write JSON, Markdown and figures under ``out``.
 
     Each setting trains on one torch thread; with ``workers`` > 1 the settings run in that many processes at once
-    (one per CPU core: the study's small networks gain nothing from a second thread inside one process).
+    (one per CPU core: the study's small networks gain nothing from a second thread inside one process). ``None``:
+    2 for the study, 1 for the demo (whose settings are too short to repay starting the processes).
 
     Returns:
         ``{"markdown": str, "claims": list[dict], "files": list[str], "seconds": float}``; claim rows are
@@ -328,6 +329,7 @@ def run(out: Path, *, demo: bool, workers: int = 2) -> dict[str, Any]:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     configs = settings(demo)
+    workers = (1 if demo else 2) if workers is None else workers
     if workers > 1 and len(configs) > 1:
         import multiprocessing
         from concurrent.futures import ProcessPoolExecutor

@@ -181,3 +181,33 @@ def test_full_scale_runner_uses_the_original_sizes():
     }
     shuffle = next(s for s in specs if s["setting"] == "authors" and s["form"] == "shuffle")
     assert shuffle["alphas"] == [0.1, 0.2, 0.5, 1.0]
+
+
+def _pair(modes=(0.0, 0.0), hq=(0.0, 0.0), hq_mixup=0.9, conv=(0.0, 0.0), coll=(0.0, 0.0), div=(0.0, 0.0)):
+    def entry(low_high, mixup=0.5):
+        low, high = low_high
+        return {"low": low, "high": high, "diff": (low + high) / 2, "mixup": mixup, "erm": 0.5}
+
+    return {
+        "modes_captured": entry(modes),
+        "high_quality_share": entry(hq, hq_mixup),
+        "converged": entry(conv),
+        "mode-collapsed": entry(coll),
+        "diverged": entry(div),
+    }
+
+
+@pytest.mark.parametrize(
+    ("pair", "verdict"),
+    [
+        (_pair(conv=(0.2, 0.8)), "agrees"),
+        (_pair(modes=(1.0, 3.0)), "agrees"),  # more modes from sharp samples
+        (_pair(modes=(1.0, 3.0), hq_mixup=0.03), "inconclusive"),  # more modes, but as blurry as a smear
+        (_pair(modes=(1.0, 3.0), div=(0.2, 0.6)), "inconclusive"),  # more modes, but more runs diverge
+        (_pair(hq=(-0.5, -0.1)), "disagrees"),
+        (_pair(coll=(0.2, 0.6)), "disagrees"),
+        (_pair(modes=(-1.0, 2.0)), "inconclusive"),
+    ],
+)
+def test_claim_verdict(pair, verdict):
+    assert suite._verdict(pair) == verdict

@@ -37,7 +37,7 @@ def _override(text: str) -> tuple[str, Any]:
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--demo", action="store_true", help="the small make-demo subset")
+    parser.add_argument("--demo", "--quick", action="store_true", help="the small make-demo subset")
     parser.add_argument("--setting", nargs="+", choices=["authors", "pacgan", "digits"], help="settings to run")
     parser.add_argument("--out", default="experiments/results/gan", help="output folder (default: %(default)s)")
     parser.add_argument("--set", dest="overrides", action="append", type=_override, default=[], help="KEY=JSON")

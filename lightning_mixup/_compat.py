@@ -1,8 +1,8 @@
 """Every Lightning contact point that is not public API, in one place (``tests/test_compat.py`` pins them).
 
 - Both distributions: ``lightning`` (``lightning.pytorch``) and the standalone ``pytorch_lightning``. The
-  callback derives from whichever is installed (``lightning`` first); a Trainer of either calls its hooks by name,
-  and the mixin recognises a LightningModule of either.
+  callback derives from the ``Callback`` of each one installed, so a Trainer of either accepts it, and the mixin
+  recognises a LightningModule of either.
 - ``Strategy.batch_to_device(batch, device=None, dataloader_idx=0)`` is wrapped so a training batch is mixed
   right after it reaches the device (after the module's ``on_after_batch_transfer``).
 - ``trainer.fit_loop.epoch_loop.batch_progress.total.ready``: training batches fetched in this fit, restored
@@ -24,7 +24,22 @@ if not _NAMESPACES:
         "lightning_mixup needs PyTorch Lightning: `pip install lightning` (or the standalone `pytorch-lightning`)."
     )
 pl: Any = importlib.import_module(_NAMESPACES[0])
-Callback: Any = pl.Callback
+
+
+def _callback_base() -> Any:
+    """A ``Callback`` base that is an instance of every installed distribution's ``Callback``.
+
+    A Trainer checks callbacks with ``isinstance(callback, <its own> Callback)`` (Lightning < 2.6's
+    ``is_overridden`` raises "Expected a parent" otherwise), so with both ``lightning`` and ``pytorch_lightning``
+    installed the callback derives from both; their hook methods are the same no-ops.
+    """
+    bases = tuple(importlib.import_module(name).Callback for name in _NAMESPACES)
+    if len(bases) == 1:
+        return bases[0]
+    return type("Callback", bases, {"__module__": __name__, "__doc__": _callback_base.__doc__})
+
+
+Callback: Any = _callback_base()
 
 __all__ = [
     "Callback",

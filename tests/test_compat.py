@@ -84,3 +84,17 @@ def test_compiled_modules_are_recognised(make_trainer):
     trainer = make_trainer(max_steps=1)
     trainer.fit(compiled, data)
     assert _compat.is_compiled(trainer.lightning_module)
+
+
+def test_the_callback_is_a_callback_of_both_distributions():
+    import lightning.pytorch
+    import pytorch_lightning
+
+    from lightning_mixup import MixupCallback
+
+    callback = MixupCallback()
+    assert isinstance(callback, lightning.pytorch.Callback) and isinstance(callback, pytorch_lightning.Callback)
+    # the check a pytorch_lightning Trainer makes on its callbacks (raises "Expected a parent" for a foreign one)
+    from pytorch_lightning.utilities.model_helpers import is_overridden
+
+    assert is_overridden("setup", instance=callback)

@@ -154,8 +154,9 @@ class RobustnessEvaluator(pl.LightningModule):
     Attacks and their keys in ``result.robust_accuracy``:
         - ``"fgsm"``, ``"pgd"`` (L∞) and ``"pgdl2"`` (L2): white-box, on the model;
         - ``"autoattack"`` (L∞): torchattacks' AutoAttack ensemble, see
-          :func:`~lightning_mixup.evaluation.attacks.build_autoattack` (costly: minutes per ε on a CPU for a few
-          hundred images with ``"standard"``; ``autoattack_version="fast"`` is several times cheaper);
+          :func:`~lightning_mixup.evaluation.attacks.build_autoattack` (costly on a CPU: 50 s per ε for 100
+          digits with ``"standard"``, 11 s with ``autoattack_version="fast"``, measured in
+          ``benchmarks/results/robustness.md``);
         - ``"transfer_fgsm"`` and ``"transfer_pgd"`` (L∞, on the ``fgsm_eps`` and ``pgd_eps`` grids): crafted on
           ``transfer_from`` (the paper's black-box setting: a separately trained ERM model), scored on the model.
 

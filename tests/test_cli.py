@@ -1,5 +1,6 @@
 """Every shipped config runs through the CLI with fast_dev_run; `--config` takes a packaged config's name."""
 
+import runpy
 import shutil
 import subprocess
 import sys
@@ -125,16 +126,20 @@ def test_an_unknown_name_lists_the_packaged_ones(tmp_path, capsys):
     assert "but got 'digits_mixpu.yaml', which is neither" in capsys.readouterr().err
 
 
-def test_module_and_console_entry_points(tmp_path):
-    # python -m: a real fit from a directory without configs, exit status 0 (the command returns nothing)
-    command = [sys.executable, "-m", "lightning_mixup", "fit", "--config", "iris_mixup", *FAST]
-    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
-    assert result.returncode == 0, result.stderr[-2000:]
+def test_console_script_and_module_entry_points(tmp_path, monkeypatch, capsys):
+    # the console script: a real fit from a directory without configs; exit status 0 (entry_point returns nothing)
     script = shutil.which("lightning-mixup", path=str(Path(sys.executable).parent))
     assert script is not None
-    result = subprocess.run([script, "fit", "--help"], capture_output=True, text=True, cwd=tmp_path)
-    assert result.returncode == 0 and "--trainer.callbacks" in result.stdout
-    assert all(name in " ".join(result.stdout.split()) for name in packaged_configs())  # --config's help names them
+    command = [script, "fit", "--config", "iris_mixup", *FAST]
+    result = subprocess.run(command, capture_output=True, text=True, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr[-2000:]
+    # python -m lightning_mixup (in-process): the same entry point; --config's help names the packaged configs
+    monkeypatch.setattr(sys, "argv", ["lightning-mixup", "fit", "--help"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_module("lightning_mixup", run_name="__main__")
+    assert exit_info.value.code == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "--trainer.callbacks" in help_text and all(name in help_text for name in packaged_configs())
 
 
 def test_cli_page_lists_the_packaged_configs():

@@ -5,8 +5,9 @@
    FGSM/PGD robustness; the statistics and verdicts of the full study on this subset.
 2. GAN stability: ``experiments.gan.suite.run(out, demo=True)`` (or, where that module is absent, the earlier
    ``experiments.gan.study`` sweep).
-3. ``experiments/results/REPORT.md`` and ``summary.json``: every measured effect beside the claim it tests; the
-   README's results section is refreshed from them.
+3. ``experiments/results/demo/REPORT.md`` and ``summary.json``: every measured effect beside the claim it tests.
+   The full study (``make study``) writes the same files to ``experiments/results/`` (the committed results) and
+   refreshes the README's results section from them.
 
     python -m experiments.run_all            # the demo (a few minutes on 2 CPU cores)
     python -m experiments.run_all --quick    # a smoke run of the classification part (no README refresh)
@@ -142,18 +143,27 @@ def main(argv: list[str] | None = None, *, full: bool = False, description: str 
         description=description or __doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--quick", action="store_true", help="a smoke run of the classification part")
-    parser.add_argument("--out", type=Path, default=None, help="output folder (default experiments/results)")
+    parser.add_argument(
+        "--out",
+        type=Path,
+        default=None,
+        help="output folder (default: experiments/results for the study, experiments/results/demo for the demo)",
+    )
     parser.add_argument("--no-gan", action="store_true", help="skip the GAN part")
-    parser.add_argument("--no-readme", action="store_true", help="do not refresh the README's results section")
+    parser.add_argument(
+        "--no-readme", action="store_true", help="do not refresh the README's results section (the study refreshes it)"
+    )
     parser.add_argument("--workers", type=int, default=None, help="processes for the tabular part (default 2)")
     args = parser.parse_args(argv)
     config = QUICK if args.quick else classification.FULL if full else classification.DEMO
     if args.workers is not None:
         config = replace(config, workers=args.workers)
-    out = args.out or ROOT / "experiments" / "results" / ("quick" if args.quick else "")
+    # the committed results are the study's (experiments/results/); the demo writes beside them, in demo/, and only
+    # the study refreshes the README's results section
+    out = args.out or ROOT / "experiments" / "results" / ("quick" if args.quick else "" if full else "demo")
     out.mkdir(parents=True, exist_ok=True)
     result = run(out, config, gan=not args.no_gan and not args.quick, demo=not full)
-    report = write_outputs(result, out, readme=not args.no_readme and not args.quick)
+    report = write_outputs(result, out, readme=full and not args.no_readme and not args.quick)
     print(f"\nReport: {report}\nSummary: {out / 'summary.json'} ({result['seconds'] / 60:.1f} minutes)")
     return result
 

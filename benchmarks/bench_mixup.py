@@ -216,6 +216,38 @@ def added_work_us(batch_size: int, rounds: int = 2000) -> dict[str, float]:
     }
 
 
+def bench_alternating(data: TensorDataset, batch_size: int, epochs: int) -> dict[str, object]:
+    """One fit whose steps alternate between mixed and unmixed: the cost of mixing, free of fit-to-fit noise.
+
+    The callback's schedule is switched per step (benchmark only): an unmixed step still runs the callback's hooks,
+    so the difference is the mixing itself, the label wrapping and tracking, and the mixed cross-entropy.
+    """
+    callback = MixupCallback(alpha=0.2)
+    callback.engine.should_apply = lambda epoch, step: step % 2 == 0  # type: ignore[method-assign]
+    timer = StepTimer()
+    trainer = pl.Trainer(
+        accelerator="cpu",
+        max_epochs=epochs,
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        callbacks=[timer, callback],
+    )
+    pl.seed_everything(0, verbose=False)
+    trainer.fit(SmallCNN(), DataLoader(data, batch_size=batch_size))
+    # interval k spans batch k (global step k); skip the warm-up steps
+    mixed = [t for k, t in enumerate(timer.intervals, start=1) if k >= 4 and k % 2 == 0]
+    unmixed = [t for k, t in enumerate(timer.intervals, start=1) if k >= 4 and k % 2 == 1]
+    m, u = statistics.median(mixed), statistics.median(unmixed)
+    return {
+        "steps": len(mixed) + len(unmixed),
+        "mixed_ms": round(m * 1e3, 3),
+        "unmixed_ms": round(u * 1e3, 3),
+        "ratio": round(m / u, 4),
+    }
+
+
 def bench_step(batch_size: int, steps: int, repeats: int) -> dict[str, object]:
     g = torch.Generator().manual_seed(0)
     n = batch_size * steps
@@ -233,6 +265,7 @@ def bench_step(batch_size: int, steps: int, repeats: int) -> dict[str, object]:
         "with MixupCallback": with_callback,
     }
     intervals: dict[str, list[float]] = {name: [] for name in variants}
+    per_fit: dict[str, list[float]] = {name: [] for name in variants}  # the median step of every fit
     names = list(variants)
     for repeat in tqdm(range(repeats), desc="training steps", leave=False):
         for name in names if repeat % 2 == 0 else names[::-1]:  # ABBA order: no variant always runs first
@@ -249,7 +282,16 @@ def bench_step(batch_size: int, steps: int, repeats: int) -> dict[str, object]:
             pl.seed_everything(0, verbose=False)
             trainer.fit(SmallCNN(), DataLoader(data, batch_size=batch_size))
             intervals[name].extend(timer.intervals[2:])  # skip warm-up steps
+            per_fit[name].append(statistics.median(timer.intervals[2:]))
     medians = {name: statistics.median(ts) for name, ts in intervals.items()}
+    alternating = bench_alternating(data, batch_size, epochs=10 if steps > 10 else 1)
+    # paired by repeat: the three fits of a repeat ran back to back, so slow drift of the machine cancels
+    paired = [w / b for w, b in zip(per_fit["with MixupCallback"], per_fit["without callback"], strict=True)]
+    control = [
+        a / b for a, b in zip(per_fit["without callback (A/A control)"], per_fit["without callback"], strict=True)
+    ]
+    quartiles = statistics.quantiles(paired, n=4) if len(paired) > 1 else [paired[0]] * 3
+    control_quartiles = statistics.quantiles(control, n=4) if len(control) > 1 else [control[0]] * 3
     base = medians["without callback"]
     work = added_work_us(batch_size)
     return {
@@ -257,8 +299,12 @@ def bench_step(batch_size: int, steps: int, repeats: int) -> dict[str, object]:
         "batch_size": batch_size,
         "steps_measured": {k: len(v) for k, v in intervals.items()},
         "median_step_ms": {k: round(v * 1e3, 3) for k, v in medians.items()},
-        "ratio": round(medians["with MixupCallback"] / base, 4),
-        "noise_floor_ratio": round(medians["without callback (A/A control)"] / base, 4),
+        "ratio": round(statistics.median(paired), 4),
+        "ratio_quartiles": [round(q, 4) for q in (quartiles[0], quartiles[2])],
+        "noise_floor_ratio": round(statistics.median(control), 4),
+        "noise_floor_quartiles": [round(q, 4) for q in (control_quartiles[0], control_quartiles[2])],
+        "repeats": repeats,
+        "alternating": alternating,
         "added_work": work,
         "added_work_ratio": round(1 + work["total_us"] * 1e-6 / base, 4),
         "output_buffers": {
@@ -281,7 +327,7 @@ def main(argv: list[str] | None = None) -> dict[str, object]:
         "command": "python -m benchmarks.bench_mixup" + (" --quick" if args.quick else ""),
         "torch": torch.__version__,
         "op": bench_op(op_shape, rounds=5 if args.quick else 40),
-        "training_step": bench_step(64, steps=8 if args.quick else 60, repeats=2 if args.quick else 10),
+        "training_step": bench_step(64, steps=8 if args.quick else 40, repeats=2 if args.quick else 20),
     }
     write_results(args.out, "mixup", result, to_markdown)
     return result
@@ -315,9 +361,16 @@ def to_markdown(result: dict) -> str:
     work = step["added_work"]
     lines += [
         "",
-        f"Whole-step ratio with/without MixupCallback: **{step['ratio']}×** (the A/A control, the same step "
-        f"without the callback measured again, reads {step['noise_floor_ratio']}×: differences of that size are "
-        "machine noise).",
+        f"Whole-step ratio with/without MixupCallback, the median over {step['repeats']} repeats of the fits' median "
+        f"steps paired by repeat: **{step['ratio']}×** (quartiles {step['ratio_quartiles'][0]}–"
+        f"{step['ratio_quartiles'][1]}). The A/A control, the same step without the callback measured again, reads "
+        f"{step['noise_floor_ratio']}× (quartiles {step['noise_floor_quartiles'][0]}–"
+        f"{step['noise_floor_quartiles'][1]}): differences of that size are machine noise between fits.",
+        "",
+        f"Steps alternating within one fit ({step['alternating']['steps']} steps; even steps mixed, odd steps "
+        "not, the callback's schedule switched per step), so that fit-to-fit noise cancels: median mixed step "
+        f"{step['alternating']['mixed_ms']} ms, unmixed {step['alternating']['unmixed_ms']} ms, "
+        f"**{step['alternating']['ratio']}×**.",
         "",
         f"The callback's own work, timed in isolation: mixing the batch {work['mix_batch_us']} µs, the mixed "
         f"cross-entropy's extra cost {work['extra_cross_entropy_us']} µs, together {work['total_us']} µs per step, "

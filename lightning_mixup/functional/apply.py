@@ -61,9 +61,14 @@ def _out_tensor_validation(x: Tensor, out: Tensor) -> None:
 
 def _exact_rows(params: MixParams) -> tuple[list[int], list[int]]:
     """Rows that are copies: of themselves (λ = 1 or own partner), and of their partner (λ = 0)."""
-    own = (params.lam == 1) | (params.index == torch.arange(params.batch_size))
-    partner = (params.lam == 0) & ~own
-    return own.nonzero().flatten().tolist(), partner.nonzero().flatten().tolist()
+    own: list[int] = []
+    partner: list[int] = []
+    for i, (lam, j) in enumerate(zip(params.lam.tolist(), params.index.tolist(), strict=True)):
+        if lam == 1.0 or i == j:
+            own.append(i)
+        elif lam == 0.0:
+            partner.append(i)
+    return own, partner
 
 
 def _blend(x: Tensor, params: MixParams, out: Tensor | None) -> Tensor:
@@ -106,7 +111,8 @@ def _blend(x: Tensor, params: MixParams, out: Tensor | None) -> Tensor:
     own, partner = _exact_rows(params)
     if own or partner:
         rows = torch.tensor(own + partner, dtype=torch.long, device=x.device)
-        sources = torch.tensor(own + [int(params.index[i]) for i in partner], dtype=torch.long, device=x.device)
+        partners = params.index.tolist()
+        sources = torch.tensor(own + [partners[i] for i in partner], dtype=torch.long, device=x.device)
         if result.requires_grad:
             result = result.index_copy(0, rows, x.index_select(0, sources))
         else:

@@ -55,25 +55,10 @@ def detect_keys(
     """
     hint = "Set MixupCallback(input_key=..., target_key=...) to where the inputs and targets are."
     if isinstance(batch, Mapping):
-        keys = list(batch.keys())
         if target_key is None:
-            found = [name for name in TARGET_NAMES if name in batch]
-            if len(found) != 1:
-                what = "no entry with a conventional target name" if not found else f"several target candidates {found}"
-                raise ValueError(
-                    f"Expected the training batch to have one target entry named one of {TARGET_NAMES}, but got "
-                    f"{what} in a {type(batch).__name__} with keys {keys}. {hint}"
-                )
-            target_key = found[0]
+            target_key = _conventional(batch, TARGET_NAMES, "target", hint)
         if input_key is None:
-            found = [name for name in INPUT_NAMES if name in batch]
-            if len(found) != 1:
-                what = "no entry with a conventional input name" if not found else f"several input candidates {found}"
-                raise ValueError(
-                    f"Expected the training batch to have one input entry named one of {INPUT_NAMES}, but got "
-                    f"{what} in a {type(batch).__name__} with keys {keys}. {hint}"
-                )
-            input_key = found[0]
+            input_key = _conventional(batch, INPUT_NAMES, "input", hint)
         masks: list[BatchKey] = [name for name in MASK_NAMES if name in batch]
     elif is_sequence(batch):
         if input_key is None and target_key is None and len(batch) != 2:
@@ -97,6 +82,18 @@ def detect_keys(
     for key in [*inputs, target_key]:
         get(batch, key, "input_key" if key in inputs else "target_key")
     return inputs, target_key, [m for m in masks if m not in inputs and m != target_key]
+
+
+def _conventional(batch: Mapping[Any, Any], names: tuple[str, ...], what: str, hint: str) -> str:
+    """The one key of ``batch`` among ``names``, or a ValueError listing the batch's keys."""
+    found = [name for name in names if name in batch]
+    if len(found) != 1:
+        detail = f"no entry with a conventional {what} name" if not found else f"several {what} candidates {found}"
+        raise ValueError(
+            f"Expected the training batch to have one {what} entry named one of {names}, but got {detail} in a "
+            f"{type(batch).__name__} with keys {list(batch.keys())}. {hint}"
+        )
+    return found[0]
 
 
 def get(batch: Any, key: BatchKey, what: str) -> Any:

@@ -28,9 +28,10 @@ import random
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from lightning_mixup._checks import check_int
+from lightning_mixup.data._splits import SplitLoaders
 
 MNIST1D_INSTALL = "pip install mnist1d"
 MNIST1D_LENGTH = 40
@@ -66,7 +67,7 @@ def make_mnist1d(seed: int = 42) -> dict[str, np.ndarray]:
     }
 
 
-class MNIST1DDataModule(pl.LightningDataModule):
+class MNIST1DDataModule(SplitLoaders, pl.LightningDataModule):
     """MNIST-1D: inputs ``(B, 40)`` float32, labels ``(B,)`` int64 in ``[0, 10)``.
 
     Args:
@@ -130,26 +131,7 @@ class MNIST1DDataModule(pl.LightningDataModule):
         self.val_set = TensorDataset(x[val_i], y[val_i])
         self.test_set = TensorDataset(torch.from_numpy(data["x_test"]), torch.from_numpy(data["y_test"]))
 
-    def _require(self, dataset: TensorDataset | None) -> TensorDataset:
-        if dataset is None:
-            raise RuntimeError("MNIST1DDataModule.setup() has not been called.")
-        return dataset
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches."""
-        generator = None if self.order_seed is None else torch.Generator().manual_seed(self.order_seed)
-        return DataLoader(
-            self._require(self.train_set),
-            batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=self.drop_last,
-            generator=generator,
-        )
-
-    def val_dataloader(self) -> DataLoader:
-        """Inner validation batches, in order."""
-        return DataLoader(self._require(self.val_set), batch_size=500)
-
-    def test_dataloader(self) -> DataLoader:
-        """Test batches, in order."""
-        return DataLoader(self._require(self.test_set), batch_size=500)
+    @property
+    def eval_batch_size(self) -> int:
+        """Validation and test batch size."""
+        return 500

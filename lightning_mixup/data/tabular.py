@@ -46,9 +46,10 @@ from typing import Literal
 import lightning.pytorch as pl
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from lightning_mixup._checks import check_choice, check_finite_float, check_int
+from lightning_mixup.data._splits import SplitLoaders
 
 TabularSource = Literal["keel", "sklearn"]
 TABULAR_SOURCES: tuple[str, ...] = ("keel", "sklearn")
@@ -278,7 +279,7 @@ def split_fold(
     return FoldSplit(part(train), part(val), part(test), mean, std)
 
 
-class TabularFoldsDataModule(pl.LightningDataModule):
+class TabularFoldsDataModule(SplitLoaders, pl.LightningDataModule):
     """One fold of a KEEL or scikit-learn table: standardised training, inner validation and test splits.
 
     Args:
@@ -360,26 +361,7 @@ class TabularFoldsDataModule(pl.LightningDataModule):
         self.val_set = TensorDataset(*self.split.val)
         self.test_set = TensorDataset(*self.split.test)
 
-    def _require(self, dataset: TensorDataset | None) -> TensorDataset:
-        if dataset is None:
-            raise RuntimeError("TabularFoldsDataModule.setup() has not been called.")
-        return dataset
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches (with a generator seeded by ``order_seed`` when given)."""
-        generator = None if self.order_seed is None else torch.Generator().manual_seed(self.order_seed)
-        return DataLoader(
-            self._require(self.train_set),
-            batch_size=self.batch_size,
-            shuffle=True,
-            drop_last=self.drop_last,
-            generator=generator,
-        )
-
-    def val_dataloader(self) -> DataLoader:
-        """Inner validation batches, in order."""
-        return DataLoader(self._require(self.val_set), batch_size=max(self.batch_size, 256))
-
-    def test_dataloader(self) -> DataLoader:
-        """Test batches, in order."""
-        return DataLoader(self._require(self.test_set), batch_size=max(self.batch_size, 256))
+    @property
+    def eval_batch_size(self) -> int:
+        """Validation and test batch size."""
+        return max(self.batch_size, 256)

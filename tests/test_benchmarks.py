@@ -10,7 +10,9 @@ import pytest
 ROOT = Path(__file__).parents[1]
 
 
-@pytest.mark.parametrize(("script", "stem"), [("bench_mixup", "mixup"), ("bench_attacks", "robustness"), ("bench_engine", "engine")])
+@pytest.mark.parametrize(
+    ("script", "stem"), [("bench_mixup", "mixup"), ("bench_attacks", "robustness"), ("bench_engine", "engine")]
+)
 def test_benchmark_smoke(tmp_path, script, stem):
     result = subprocess.run(
         [sys.executable, "-m", f"benchmarks.{script}", "--quick", "--out", str(tmp_path)],

@@ -60,8 +60,8 @@ def test_constraints_min_pins_each_declared_floor():
     for name, req in declared().items():
         if name in TOOLS | docs:
             assert name not in minimum, name
-        elif name == "torch":  # the floor is 2.6; the run uses the one CPU build at hand (see the file's header)
-            assert Version(floor(req)) == Version("2.6") and minimum["torch"] == "2.13.0"
+        elif name == "torch":  # the floor is 2.6, run as 2.6.0 (see the file's header)
+            assert Version(floor(req)) == Version("2.6") and minimum["torch"] == "2.6.0"
         else:
             assert Version(minimum[name]) == Version(floor(req)), f"{name}: {req}, constraints-min.txt {minimum[name]}"
     extra = set(minimum) - set(declared())

@@ -32,8 +32,9 @@ class Watch:
     def find_spec(self, name, path=None, target=None):
         if name.split('.')[0] == 'torchvision':
             frame = sys._getframe(1)
-            while frame is not None and (frame.f_code.co_filename.startswith('<frozen') or 'importlib' in frame.f_code.co_filename):
-                frame = frame.f_back  # past the import machinery, to the module whose import statement this is
+            # past the import machinery, to the module whose import statement this is
+            while frame is not None and ('<frozen' in frame.f_code.co_filename or 'importlib' in frame.f_code.co_filename):
+                frame = frame.f_back
             module = frame.f_globals.get('__name__', '') if frame is not None else ''
             if module.split('.')[0] == 'lightning_mixup':
                 raise ImportError(f'{module} imports {name}')

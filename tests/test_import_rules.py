@@ -33,7 +33,9 @@ class Watch:
         if name.split('.')[0] == 'torchvision':
             frame = sys._getframe(1)
             # past the import machinery, to the module whose import statement this is
-            while frame is not None and ('<frozen' in frame.f_code.co_filename or 'importlib' in frame.f_code.co_filename):
+            def machinery(f):
+                return '<frozen' in f.f_code.co_filename or 'importlib' in f.f_code.co_filename
+            while frame is not None and machinery(frame):
                 frame = frame.f_back
             module = frame.f_globals.get('__name__', '') if frame is not None else ''
             if module.split('.')[0] == 'lightning_mixup':

@@ -147,8 +147,8 @@ def main(argv: list[str] | None = None) -> None:
         "# GAN study engine against the Lightning path, on the same runs",
         "",
         f"torch {torch.__version__}, {os.cpu_count()} CPUs; torch threads: Lightning {args.lightning_threads}, batched "
-        f"{args.batched_threads} (on a shared machine a second thread only adds hand-off cost to these small "
-        "networks; the study trains on one thread per process); load "
+        f"{args.batched_threads} (each side at its fastest count on a quiet machine; under load a second thread "
+        "only adds hand-off cost, and the study trains on one thread per process); load "
         f"average after the run {tuple(round(v, 2) for v in load) if load else 'n/a'}. Median of {args.repeats} "
         "alternating repetitions. Lightning: `Trainer` + `GANModule` + `MixupCallback`, one run after another "
         "(`experiments.gan.batched.lightning_run`). Batched: all runs at once (`train_gan_batch`: "

@@ -1,16 +1,14 @@
 """Exact resumption from a checkpoint, and DDP with one random stream per rank (2 CPU processes)."""
 
-import warnings
-
 import lightning.pytorch as pl
 import pytest
 import torch
 import torch.nn.functional as F
 from lightning.pytorch.callbacks import ModelCheckpoint
-from torch.multiprocessing import ProcessExitedException
 
 from lightning_mixup import MixedLabels, MixupCallback
 from lightning_mixup.demos import BoringClassifier, RandomClassificationDataModule
+from tests.conftest import retry_ddp_exit_abort
 
 
 def fit(make_trainer, tmp_path, epochs, ckpt_path=None, global_seed=0):
@@ -82,19 +80,10 @@ def _fit_on_two_ranks(tmp_path) -> pl.Trainer:
 
 @pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 def test_ddp_spawn_two_cpu_processes_have_their_own_streams(tmp_path):
-    try:
-        trainer = _fit_on_two_ranks(tmp_path)
-    except ProcessExitedException as err:
-        # Rarely (seen once in dozens of runs, under load) a worker aborts while its process exits, after training
-        # ended ("terminate called without an active exception"): a torch/gloo shutdown race, not a mixing result.
-        # Only that case is retried, once; a failure during training still fails the test.
-        records = [tmp_path / f"rank{r}.pt" for r in (0, 1)]
-        if err.signal_name != "SIGABRT" or not all(r.exists() for r in records):
-            raise
-        warnings.warn(f"a ddp_spawn worker aborted at exit after training ({err}); retrying once", stacklevel=1)
-        for record in records:
-            record.unlink()
-        trainer = _fit_on_two_ranks(tmp_path)
+    records = [tmp_path / f"rank{r}.pt" for r in (0, 1)]
+    trainer = retry_ddp_exit_abort(
+        lambda: _fit_on_two_ranks(tmp_path), cleanup=lambda: [r.unlink(missing_ok=True) for r in records]
+    )
     lam0, lam1 = torch.load(tmp_path / "rank0.pt"), torch.load(tmp_path / "rank1.pt")
     assert lam0.shape == lam1.shape == (4 * 4 * 2,)  # 4 batches of 4 per rank and epoch, 2 epochs
     assert ((lam0 > 0) & (lam0 < 1)).any() and ((lam1 > 0) & (lam1 < 1)).any()

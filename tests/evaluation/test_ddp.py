@@ -2,6 +2,7 @@ import pytest
 import torch
 
 from lightning_mixup.evaluation import RobustnessEvaluator, evaluate_robustness
+from tests.conftest import retry_ddp_exit_abort
 from tests.evaluation.conftest import loader
 
 
@@ -13,7 +14,7 @@ def test_two_cpu_processes_give_the_single_process_metrics(cnn, images, test_tra
     single = evaluate_robustness(cnn, loader(x, y, batch_size=8), trainer=test_trainer(), **grid)
     evaluator = RobustnessEvaluator(cnn, num_classes=3, **grid)
     trainer = test_trainer(devices=2, strategy="ddp_spawn")
-    (logged,) = trainer.test(evaluator, loader(x, y, batch_size=8), verbose=False)
+    (logged,) = retry_ddp_exit_abort(lambda: trainer.test(evaluator, loader(x, y, batch_size=8), verbose=False))
     assert logged["clean/acc"] == pytest.approx(single.clean_accuracy)
     assert logged["clean/nll"] == pytest.approx(single.nll, rel=1e-5)
     assert logged["clean/ece"] == pytest.approx(single.ece, abs=1e-6)

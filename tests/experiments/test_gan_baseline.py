@@ -1,0 +1,49 @@
+"""The PacGAN baseline run (experiments/gan/baseline.py): its configuration, its anchor check, a smoke run."""
+
+import json
+
+import pytest
+
+from experiments.gan import baseline
+from experiments.gan.suite import _anchor_check, _pacgan
+
+
+def test_configs_change_only_length_step_and_seeds():
+    base = _pacgan(False)
+    ring, grid = baseline.configs(iterations=600, seeds=2, lr=5e-4)
+    assert (ring.datasets, grid.datasets) == (["ring"], ["grid"])
+    for cfg in (ring, grid):
+        assert (cfg.iterations, cfg.seeds, cfg.eval_every) == (600, 2, 100)
+        assert cfg.model == {**base.model, "lr_g": 5e-4, "lr_d": 5e-4}
+        assert cfg.cells == base.cells and cfg.batch_size == base.batch_size
+        assert (cfg.ring, cfg.grid) == (base.ring, base.grid)
+
+
+def _cell(data, modes, hq):
+    return {
+        "form": "erm",
+        "dataset": f"{data} (pacgan_long_{data})",
+        "modes_captured": {"mean": modes},
+        "high_quality_share": {"mean": hq},
+    }
+
+
+@pytest.mark.parametrize(
+    ("modes", "hq", "reproduced"),
+    [(6.3, 0.982, True), (7.7, 0.94, True), (4.9, 1.0, True), (8.0, 0.982, False), (6.3, 0.93, False)],
+)
+def test_anchor_check_tolerances(modes, hq, reproduced):
+    """Table 1's GAN row on the ring: 6.3 modes, 98.2 % HQ; modes within 1.5 and HQ within 5 points count."""
+    text = _anchor_check({"cells": [_cell("ring", modes, hq)]})
+    assert text.startswith("ring: ")
+    assert text.endswith("— reproduced") is reproduced and text.endswith("NOT reproduced") is not reproduced
+
+
+def test_smoke_run_writes_the_report(tmp_path):
+    result = baseline.run(tmp_path, iterations=6, seeds=1, workers=1)
+    text = (tmp_path / "pacgan_long.md").read_text()
+    assert "## The baseline against PacGAN Table 1" in text and "Baseline check" in text
+    assert "NOT reproduced" in result["baseline_check"]  # 6 iterations cannot reach Table 1
+    saved = json.loads((tmp_path / "pacgan_long.json").read_text())
+    assert {c["dataset"].split(" ")[0] for c in saved["cells"]} == {"ring", "grid"}
+    assert [r["setting"].split(" ")[0] for r in saved["claims"]] == ["ring", "grid"]

@@ -6,7 +6,7 @@ reach PacGAN Table 1's GAN row (the report says by how much). This run trains th
 ten times (1e-3) to make up for the shorter schedule. Its ERM arm is checked against Table 1's GAN row (modes
 within 1.5, high-quality share within 5 points) before the mixup arm, paired by seed, is judged.
 
-About 25 minutes on 2 cores (the ring and the grid train in two processes at once), so it is not part of
+About 21 minutes on 2 cores (the ring and the grid train in two processes at once), so it is not part of
 ``make study``; ``make gan-baseline`` runs it and writes ``pacgan_long.md`` / ``.json`` and figures to
 ``experiments/results/gan/``.
 

@@ -12,6 +12,7 @@ About 21 minutes on 2 cores (the ring and the grid train in two processes at onc
 
     python -m experiments.gan.baseline                          # the committed run
     python -m experiments.gan.baseline --iterations 400 --seeds 1 --out /tmp/gan-baseline   # a smoke run
+    python -m experiments.gan.baseline --datasets grid --iterations 80000 --name pacgan_long_80k   # the grid, longer
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import dataclasses
 import json
 import multiprocessing
 import time
+from collections.abc import Sequence
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -33,15 +35,29 @@ __all__ = ["configs", "main", "run"]
 NAME = "pacgan_long"
 
 
-def configs(iterations: int = 40_000, seeds: int = 3, lr: float = 1e-3) -> list[SettingConfig]:
+_WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
+
+
+def _times(ratio: float) -> str:
+    """``10.0`` -> ``"ten times"``, ``2.5`` -> ``"2.5×"``."""
+    return f"{_WORDS[int(ratio)]} times" if ratio == int(ratio) and int(ratio) in _WORDS else f"{ratio:g}×"
+
+
+def configs(
+    iterations: int = 40_000,
+    seeds: int = 3,
+    lr: float = 1e-3,
+    datasets: Sequence[str] = ("ring", "grid"),
+    name: str = NAME,
+) -> list[SettingConfig]:
     """One setting per dataset (they train in parallel), ERM and the paper's mixup at α = 0.2."""
     base = _pacgan(False)
     out = []
-    for dataset in base.datasets:
+    for dataset in datasets:
         out.append(
             dataclasses.replace(
                 base,
-                name=f"{NAME}_{dataset}",
+                name=f"{name}_{dataset}",
                 title=f"PacGAN baseline at {iterations} iterations, lr {lr:g}: {dataset}",
                 datasets=[dataset],
                 model={**base.model, "lr_g": lr, "lr_d": lr},
@@ -51,7 +67,8 @@ def configs(iterations: int = 40_000, seeds: int = 3, lr: float = 1e-3) -> list[
                 snapshot_steps=[iterations // 10, iterations // 2, iterations],
                 reference=(
                     f"PacGAN trains 4×400 / 3×200 networks for 400,000 iterations at lr 1e-4; here 4×100 / 3×50 for "
-                    f"{iterations} iterations at lr {lr:g} (ten times fewer iterations, a ten times larger step)."
+                    f"{iterations} iterations at lr {lr:g} ({_times(400_000 / iterations)} fewer iterations, "
+                    f"a {_times(lr / 1e-4)} larger step)."
                 ),
             )
         )
@@ -70,13 +87,22 @@ def _run_one(args: tuple[SettingConfig, str]) -> dict[str, Any]:
     return run_setting(args[0], args[1])
 
 
-def run(out: str | Path, *, iterations: int = 40_000, seeds: int = 3, lr: float = 1e-3, workers: int = 2) -> dict:
-    """Train the runs, write ``pacgan_long.md`` / ``.json`` (and each dataset's own files) to ``out``."""
+def run(
+    out: str | Path,
+    *,
+    iterations: int = 40_000,
+    seeds: int = 3,
+    lr: float = 1e-3,
+    workers: int = 2,
+    datasets: Sequence[str] = ("ring", "grid"),
+    name: str = NAME,
+) -> dict[str, Any]:
+    """Train the runs, write ``<name>.md`` / ``.json`` (and each dataset's own files) to ``out``."""
     start = time.perf_counter()
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
-    settings = configs(iterations, seeds, lr)
-    if workers > 1:
+    settings = configs(iterations, seeds, lr, datasets, name)
+    if workers > 1 and len(settings) > 1:
         with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
             results = list(pool.map(_run_one, [(cfg, str(folder)) for cfg in settings]))
     else:
@@ -104,7 +130,7 @@ def run(out: str | Path, *, iterations: int = 40_000, seeds: int = 3, lr: float 
         "",
     ]
     text = "\n".join(lines)
-    (folder / f"{NAME}.md").write_text(text)
+    (folder / f"{name}.md").write_text(text)
     summary = {
         "iterations": iterations,
         "seeds": seeds,
@@ -115,7 +141,7 @@ def run(out: str | Path, *, iterations: int = 40_000, seeds: int = 3, lr: float 
         "paired": merged["paired"],
         "claims": rows,
     }
-    (folder / f"{NAME}.json").write_text(json.dumps(summary, indent=1))
+    (folder / f"{name}.json").write_text(json.dumps(summary, indent=1))
     return {**summary, "markdown": text}
 
 
@@ -125,9 +151,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=3, help="seeds per cell (default: %(default)s)")
     parser.add_argument("--lr", type=float, default=1e-3, help="Adam step of both networks (default: %(default)s)")
     parser.add_argument("--workers", type=int, default=2, help="processes (default: %(default)s)")
+    parser.add_argument("--datasets", nargs="+", choices=["ring", "grid"], default=["ring", "grid"], help="data")
+    parser.add_argument("--name", default=NAME, help="file name stem of the report (default: %(default)s)")
     parser.add_argument("--out", default="experiments/results/gan", help="output folder (default: %(default)s)")
     args = parser.parse_args(argv)
-    result = run(args.out, iterations=args.iterations, seeds=args.seeds, lr=args.lr, workers=args.workers)
+    result = run(
+        args.out,
+        iterations=args.iterations,
+        seeds=args.seeds,
+        lr=args.lr,
+        workers=args.workers,
+        datasets=args.datasets,
+        name=args.name,
+    )
     print(result["markdown"])
     return 0
 

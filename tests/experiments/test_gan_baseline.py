@@ -47,3 +47,9 @@ def test_smoke_run_writes_the_report(tmp_path):
     saved = json.loads((tmp_path / "pacgan_long.json").read_text())
     assert {c["dataset"].split(" ")[0] for c in saved["cells"]} == {"ring", "grid"}
     assert [r["setting"].split(" ")[0] for r in saved["claims"]] == ["ring", "grid"]
+
+
+def test_one_dataset_under_another_name():
+    (grid,) = baseline.configs(iterations=80_000, datasets=["grid"], name="pacgan_long_80k")
+    assert (grid.name, grid.datasets) == ("pacgan_long_80k_grid", ["grid"])
+    assert "(five times fewer iterations, a ten times larger step)" in grid.reference

@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import json
-import os
 import re
 import sys
 import time
@@ -30,8 +29,8 @@ from typing import Any
 
 from experiments.classification import study as classification
 from experiments.classification.report import claims_markdown
+from experiments.paths import ROOT, relative
 
-ROOT = Path(__file__).resolve().parents[1]
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 #: A smoke configuration: three tiny tables, two folds' worth of seeds, short MNIST-1D and digits runs.
 QUICK = replace(
@@ -39,10 +38,6 @@ QUICK = replace(
     mnist1d_steps=200, digits_folds=(0, 1), digits_epochs=2, workers=1, name="quick",
     notes=["`--quick`: a smoke run; its numbers are not results."],
 )  # fmt: skip
-
-
-def relative(path: str | Path, base: Path) -> str:
-    return os.path.relpath(Path(path).resolve(), base.resolve())
 
 
 def run_gan(out: Path, demo: bool) -> dict[str, Any]:

@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from experiments.classification import tabular as tab
+from experiments.paths import relative
 from lightning_mixup.evaluation.plots import plot_accuracy_curves, plot_reliability_diagrams, pool_bins
 from lightning_mixup.plotting import pyplot, save_figure
-
-
-def _rel(path: str | Path, base: Path) -> str:
-    return os.path.relpath(Path(path).resolve(), base.resolve())
 
 
 def _pp(x: float | None) -> str:
@@ -228,10 +224,10 @@ def markdown(result: dict[str, Any], out: Path, link_base: Path) -> str:
         for stem in (f"tabular_{setting}_differences", f"tabular_{setting}_reliability"):
             path = out / f"{stem}.png"
             if path.exists():
-                lines.append(f"![{stem}]({_rel(path, link_base)})")
+                lines.append(f"![{stem}]({relative(path, link_base)})")
         lines.append("")
     if (out / "tabular_win_tie_loss.png").exists():
-        lines += [f"![win/tie/loss]({_rel(out / 'tabular_win_tie_loss.png', link_base)})", ""]
+        lines += [f"![win/tie/loss]({relative(out / 'tabular_win_tie_loss.png', link_base)})", ""]
     anchor = result.get("anchor")
     if anchor:
         lines += [
@@ -259,13 +255,13 @@ def markdown(result: dict[str, Any], out: Path, link_base: Path) -> str:
     for arch in result["mnist1d"]["archs"]:
         path = out / f"{arch}_reliability.png"
         if path.exists():
-            lines.append(f"![{arch} reliability]({_rel(path, link_base)})")
+            lines.append(f"![{arch} reliability]({relative(path, link_base)})")
     lines.append("")
     for name, table in result["robustness"].items():
         lines += [robustness_markdown(name, table), ""]
         path = out / f"{name.replace('/', '_')}_accuracy_vs_eps.png"
         if path.exists():
-            lines += [f"![{name} accuracy vs ε]({_rel(path, link_base)})", ""]
+            lines += [f"![{name} accuracy vs ε]({relative(path, link_base)})", ""]
     return "\n".join(lines)
 
 
@@ -280,6 +276,6 @@ def readme_section(result: dict[str, Any], out: Path, link_base: Path) -> str:
         lines += ["MNIST-1D ERM anchor (standard split): " + "; ".join(
             f"{arch} {_pct(a['mean'])} % (published {_pct(a.get('published'))} %, notebook {_pct(a.get('notebook'))} %)"
             for arch, a in anchor["archs"].items()) + ".", ""]  # fmt: skip
-    lines.append(f"Full tables, calibration, robustness and plots: [{_rel(out / 'CLASSIFICATION.md', link_base)}]"
-                 f"({_rel(out / 'CLASSIFICATION.md', link_base)}).")  # fmt: skip
+    lines.append(f"Full tables, calibration, robustness and plots: [{relative(out / 'CLASSIFICATION.md', link_base)}]"
+                 f"({relative(out / 'CLASSIFICATION.md', link_base)}).")  # fmt: skip
     return "\n".join(lines)

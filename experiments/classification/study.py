@@ -37,6 +37,7 @@ import torch
 
 from experiments.classification import mnist1d as m1d
 from experiments.classification import tabular as tab
+from experiments.paths import repo_relative_files
 from experiments.stats import BETTER, TIE, WORSE
 
 AGREES, DISAGREES, INCONCLUSIVE = "agrees", "disagrees", "inconclusive"
@@ -375,10 +376,12 @@ def _with_selected(rows: list[dict[str, Any]], reps: list[dict[str, Any]], key: 
 
 
 def _strip(result: dict[str, Any]) -> dict[str, Any]:
-    """What goes into the JSON: no Markdown (own file); reliability bins pooled per setting and arm, not per fold."""
+    """What goes into the JSON: no Markdown, files relative to the repository, reliability bins pooled per setting."""
     from lightning_mixup.evaluation.plots import pool_bins
 
     out = {k: v for k, v in result.items() if k != "markdown"}
+    if "files" in out:
+        out["files"] = repo_relative_files(out["files"])
     pooled: dict[str, dict[str, Any]] = {}
     tables: dict[str, list[dict[str, Any]]] = {}
     for setting, datasets in result["tabular"].items():

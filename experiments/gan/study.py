@@ -32,6 +32,7 @@ import torch
 from torch import Tensor
 
 from experiments.gan.batched import MIX_METHODS, BatchedGANResult, EngineConfig, GANRunSpec, train_gan_batch
+from experiments.paths import repo_relative_files
 from lightning_mixup.gan import (
     VERDICTS,
     GaussianMixture,
@@ -557,7 +558,7 @@ def run_setting(
             md_path, json_path = folder / f"{cfg.name}.md", folder / f"{cfg.name}.json"
             out_dict["files"].update({f"markdown_{cfg.name}": str(md_path), f"json_{cfg.name}": str(json_path)})
             md_path.write_text(markdown(out_dict))
-            json_path.write_text(json.dumps(out_dict, indent=1))
+            json_path.write_text(json.dumps({**out_dict, "files": repo_relative_files(out_dict["files"])}, indent=1))
         else:
             out_dict["seconds"] = time.perf_counter() - start
         out_dict["markdown"] = markdown(out_dict)

@@ -51,6 +51,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader, TensorDataset
 
+from experiments.paths import repo_relative_files
 from lightning_mixup.callback import MixupCallback
 from lightning_mixup.data.sklearn import SKLEARN_DATASETS, SklearnDataModule
 from lightning_mixup.evaluation import RobustnessResult, evaluate_robustness, format_eps
@@ -408,7 +409,8 @@ def run_robustness_study(
     if output_dir is not None:
         out["files"] = _write_outputs(out, results, summary, Path(output_dir), dataset, title, plots)
         out["wall_time_s"] = time.perf_counter() - start
-        Path(out["files"]["json"]).write_text(json.dumps(_jsonable(out), indent=2))
+        stored = {**out, "files": repo_relative_files(out["files"])}
+        Path(out["files"]["json"]).write_text(json.dumps(_jsonable(stored), indent=2))
     return out
 
 

@@ -60,15 +60,20 @@ def _out_tensor_validation(x: Tensor, out: Tensor) -> None:
 
 
 def _exact_rows(params: MixParams) -> tuple[list[int], list[int]]:
-    """Rows that are copies: of themselves (λ = 1 or own partner), and of their partner (λ = 0)."""
-    own: list[int] = []
-    partner: list[int] = []
+    """``(rows, sources)``: the rows that are copies, and the row each copies (itself or its partner).
+
+    A row copies itself where λ = 1 or it is its own partner, and its partner where λ = 0.
+    """
+    rows: list[int] = []
+    sources: list[int] = []
     for i, (lam, j) in enumerate(zip(params.lam.tolist(), params.index.tolist(), strict=True)):
         if lam == 1.0 or i == j:
-            own.append(i)
+            rows.append(i)
+            sources.append(i)
         elif lam == 0.0:
-            partner.append(i)
-    return own, partner
+            rows.append(i)
+            sources.append(j)
+    return rows, sources
 
 
 def _blend(x: Tensor, params: MixParams, out: Tensor | None) -> Tensor:
@@ -108,11 +113,10 @@ def _blend(x: Tensor, params: MixParams, out: Tensor | None) -> Tensor:
         result = result * (1 - lam) + x * lam  # out-of-place for autograd (Manifold Mixup of activations)
     else:
         result.mul_(1 - lam).addcmul_(x, lam)
-    own, partner = _exact_rows(params)
-    if own or partner:
-        rows = torch.tensor(own + partner, dtype=torch.long, device=x.device)
-        partners = params.index.tolist()
-        sources = torch.tensor(own + [partners[i] for i in partner], dtype=torch.long, device=x.device)
+    copied, copied_from = _exact_rows(params)
+    if copied:
+        rows = torch.tensor(copied, dtype=torch.long, device=x.device)
+        sources = torch.tensor(copied_from, dtype=torch.long, device=x.device)
         if result.requires_grad:
             result = result.index_copy(0, rows, x.index_select(0, sources))
         else:

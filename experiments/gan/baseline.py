@@ -20,15 +20,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import multiprocessing
 import time
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from experiments.gan.study import SettingConfig, run_setting
-from experiments.gan.suite import _anchor_check, _baseline_section, _pacgan, claims
+from experiments.gan.study import SettingConfig
+from experiments.gan.suite import _anchor_check, _baseline_section, _pacgan, claims, run_settings
 
 __all__ = ["configs", "main", "run"]
 
@@ -79,12 +77,7 @@ def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
     merged = dict(results[0])
     for key in ("runs", "cells", "paired", "reference_samplers"):
         merged[key] = [item for r in results for item in r[key]]
-    merged["seconds"] = max(r["seconds"] for r in results)
     return merged
-
-
-def _run_one(args: tuple[SettingConfig, str]) -> dict[str, Any]:
-    return run_setting(args[0], args[1])
 
 
 def run(
@@ -102,11 +95,7 @@ def run(
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     settings = configs(iterations, seeds, lr, datasets, name)
-    if workers > 1 and len(settings) > 1:
-        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-            results = list(pool.map(_run_one, [(cfg, str(folder)) for cfg in settings]))
-    else:
-        results = [run_setting(cfg, folder) for cfg in settings]
+    results = run_settings(settings, folder, workers=workers)
     merged = _merge(results)
     rows = claims([merged])
     seconds = time.perf_counter() - start

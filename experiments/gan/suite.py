@@ -35,7 +35,7 @@ from typing import Any
 
 from experiments.gan.study import SettingConfig, run_setting
 
-__all__ = ["ANCHORS", "CLAIM", "claims", "run", "settings"]
+__all__ = ["ANCHORS", "CLAIM", "claims", "run", "run_settings", "settings"]
 
 CLAIM = "5. discriminator mixup stabilises GANs"
 
@@ -326,6 +326,20 @@ def _run_one(args: tuple[SettingConfig, str]) -> dict[str, Any]:
     return run_setting(args[0], args[1])
 
 
+def run_settings(configs: Sequence[SettingConfig], out: Path, *, workers: int) -> list[dict[str, Any]]:
+    """:func:`run_setting` for each setting (results in the given order), in ``workers`` processes at once."""
+    if workers <= 1 or len(configs) <= 1:
+        return [run_setting(cfg, out) for cfg in configs]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    # longest first, so the shorter settings share the other workers
+    order = sorted(range(len(configs)), key=lambda i: -_cost(configs[i]))
+    with ProcessPoolExecutor(min(workers, len(configs)), mp_context=multiprocessing.get_context("spawn")) as pool:
+        done = dict(zip(order, pool.map(_run_one, [(configs[i], str(out)) for i in order]), strict=True))
+    return [done[i] for i in range(len(configs))]
+
+
 def run(out: Path, *, demo: bool, workers: int | None = None) -> dict[str, Any]:
     """Run the GAN settings; write JSON, Markdown and figures under ``out``.
 
@@ -341,19 +355,7 @@ def run(out: Path, *, demo: bool, workers: int | None = None) -> dict[str, Any]:
     start = time.perf_counter()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    configs = settings(demo)
-    workers = (1 if demo else 2) if workers is None else workers
-    if workers > 1 and len(configs) > 1:
-        import multiprocessing
-        from concurrent.futures import ProcessPoolExecutor
-
-        # longest first, so the shorter settings share the other worker
-        order = sorted(range(len(configs)), key=lambda i: -_cost(configs[i]))
-        with ProcessPoolExecutor(min(workers, len(configs)), mp_context=multiprocessing.get_context("spawn")) as pool:
-            done = dict(zip(order, pool.map(_run_one, [(configs[i], str(out)) for i in order]), strict=True))
-        results = [done[i] for i in range(len(configs))]
-    else:
-        results = [run_setting(cfg, out) for cfg in configs]
+    results = run_settings(settings(demo), out, workers=(1 if demo else 2) if workers is None else workers)
     sections = [
         "# GAN training stability: ERM against discriminator mixup" + (" (demo subset)" if demo else ""),
         "",

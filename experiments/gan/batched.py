@@ -6,8 +6,8 @@ For the stability study a few hundred small GANs must train on a CPU. Trained on
 - the networks are :class:`~lightning_mixup.gan.GANModule`'s own generator and discriminator, built exactly as the
   Lightning path builds them (``torch.manual_seed(seed)`` then ``GANModule(**model)``) and stacked with
   ``torch.func.stack_module_state``; forward passes are ``vmap(functional_call(...))``;
-- the optimizers are ``torch.optim.Adam`` over the stacked tensors (Adam is elementwise, so this is each run's own
-  Adam), with the module's learning rates and betas;
+- the optimizers are ``torch.optim.Adam`` over the stacked tensors, in its ``foreach`` form (Adam is elementwise, so
+  this is each run's own Adam), with the module's learning rates and betas;
 - every random draw is the Lightning path's draw: real batch ``n`` from the data module's sampler with
   :func:`~lightning_mixup.gan.data_generator` ``(seed, 0, n)``, latent codes from the module's stream
   (:func:`~lightning_mixup.gan.noise_generator` ``(seed, 0)``), and the mixing parameters of discriminator batch ``n``
@@ -309,8 +309,8 @@ def train_gan_batch(
     d_steps, latent = template.d_steps, template.latent_dim
     g_base, g_params, g_buffers = _stack([m.generator for m in modules], device)
     d_base, d_params, d_buffers = _stack([m.discriminator for m in modules], device)
-    opt_g = torch.optim.Adam(list(g_params.values()), lr=template.lr_g, betas=template.betas)
-    opt_d = torch.optim.Adam(list(d_params.values()), lr=template.lr_d, betas=template.betas)
+    opt_g = torch.optim.Adam(list(g_params.values()), lr=template.lr_g, betas=template.betas, foreach=True)
+    opt_d = torch.optim.Adam(list(d_params.values()), lr=template.lr_d, betas=template.betas, foreach=True)
     generate = vmap(lambda p, buf, z: functional_call(g_base, (p, buf), (z,)))
     discriminate = vmap(lambda p, buf, x: functional_call(d_base, (p, buf), (x,)).squeeze(-1))
     d_loss_fn = vmap(soft_label_loss)

@@ -135,3 +135,17 @@ def test_resumed_run_equals_the_uninterrupted_run(make_trainer, tmp_path):
     _, resumed = fit(12, ckpt_path=tmp_path / "half.ckpt")
     for a, b in zip(uninterrupted.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_maxout_takes_the_max_of_each_units_pieces_and_routes_its_gradient_to_that_piece():
+    from lightning_mixup.gan.module import Maxout
+
+    layer = Maxout(3, 2, pieces=4)
+    x = torch.randn(5, 3, requires_grad=True)
+    pre = layer.linear(x).view(5, 2, 4)  # unit u's pieces are outputs 4u … 4u + 3
+    out = layer(x)
+    assert torch.equal(out, pre.max(-1).values)
+    out.sum().backward()
+    # d out / d bias: one for the winning piece of each unit, zero for the others
+    winners = torch.nn.functional.one_hot(pre.argmax(-1), 4).sum(0).flatten().float()
+    assert torch.equal(layer.linear.bias.grad, winners)

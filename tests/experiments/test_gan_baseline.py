@@ -5,7 +5,7 @@ import json
 import pytest
 
 from experiments.gan import baseline
-from experiments.gan.suite import _anchor_check, _pacgan
+from experiments.gan.suite import _anchor_check, _authors, _pacgan
 
 
 def test_configs_change_only_length_step_and_seeds():
@@ -53,3 +53,38 @@ def test_one_dataset_under_another_name():
     (grid,) = baseline.configs(iterations=80_000, datasets=["grid"], name="pacgan_long_80k")
     assert (grid.name, grid.datasets) == ("pacgan_long_80k_grid", ["grid"])
     assert "(five times fewer iterations, a ten times larger step)" in grid.reference
+
+
+def test_authors_configs_restore_only_the_length_and_pick_the_cells():
+    base = _authors(False)
+    ring, grid = baseline.authors_configs(iterations=1200, seeds=5)
+    assert (ring.datasets, grid.datasets, ring.name) == (["ring"], ["grid"], "authors_long_ring")
+    for cfg in (ring, grid):
+        assert (cfg.iterations, cfg.seeds, cfg.eval_every) == (1200, 5, 200)
+        assert cfg.model == base.model and cfg.batch_size == base.batch_size  # the study's 3×64 networks
+        assert (cfg.ring, cfg.grid) == (base.ring, base.grid)
+        assert [(c["method"], c["alpha"]) for c in cfg.cells] == [
+            ("erm", 0.0),
+            ("shuffle", 0.2),
+            ("shuffle", 1.0),
+            ("paper", 0.2),
+        ]
+        assert "1200 iterations (the study: 800)" in cfg.reference
+
+
+def test_authors_smoke_run_has_no_anchor_check(tmp_path):
+    result = baseline.run(tmp_path, setting="authors", iterations=4, seeds=1, workers=1, datasets=["ring"])
+    text = (tmp_path / "authors_long.md").read_text()
+    assert text.startswith("# The mixup authors' GAN setting at their length")
+    assert "Baseline check" not in text and result["baseline_check"] is None
+    assert (result["setting"], result["iterations"], result["lr"]) == ("authors", 4, 1e-3)
+    assert [r["setting"].split(",")[2].strip() for r in result["claims"]] == [
+        "shuffle α=0.2",
+        "shuffle α=1",
+        "paper α=0.2",
+    ]
+
+
+def test_unknown_setting_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="`setting` to be 'pacgan' or 'authors'"):
+        baseline.run(tmp_path, setting="veegan")

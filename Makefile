@@ -59,7 +59,7 @@ docs: $(DOCS_STAMP)
 study: $(STAMP)
 	$(PY) -m experiments.study $(ARGS)
 
-# PacGAN's GAN baseline at 40,000 iterations, then ERM against mixup at that length (issue #12): about 21 minutes on
+# PacGAN's GAN baseline at 40,000 iterations, then ERM against mixup at that length (issue #12): about 30 minutes on
 # 2 cores, so not part of `make study`; writes experiments/results/gan/pacgan_long.md.
 gan-baseline: $(STAMP)
 	$(PY) -m experiments.gan.baseline $(ARGS)

@@ -7,7 +7,7 @@ at PacGAN's learning rate (1e-4): too short for its GAN to reach PacGAN Table 1'
 much). This run trains the same networks ten times longer, 40,000 iterations (a tenth of PacGAN's 400 epochs of
 100,000 samples at batch 100), with the learning rate scaled up ten times (1e-3) to make up for the shorter
 schedule. Its ERM arm is checked against Table 1's GAN row (modes within 1.5, high-quality share within 5 points)
-before the mixup arm, paired by seed, is judged. About 21 minutes on 2 cores (the ring and the grid train in two
+before the mixup arm, paired by seed, is judged. About 30 minutes on 2 cores (the ring and the grid train in two
 processes at once); writes ``pacgan_long.md`` / ``.json`` and figures to ``experiments/results/gan/``.
 
 ``--setting authors`` (``make gan-authors``): ``make study`` cuts the authors' ``gan/example_gan.py`` to 800

@@ -57,6 +57,25 @@ def _times(ratio: float) -> str:
     return f"{_WORDS[int(ratio)]} times" if ratio == int(ratio) and int(ratio) in _WORDS else f"{ratio:g}×"
 
 
+def _per_dataset(
+    base: SettingConfig, name: str, title: str, datasets: Sequence[str], iterations: int, seeds: int, **changes: Any
+) -> list[SettingConfig]:
+    """``base`` at ``iterations`` and ``seeds``, one setting per dataset (so they train in parallel processes)."""
+    return [
+        dataclasses.replace(
+            base,
+            name=f"{name}_{dataset}",
+            title=f"{title}: {dataset}",
+            datasets=[dataset],
+            seeds=seeds,
+            iterations=iterations,
+            eval_every=max(1, iterations // 6),
+            **changes,
+        )
+        for dataset in datasets
+    ]
+
+
 def configs(
     iterations: int = 40_000,
     seeds: int = 5,
@@ -64,29 +83,23 @@ def configs(
     datasets: Sequence[str] = ("ring", "grid"),
     name: str = NAME,
 ) -> list[SettingConfig]:
-    """One setting per dataset (they train in parallel), ERM and the paper's mixup at α = 0.2."""
+    """One setting per dataset, ERM and the paper's mixup at α = 0.2."""
     base = _pacgan(False)
-    out = []
-    for dataset in datasets:
-        out.append(
-            dataclasses.replace(
-                base,
-                name=f"{name}_{dataset}",
-                title=f"PacGAN baseline at {iterations} iterations, lr {lr:g}: {dataset}",
-                datasets=[dataset],
-                model={**base.model, "lr_g": lr, "lr_d": lr},
-                seeds=seeds,
-                iterations=iterations,
-                eval_every=max(1, iterations // 6),
-                snapshot_steps=[iterations // 10, iterations // 2, iterations],
-                reference=(
-                    f"PacGAN trains 4×400 / 3×200 networks for 400,000 iterations at lr 1e-4; here 4×100 / 3×50 for "
-                    f"{iterations} iterations at lr {lr:g} ({_times(400_000 / iterations)} fewer iterations, "
-                    f"a {_times(lr / 1e-4)} larger step)."
-                ),
-            )
-        )
-    return out
+    return _per_dataset(
+        base,
+        name,
+        f"PacGAN baseline at {iterations} iterations, lr {lr:g}",
+        datasets,
+        iterations,
+        seeds,
+        model={**base.model, "lr_g": lr, "lr_d": lr},
+        snapshot_steps=[iterations // 10, iterations // 2, iterations],
+        reference=(
+            f"PacGAN trains 4×400 / 3×200 networks for 400,000 iterations at lr 1e-4; here 4×100 / 3×50 for "
+            f"{iterations} iterations at lr {lr:g} ({_times(400_000 / iterations)} fewer iterations, "
+            f"a {_times(lr / 1e-4)} larger step)."
+        ),
+    )
 
 
 def authors_configs(
@@ -97,26 +110,22 @@ def authors_configs(
 ) -> list[SettingConfig]:
     """One setting per dataset: the study's authors' setting at ``iterations`` with :data:`AUTHORS_CELLS`."""
     base = _authors(False)
-    return [
-        dataclasses.replace(
-            base,
-            name=f"{name}_{dataset}",
-            title=f"The authors' setting at {iterations} iterations: {dataset}",
-            datasets=[dataset],
-            cells=[dict(c) for c in AUTHORS_CELLS],
-            seeds=seeds,
-            iterations=iterations,
-            eval_every=max(1, iterations // 6),
-            snapshot_steps=[min(100, iterations), iterations // 2, iterations],
-            reference=(
-                f"their code trains 3×512 MLPs for 20,001 generator iterations; here the study's 3×64 MLPs for "
-                f"{iterations} iterations (the study: {base.iterations}), ERM against the code's shuffle form at "
-                "α = 0.2 and 1 and the paper's form at α = 0.2, latent size 2. Full-width run: "
-                "lightning_mixup/configs/gan_authors_*.yaml."
-            ),
-        )
-        for dataset in datasets
-    ]
+    return _per_dataset(
+        base,
+        name,
+        f"The authors' setting at {iterations} iterations",
+        datasets,
+        iterations,
+        seeds,
+        cells=[dict(c) for c in AUTHORS_CELLS],
+        snapshot_steps=[min(100, iterations), iterations // 2, iterations],
+        reference=(
+            f"their code trains 3×512 MLPs for 20,001 generator iterations; here the study's 3×64 MLPs for "
+            f"{iterations} iterations (the study: {base.iterations}), ERM against the code's shuffle form at "
+            "α = 0.2 and 1 and the paper's form at α = 0.2, latent size 2. Full-width run: "
+            "lightning_mixup/configs/gan_authors_*.yaml."
+        ),
+    )
 
 
 def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -199,7 +208,7 @@ def run(
         "setting": setting,
         "iterations": iterations,
         "seeds": seeds,
-        "lr": lr if setting == "pacgan" else settings[0].model["lr_d"],
+        "lr": settings[0].model["lr_d"],
         "seconds": seconds,
         "baseline_check": check,
         "cells": merged["cells"],

@@ -8,6 +8,8 @@ fit in the budget (at most the original run length: 20,001 for the authors' code
 runs; the main process merges them into ``authors_full.{json,md}``, ``pacgan_full.{json,md}`` and figures.
 
     python -m experiments.gan.full_scale --device cuda --budget 420 --out experiments/results/gan/full_scale
+    python -m experiments.gan.full_scale --device cuda --only pacgan --lr 1e-3 --max-iterations 40000 \
+        --name pacgan_full_long     # PacGAN's widths on the CPU long run's schedule (make gan-baseline)
 
 The runs are the same as the CPU study's up to size (same engine, same seeds, ERM paired with mixup by seed).
 """
@@ -20,6 +22,7 @@ import json
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -44,29 +47,68 @@ ORIGINAL = {
 }
 
 
-def full_setting(name: str, model_override: dict[str, Any] | None = None) -> SettingConfig:
-    """Setting ``name`` of the CPU study with the original network sizes (``model_override``: for smoke tests)."""
+def full_setting(
+    name: str, model_override: dict[str, Any] | None = None, lr: float | None = None, stem: str | None = None
+) -> SettingConfig:
+    """Setting ``name`` of the CPU study with the original network sizes.
+
+    Args:
+        name: ``"authors"`` or ``"pacgan"``.
+        model_override: ``GANModule`` overrides (for smoke tests).
+        lr: Adam's step for both networks (default: the setting's own, 1e-3 / 1e-4).
+        stem: the result files' name (default ``<name>_full``).
+    """
     base = {cfg.name: cfg for cfg in settings(demo=False)}[name]
     fields = dataclasses.asdict(base)
     model, _ = ORIGINAL[name]
     fields["model"] = {**fields["model"], **model, **(model_override or {})}
-    fields["name"] = f"{name}_full"
+    if lr is not None:
+        fields["model"].update(lr_g=lr, lr_d=lr)
+    fields["name"] = stem or f"{name}_full"
     if name == "authors":  # the latent-size sweep is left to the CPU study
         fields["cells"] = [c for c in fields["cells"] if c["latent_dim"] == 2]
     return SettingConfig(**fields)
 
 
-def groups(model_override: dict[str, Any] | None = None) -> list[dict[str, Any]]:
-    """One worker per (setting, data, form): the runs that share a batch."""
+def groups(
+    model_override: dict[str, Any] | None = None,
+    lr: float | None = None,
+    max_iterations: int | None = None,
+    stem: str | None = None,
+) -> list[dict[str, Any]]:
+    """One worker per (setting, data, form): the runs that share a batch (arguments as :func:`full_setting`).
+
+    ``max_iterations`` caps the generator iterations below the original run length.
+    """
+    if max_iterations is not None and max_iterations < 6:
+        raise ValueError(f"Expected argument `max_iterations` >= 6, but got {max_iterations}.")
     out = []
     for name in ("authors", "pacgan"):
         cfg = full_setting(name, model_override)
+        forms = list(dict.fromkeys(c["method"] for c in cfg.cells))
         for dataset in cfg.datasets:
-            for form in dict.fromkeys(c["method"] for c in cfg.cells):
+            for form in forms:
                 alphas = [c["alpha"] for c in cfg.cells if c["method"] == form]
                 spec = {"setting": name, "dataset": dataset, "form": form, "alphas": alphas}
-                out.append({**spec, "model": model_override or {}})
+                spec["peers"] = len(cfg.datasets) * len(forms)
+                out.append(
+                    {**spec, "model": model_override or {}, "lr": lr, "max_iterations": max_iterations, "stem": stem}
+                )
     return out
+
+
+def _agree(out: Path, stem: str, spec: dict[str, Any], iterations: int, wait: float = 60.0) -> int:
+    """The fewest iterations that any worker of the setting can afford, so that ERM and mixup train equally long.
+
+    Each worker writes its own number to ``<stem>__<data>__<form>.plan`` and waits (at most ``wait`` seconds) for
+    its ``peers``; a worker that has not answered by then is left out (its runs may then end at another length,
+    which the report lists per group).
+    """
+    (out / f"{stem}__{spec['dataset']}__{spec['form']}.plan").write_text(str(iterations))
+    deadline = time.monotonic() + wait
+    while len(plans := list(out.glob(f"{stem}__*.plan"))) < spec.get("peers", 1) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return min(int(plan.read_text() or iterations) for plan in plans)
 
 
 def worker(spec: dict[str, Any], device: str, budget: float, out: Path) -> None:
@@ -74,7 +116,7 @@ def worker(spec: dict[str, Any], device: str, budget: float, out: Path) -> None:
     if device.startswith("cuda"):
         torch.set_float32_matmul_precision("high")  # TF32 matrix products
     torch.set_num_threads(1)
-    cfg = full_setting(spec["setting"], spec.get("model"))
+    cfg = full_setting(spec["setting"], spec.get("model"), spec.get("lr"), spec.get("stem"))
     runs = [
         GANRunSpec(seed, spec["form"], alpha if spec["form"] != "erm" else 0.2)
         for alpha in spec["alphas"]
@@ -87,7 +129,8 @@ def worker(spec: dict[str, Any], device: str, budget: float, out: Path) -> None:
     train_gan_batch(runs, probe.engine_config(spec["dataset"], latent), device=device)
     per_iteration = (time.perf_counter() - tick) / 20
     remaining = budget - (time.perf_counter() - start)
-    iterations = int(min(ORIGINAL[spec["setting"]][1], max(100, 0.85 * remaining / per_iteration)))
+    cap = min(ORIGINAL[spec["setting"]][1], spec.get("max_iterations") or ORIGINAL[spec["setting"]][1])
+    iterations = _agree(out, cfg.name, spec, int(min(cap, max(100, 0.85 * remaining / per_iteration))))
     iterations -= iterations % 6
     full = dataclasses.replace(
         cfg,
@@ -96,21 +139,28 @@ def worker(spec: dict[str, Any], device: str, budget: float, out: Path) -> None:
         snapshot_steps=[10, 100, 1000, iterations // 2, iterations],
     )
     result = train_gan_batch(runs, full.engine_config(spec["dataset"], latent), device=device)
-    key = f"{spec['setting']}_{spec['dataset']}_{spec['form']}"
+    key = f"{cfg.name}__{spec['dataset']}__{spec['form']}"
     torch.save(
-        {"spec": spec, "iterations": iterations, "per_iteration_s": per_iteration, "result": result},
+        {"spec": spec, "iterations": iterations, "cap": cap, "per_iteration_s": per_iteration, "result": result},
         out / f"{key}.pt",
     )
     print(f"{key}: {len(runs)} runs, {iterations} iterations, {per_iteration * 1000:.1f} ms/iteration", flush=True)
 
 
-def merge(out: Path) -> None:
-    for name in ("authors", "pacgan"):
-        parts = [torch.load(p, weights_only=False) for p in sorted(out.glob(f"{name}_*.pt"))]
+def merge(out: Path, names: Sequence[str] = ("authors", "pacgan"), stem: str | None = None) -> None:
+    """Write the report of each setting in ``names`` from its workers' results under ``out``.
+
+    ``stem`` is one setting's file stem, as given to :func:`groups`.
+    """
+    if stem is not None and len(names) != 1:
+        raise ValueError(f"Expected one setting in `names` with a `stem`, but got {list(names)}.")
+    for name in names:
+        parts = [torch.load(p, weights_only=False) for p in sorted(out.glob(f"{stem or name + '_full'}__*.pt"))]
         if not parts:
             continue
         iterations = min(p["iterations"] for p in parts)
-        base = full_setting(name, parts[0]["spec"].get("model"))
+        spec = parts[0]["spec"]
+        base = full_setting(name, spec.get("model"), spec.get("lr"), spec.get("stem"))
         cfg = dataclasses.replace(base, iterations=iterations, eval_every=max(1, iterations // 6))
         cfg.snapshot_steps = sorted({s for p in parts for s in p["result"].snapshots})
         records, results = [], []
@@ -123,9 +173,13 @@ def merge(out: Path) -> None:
             results.append((p["spec"]["dataset"], cfg.cells[0]["latent_dim"], result))
         lengths = {p["spec"]["form"]: p["iterations"] for p in parts}
         fields = dataclasses.asdict(cfg)
+        cap = parts[0].get("cap", ORIGINAL[name][1])
+        lr = cfg.model["lr_g"]
         fields["reference"] = (
-            f"original network sizes ({cfg.architecture}); generator iterations per group {lengths} of the original "
-            f"{ORIGINAL[name][1]:,}, as many as fit the GPU budget."
+            f"original network sizes ({cfg.architecture}), Adam lr {lr:g}; generator iterations per group {lengths} "
+            f"of the original {ORIGINAL[name][1]:,}"
+            + (f" (capped at {cap:,})" if cap < ORIGINAL[name][1] else "")
+            + ", as many as fit the GPU budget."
         )
         out_dict: dict[str, Any] = {
             "config": fields,
@@ -150,16 +204,28 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default="experiments/results/gan/full_scale")
     parser.add_argument("--only", nargs="+", choices=["authors", "pacgan"], help="settings to run")
     parser.add_argument("--model", type=json.loads, help="GANModule overrides (JSON), for smoke tests")
+    parser.add_argument("--lr", type=float, help="Adam's step for both networks (default: the setting's own)")
+    parser.add_argument("--max-iterations", type=int, help="cap on generator iterations (default: the original)")
+    parser.add_argument("--name", help="result file stem (default: <setting>_full)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--merge-only", action="store_true", help="merge saved worker results")
     args = parser.parse_args(argv)
+    if args.name and (args.only is None or len(args.only) != 1):
+        parser.error(f"--name {args.name} names one setting's results: give it with one --only setting")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     if args.worker:
         worker(json.loads(args.worker), args.device, args.budget, out)
         return 0
     if not args.merge_only:
-        specs = [g for g in groups(args.model) if args.only is None or g["setting"] in args.only]
+        for name in args.only or ("authors", "pacgan"):
+            for stale in out.glob(f"{args.name or name + '_full'}__*.plan"):
+                stale.unlink()
+        specs = [
+            g
+            for g in groups(args.model, args.lr, args.max_iterations, args.name)
+            if args.only is None or g["setting"] in args.only
+        ]
         procs = [
             subprocess.Popen(
                 [
@@ -180,7 +246,7 @@ def main(argv: list[str] | None = None) -> int:
         ]
         codes = [p.wait() for p in procs]
         print(f"workers exited with {codes}", flush=True)
-    merge(out)
+    merge(out, args.only or ("authors", "pacgan"), args.name)
     return 0
 
 

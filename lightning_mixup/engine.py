@@ -31,6 +31,7 @@ from torch import Tensor, nn
 from lightning_mixup import _batch
 from lightning_mixup._buffers import OutputPool
 from lightning_mixup._checks import check_choice, check_int, check_tensor, describe
+from lightning_mixup._device import to_device
 from lightning_mixup.functional import MixParams, apply_mix
 from lightning_mixup.functional.discriminator import (
     DISCRIMINATOR_MODES,
@@ -371,7 +372,7 @@ class MixupEngine:
             self.stats.add(params, params.batch_size)
             return apply_discriminator_mix(real, fake, params)
         self.stats.add(None, 2 * batch_size)
-        labels = torch.cat([torch.ones(batch_size), torch.zeros(int(fake.shape[0]))]).to(real.device)
+        labels = to_device(torch.cat([torch.ones(batch_size), torch.zeros(int(fake.shape[0]))]), real.device)
         return torch.cat([real, fake]), labels
 
     # ------------------------------------------------------------------ hooks
@@ -544,8 +545,8 @@ def _combine_mask(mask: Tensor, params: MixParams) -> Tensor:
     """A mixed sample attends a position when either it or its partner does (elementwise max)."""
     if not isinstance(mask, Tensor) or params.is_cutmix:
         return mask
-    mixed = params.mixed_mask().to(mask.device).view(-1, *([1] * (mask.ndim - 1)))
-    return torch.where(mixed, torch.maximum(mask, mask[params.index.to(mask.device)]), mask)
+    mixed = to_device(params.mixed_mask(), mask.device).view(-1, *([1] * (mask.ndim - 1)))
+    return torch.where(mixed, torch.maximum(mask, mask[to_device(params.index, mask.device)]), mask)
 
 
 def check_layers(module: nn.Module, names: Sequence[str]) -> None:

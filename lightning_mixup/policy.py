@@ -18,6 +18,7 @@ import torch
 from torch import Tensor
 
 from lightning_mixup._checks import check_bool, check_choice, check_int, check_probability
+from lightning_mixup._device import to_device
 from lightning_mixup.functional import (
     MixedLabels,
     MixMode,
@@ -143,8 +144,8 @@ class MixupPolicy:
         if y.is_floating_point():
             return mix_values(y, params)
         if self.target_mode == "auto":
-            index = params.index.to(y.device)
-            return MixedLabels(y, y[index], params.lam.to(y.device), self.label_smoothing, label_reads)
+            index = to_device(params.index, y.device)
+            return MixedLabels(y, y[index], to_device(params.lam, y.device), self.label_smoothing, label_reads)
         if self.num_classes is None:
             return mix_values(y, params)
         return mix_targets(y, params, num_classes=self.num_classes, label_smoothing=self.label_smoothing)

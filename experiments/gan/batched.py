@@ -41,6 +41,7 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from lightning_mixup._device import to_device
 from lightning_mixup.engine import batch_generator
 from lightning_mixup.functional import MixParams
 from lightning_mixup.functional.discriminator import (
@@ -246,7 +247,7 @@ def mix_runs(real: Tensor, fake: Tensor, params: Sequence[MixParams]) -> tuple[T
     lam[position] = torch.stack([p.lam for p in params])
     index[position] = position.gather(1, torch.stack([p.index for p in params]))
     inputs, labels = apply_discriminator_mix(real_flat, fake_flat, MixParams(lam=lam, index=index))
-    flat_position = position.flatten().to(inputs.device)
+    flat_position = to_device(position.flatten(), inputs.device)
     return inputs[flat_position].view(n, 2 * b, *rest), labels[flat_position].view(n, 2 * b)
 
 
@@ -363,10 +364,11 @@ def train_gan_batch(
     for iteration in range(1, config.iterations + 1):
         d_losses, d_norms = [], []
         for _ in range(d_steps):
-            real = torch.stack(
-                [config.sampler.sample(b, data_generator(run.seed, 0, batch_number)) for run in runs]
-            ).to(device)
-            z = torch.stack([torch.randn(b, latent, generator=g) for g in noise_streams]).to(device)
+            real = to_device(
+                torch.stack([config.sampler.sample(b, data_generator(run.seed, 0, batch_number)) for run in runs]),
+                device,
+            )
+            z = to_device(torch.stack([torch.randn(b, latent, generator=g) for g in noise_streams]), device)
             with torch.no_grad():
                 fake = generate(g_params, g_buffers, z)
             if method == "erm":
@@ -386,7 +388,7 @@ def train_gan_batch(
             opt_d.step()
             d_losses.append(loss.detach())
             batch_number += 1
-        z = torch.stack([torch.randn(b, latent, generator=g) for g in noise_streams]).to(device)
+        z = to_device(torch.stack([torch.randn(b, latent, generator=g) for g in noise_streams]), device)
         g_loss = g_loss_fn(discriminate(d_params, d_buffers, generate(g_params, g_buffers, z)))
         grads = torch.autograd.grad(g_loss.sum(), list(g_params.values()))
         opt_g.zero_grad()

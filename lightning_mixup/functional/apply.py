@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lightning_mixup._checks import check_int, check_probability, check_tensor
+from lightning_mixup._device import to_device
 from lightning_mixup.functional.sampling import MixParams
 
 # Below this many elements per sample the per-sample loop costs more in Python than it saves in memory traffic.
@@ -105,8 +106,8 @@ def _blend(x: Tensor, params: MixParams, out: Tensor | None) -> Tensor:
                 torch.mul(x[i], lam, out=result[i])
                 result[i].add_(x[j], alpha=1.0 - lam)
         return result
-    lam = params.lam.to(device=x.device, dtype=x.dtype).view(-1, *([1] * (x.ndim - 1)))
-    index = params.index.to(x.device)
+    lam = to_device(params.lam, x.device, x.dtype).view(-1, *([1] * (x.ndim - 1)))
+    index = to_device(params.index, x.device)
     # the one output batch: the partners, scaled in place below
     result = x.index_select(0, index) if out is None else torch.index_select(x, 0, index, out=out)
     if torch.is_grad_enabled() and (x.requires_grad or result.requires_grad):
@@ -115,8 +116,8 @@ def _blend(x: Tensor, params: MixParams, out: Tensor | None) -> Tensor:
         result.mul_(1 - lam).addcmul_(x, lam)
     copied, copied_from = _exact_rows(params)
     if copied:
-        rows = torch.tensor(copied, dtype=torch.long, device=x.device)
-        sources = torch.tensor(copied_from, dtype=torch.long, device=x.device)
+        rows = to_device(torch.tensor(copied, dtype=torch.long), x.device)
+        sources = to_device(torch.tensor(copied_from, dtype=torch.long), x.device)
         if result.requires_grad:
             result = result.index_copy(0, rows, x.index_select(0, sources))
         else:
@@ -190,7 +191,7 @@ def blend_pair(a: Tensor, b: Tensor, lam: Tensor) -> Tensor:
     dtype = a.dtype if a.is_floating_point() else torch.float32
     compute = torch.float32 if dtype in (torch.float16, torch.bfloat16) else dtype
     a_, b_ = a.to(compute), b.to(compute)
-    w = lam.to(device=a.device, dtype=compute)
+    w = to_device(lam, a.device, compute)
     mixed = a_ * w + b_ * (1 - w)
     return torch.where(w == 1, a_, torch.where(w == 0, b_, mixed)).to(dtype)
 
@@ -285,8 +286,8 @@ def mix_values(y: Tensor, params: MixParams) -> Tensor:
         tensor([[0.2500, 0.7500],
                 [0.0000, 1.0000]])
     """
-    lam = params.lam.to(y.device).view(-1, *([1] * (y.ndim - 1)))
-    return blend_pair(y, y[params.index.to(y.device)], lam)
+    lam = to_device(params.lam, y.device).view(-1, *([1] * (y.ndim - 1)))
+    return blend_pair(y, y[to_device(params.index, y.device)], lam)
 
 
 def interpolate_loss(loss_a: Tensor, loss_b: Tensor, lam: Tensor) -> Tensor:

@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from lightning_mixup._device import to_device
 from lightning_mixup.functional.apply import apply_mix, blend_pair, mix_values
 from lightning_mixup.functional.sampling import MixParams, _alpha_arg_validation, sample_beta
 
@@ -102,10 +103,10 @@ def apply_discriminator_mix(real: Tensor, fake: Tensor, params: MixParams) -> tu
         )
     if params.batch_size == batch_size and torch.equal(params.index, torch.arange(batch_size, 2 * batch_size)):
         # the paper's form, directly: real i with fake i, target λ (real = 1, fake = 0)
-        lam = params.lam.to(real.device)
+        lam = to_device(params.lam, real.device)
         return blend_pair(real, fake, lam.view(-1, *([1] * (real.ndim - 1)))), lam.float()
     both = torch.cat([real, fake])
-    labels = torch.cat([torch.ones(batch_size), torch.zeros(batch_size)]).to(real.device)
+    labels = to_device(torch.cat([torch.ones(batch_size), torch.zeros(batch_size)]), real.device)
     if params.batch_size == 2 * batch_size:
         full = params
     elif params.batch_size == batch_size:

@@ -38,6 +38,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from lightning_mixup._checks import check_choice, check_probability
+from lightning_mixup._device import to_device
 from lightning_mixup.functional.apply import blend_pair
 
 LabelReads = Literal["dominant", "strict"]
@@ -252,7 +253,7 @@ class MixedLabels(Tensor):
             )
         if not isinstance(lam, Tensor) or not lam.is_floating_point():
             raise TypeError(f"Expected argument `lam` to be a floating-point tensor, but got {type(lam).__name__}.")
-        lam = _plain(lam).to(device=y_a.device, dtype=torch.float32)
+        lam = to_device(_plain(lam), y_a.device, torch.float32)
         if lam.shape != y_a.shape:
             if y_a.ndim < 1 or lam.shape != (y_a.shape[0],):
                 raise ValueError(
@@ -343,7 +344,7 @@ class MixedLabels(Tensor):
         loss_a = loss_fn(output, self._y_a, reduction="none", **kwargs)
         loss_b = loss_fn(output, self.y_b, reduction="none", **kwargs)
         lam = self.lam if self.lam.shape == loss_a.shape else _lam_for(self.lam, loss_a)
-        loss = blend_pair(loss_a, loss_b, lam.to(loss_a.device))
+        loss = blend_pair(loss_a, loss_b, to_device(lam, loss_a.device))
         return _reduce(loss, reduction)
 
     @classmethod
@@ -465,7 +466,7 @@ def _apply_structural(
     if shape:
         res_lam = _apply_like(func, labels.lam, rest, res_a)
     else:
-        res_lam = _map_result(res_a, lambda t: labels.lam.to(t.device))
+        res_lam = _map_result(res_a, lambda t: to_device(labels.lam, t.device))
     if isinstance(res_a, Tensor):
         assert isinstance(res_b, Tensor) and isinstance(res_lam, Tensor)  # same func, same structure
         return _derive(labels, res_a, res_b, res_lam)
@@ -627,7 +628,7 @@ def _mixed_reduce(
     non-ignored labels), so with one λ per batch the result is exactly the λ-weighted sum of the user's two losses.
     """
     lam = target.lam if target.lam.shape == loss_a.shape else _lam_for(target.lam, loss_a)
-    lam = lam.to(device=loss_a.device, dtype=loss_a.dtype)
+    lam = to_device(lam, loss_a.device, loss_a.dtype)
     if reduction == "none":
         return blend_pair(loss_a, loss_b, lam)
     side_a = torch.where(lam == 0, 0.0, loss_a * lam)
@@ -710,7 +711,7 @@ def _cross_entropy_fast(
     CPU, where the range check has already looked at the labels (``plain``: none ignored), the masks are skipped.
     """
     logp = F.log_softmax(input if input.dtype in (torch.float32, torch.float64) else input.float(), dim=1)
-    lam = target.lam.to(device=logp.device, dtype=logp.dtype)
+    lam = to_device(target.lam, logp.device, logp.dtype)
     labels = torch.stack([target.y_a, target.y_b], dim=1).long()  # (N, 2)
     if plain and lam.device.type == "cpu" and bool(((lam > 0) & (lam < 1)).all()):
         # no ignored label and no λ at 0 or 1 (so no zero weight can meet an infinite log-probability)

@@ -39,7 +39,7 @@ from experiments.gan.study import (
     chance_high_quality,
     markdown,
 )
-from experiments.gan.suite import settings
+from experiments.gan.suite import _anchor_check, _baseline_section, claims, settings
 
 ORIGINAL = {
     "authors": ({"g_hidden": 512, "d_hidden": 512}, 20_001),
@@ -182,6 +182,7 @@ def merge(out: Path, names: Sequence[str] = ("authors", "pacgan"), stem: str | N
             + ", as many as fit the GPU budget."
         )
         out_dict: dict[str, Any] = {
+            "setting": name,
             "config": fields,
             "architecture": cfg.architecture,
             "runs": records,
@@ -193,8 +194,37 @@ def merge(out: Path, names: Sequence[str] = ("authors", "pacgan"), stem: str | N
             "device": torch.cuda.get_device_name() if torch.cuda.is_available() else "cpu",
         }
         (out / f"{cfg.name}.json").write_text(json.dumps(out_dict, indent=1))
-        (out / f"{cfg.name}.md").write_text(markdown(out_dict))
-        print(markdown(out_dict), flush=True)
+        text = report(out_dict)
+        (out / f"{cfg.name}.md").write_text(text)
+        print(text, flush=True)
+
+
+def report(result: dict[str, Any]) -> str:
+    """The markdown report of one merged setting: the study's tables, PacGAN's baseline check, the claim rows."""
+    lines = [
+        f"# {result['config']['name']}: the original network sizes (`python -m experiments.gan.full_scale`)",
+        "",
+        f"Trained on: {result['device']}.",
+        "",
+        markdown(result),
+        "",
+    ]
+    # results merged before "setting" was saved are named after it (pacgan_full, pacgan_full_long)
+    if result.get("setting", str(result["config"]["name"]).split("_")[0]) == "pacgan":
+        lines += [
+            _baseline_section(result),
+            f"Baseline check (modes within 1.5 and HQ within 5 points of Table 1's GAN row): {_anchor_check(result)}.",
+            "",
+        ]
+    lines += [
+        "## Claim rows",
+        "",
+        "| claim | setting | measured | verdict |",
+        "|---|---|---|---|",
+        *[f"| {r['claim']} | {r['setting']} | {r['measured']} | **{r['verdict']}** |" for r in claims([result])],
+        "",
+    ]
+    return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -209,7 +239,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--name", help="result file stem (default: <setting>_full)")
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     parser.add_argument("--merge-only", action="store_true", help="merge saved worker results")
+    parser.add_argument(
+        "--render", type=Path, help="rewrite the .md report of a merged result (.json), e.g. one made on a GPU machine"
+    )
     args = parser.parse_args(argv)
+    if args.render:
+        args.render.with_suffix(".md").write_text(report(json.loads(args.render.read_text())))
+        return 0
     if args.name and (args.only is None or len(args.only) != 1):
         parser.error(f"--name {args.name} names one setting's results: give it with one --only setting")
     out = Path(args.out)

@@ -97,7 +97,7 @@ def configs(
         reference=(
             f"PacGAN trains 4×400 / 3×200 networks for 400,000 iterations at lr 1e-4; here 4×100 / 3×50 for "
             f"{iterations} iterations at lr {lr:g} ({_times(400_000 / iterations)} fewer iterations, "
-            f"a {_times(lr / 1e-4)} larger step)."
+            + ("PacGAN's own step)." if lr == 1e-4 else f"a {_times(lr / 1e-4)} larger step).")
         ),
     )
 

@@ -174,6 +174,7 @@ def run(
         command = "`python -m experiments.gan.baseline --setting authors` (`make gan-authors`)"
         title = "# The mixup authors' GAN setting at their length, ERM against mixup"
     results = run_settings(settings, folder, workers=workers)
+    processes = max(1, min(workers, len(settings)))  # what run_settings starts: one dataset per process
     merged = _merge(results)
     rows = claims([merged])
     seconds = time.perf_counter() - start
@@ -184,7 +185,7 @@ def run(
         title,
         "",
         f"{command}: {intro} {seeds} seeds per cell; {arms}, paired by seed. Wall time {seconds / 60:.1f} min "
-        f"({workers} {'process' if workers == 1 else 'processes'}).",
+        f"({processes} {'process' if processes == 1 else 'processes'}).",
         "",
     ]
     if check is not None:

@@ -73,9 +73,10 @@ def test_authors_configs_restore_only_the_length_and_pick_the_cells():
 
 
 def test_authors_smoke_run_has_no_anchor_check(tmp_path):
-    result = baseline.run(tmp_path, setting="authors", iterations=4, seeds=1, workers=1, datasets=["ring"])
+    result = baseline.run(tmp_path, setting="authors", iterations=4, seeds=1, workers=2, datasets=["ring"])
     text = (tmp_path / "authors_long.md").read_text()
     assert text.startswith("# The mixup authors' GAN setting at their length")
+    assert "(1 process)" in text  # one dataset trains in one process, whatever the pool size
     assert "Baseline check" not in text and result["baseline_check"] is None
     assert (result["setting"], result["iterations"], result["lr"]) == ("authors", 4, 1e-3)
     assert [r["setting"].split(",")[2].strip() for r in result["claims"]] == [

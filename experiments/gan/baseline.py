@@ -128,6 +128,19 @@ def authors_configs(
     )
 
 
+def _command(setting: str, defaults: dict[str, Any], **arguments: Any) -> str:
+    """The command line that makes this report: the Makefile target's, plus any argument not at its default."""
+    defaults = {"seeds": 5, "datasets": ["ring", "grid"], **defaults}
+    words = ["python -m experiments.gan.baseline"] + (["--setting authors"] if setting == "authors" else [])
+    for key, value in arguments.items():
+        if key == "datasets" and list(value) != defaults["datasets"]:
+            words.append("--datasets " + " ".join(value))
+        elif key != "datasets" and value != defaults[key]:
+            words.append(f"--{key} {value:g}" if isinstance(value, float) else f"--{key} {value}")
+    target = "make gan-baseline" if setting == "pacgan" else "make gan-authors"
+    return f"`{' '.join(words)}`" + (f" (`{target}`)" if len(words) == 1 + (setting == "authors") else "")
+
+
 def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
     merged = dict(results[0])
     for key in ("runs", "cells", "paired", "reference_samplers"):
@@ -166,13 +179,14 @@ def run(
     if setting == "pacgan":
         iterations, seeds, name = iterations or 40_000, seeds or 5, name or NAME
         settings = configs(iterations, seeds, lr, datasets, name)
-        command = "`python -m experiments.gan.baseline` (`make gan-baseline`)"
         title = "# The PacGAN baseline at CPU scale, and ERM against mixup at that length"
+        defaults: dict[str, Any] = {"iterations": 40_000, "lr": 1e-3, "name": NAME}
     else:
         iterations, seeds, name = iterations or 20_001, seeds or 5, name or AUTHORS_NAME
         settings = authors_configs(iterations, seeds, datasets, name)
-        command = "`python -m experiments.gan.baseline --setting authors` (`make gan-authors`)"
         title = "# The mixup authors' GAN setting at their length, ERM against mixup"
+        defaults = {"iterations": 20_001, "lr": lr, "name": AUTHORS_NAME}
+    command = _command(setting, defaults, iterations=iterations, seeds=seeds, lr=lr, datasets=datasets, name=name)
     results = run_settings(settings, folder, workers=workers)
     processes = max(1, min(workers, len(settings)))  # what run_settings starts: one dataset per process
     merged = _merge(results)

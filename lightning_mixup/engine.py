@@ -372,7 +372,7 @@ class MixupEngine:
             self.stats.add(params, params.batch_size)
             return apply_discriminator_mix(real, fake, params)
         self.stats.add(None, 2 * batch_size)
-        labels = to_device(torch.cat([torch.ones(batch_size), torch.zeros(int(fake.shape[0]))]), real.device)
+        labels = torch.cat([torch.ones(batch_size, device=real.device), torch.zeros(len(fake), device=real.device)])
         return torch.cat([real, fake]), labels
 
     # ------------------------------------------------------------------ hooks

@@ -49,6 +49,13 @@ AUTHORS_CELLS: tuple[dict[str, Any], ...] = (
 )
 
 
+#: Each run's defaults (its Makefile target's); the report's command line names only the arguments that differ.
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "pacgan": {"iterations": 40_000, "seeds": 5, "lr": 1e-3, "datasets": ["ring", "grid"], "name": NAME},
+    "authors": {"iterations": 20_001, "seeds": 5, "datasets": ["ring", "grid"], "name": AUTHORS_NAME},
+}
+TARGETS = {"pacgan": "make gan-baseline", "authors": "make gan-authors"}
+
 _WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
 
 
@@ -128,17 +135,16 @@ def authors_configs(
     )
 
 
-def _command(setting: str, defaults: dict[str, Any], **arguments: Any) -> str:
+def _command(setting: str, **arguments: Any) -> str:
     """The command line that makes this report: the Makefile target's, plus any argument not at its default."""
-    defaults = {"seeds": 5, "datasets": ["ring", "grid"], **defaults}
-    words = ["python -m experiments.gan.baseline"] + (["--setting authors"] if setting == "authors" else [])
-    for key, value in arguments.items():
-        if key == "datasets" and list(value) != defaults["datasets"]:
-            words.append("--datasets " + " ".join(value))
-        elif key != "datasets" and value != defaults[key]:
-            words.append(f"--{key} {value:g}" if isinstance(value, float) else f"--{key} {value}")
-    target = "make gan-baseline" if setting == "pacgan" else "make gan-authors"
-    return f"`{' '.join(words)}`" + (f" (`{target}`)" if len(words) == 1 + (setting == "authors") else "")
+    base = "python -m experiments.gan.baseline" + (" --setting authors" if setting == "authors" else "")
+    changed = []
+    for key, default in DEFAULTS[setting].items():
+        value = list(arguments[key]) if key == "datasets" else arguments[key]
+        if value != default:
+            text = " ".join(value) if key == "datasets" else f"{value:g}" if isinstance(value, float) else value
+            changed.append(f"--{key} {text}")
+    return f"`{' '.join([base, *changed])}`" + ("" if changed else f" (`{TARGETS[setting]}`)")
 
 
 def _merge(results: list[dict[str, Any]]) -> dict[str, Any]:
@@ -176,17 +182,15 @@ def run(
     start = time.perf_counter()
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
+    defaults = DEFAULTS[setting]
+    iterations, seeds, name = iterations or defaults["iterations"], seeds or defaults["seeds"], name or defaults["name"]
     if setting == "pacgan":
-        iterations, seeds, name = iterations or 40_000, seeds or 5, name or NAME
         settings = configs(iterations, seeds, lr, datasets, name)
         title = "# The PacGAN baseline at CPU scale, and ERM against mixup at that length"
-        defaults: dict[str, Any] = {"iterations": 40_000, "lr": 1e-3, "name": NAME}
     else:
-        iterations, seeds, name = iterations or 20_001, seeds or 5, name or AUTHORS_NAME
         settings = authors_configs(iterations, seeds, datasets, name)
         title = "# The mixup authors' GAN setting at their length, ERM against mixup"
-        defaults = {"iterations": 20_001, "lr": lr, "name": AUTHORS_NAME}
-    command = _command(setting, defaults, iterations=iterations, seeds=seeds, lr=lr, datasets=datasets, name=name)
+    command = _command(setting, iterations=iterations, seeds=seeds, lr=lr, datasets=datasets, name=name)
     results = run_settings(settings, folder, workers=workers)
     processes = max(1, min(workers, len(settings)))  # what run_settings starts: one dataset per process
     merged = _merge(results)

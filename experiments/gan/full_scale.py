@@ -47,6 +47,11 @@ ORIGINAL = {
 }
 
 
+def stem_of(name: str, stem: str | None = None) -> str:
+    """The result files' name of setting ``name``: ``stem``, or ``<name>_full`` by default."""
+    return stem or f"{name}_full"
+
+
 def full_setting(
     name: str, model_override: dict[str, Any] | None = None, lr: float | None = None, stem: str | None = None
 ) -> SettingConfig:
@@ -64,7 +69,7 @@ def full_setting(
     fields["model"] = {**fields["model"], **model, **(model_override or {})}
     if lr is not None:
         fields["model"].update(lr_g=lr, lr_d=lr)
-    fields["name"] = stem or f"{name}_full"
+    fields["name"] = stem_of(name, stem)
     if name == "authors":  # the latent-size sweep is left to the CPU study
         fields["cells"] = [c for c in fields["cells"] if c["latent_dim"] == 2]
     return SettingConfig(**fields)
@@ -129,7 +134,8 @@ def worker(spec: dict[str, Any], device: str, budget: float, out: Path) -> None:
     train_gan_batch(runs, probe.engine_config(spec["dataset"], latent), device=device)
     per_iteration = (time.perf_counter() - tick) / 20
     remaining = budget - (time.perf_counter() - start)
-    cap = min(ORIGINAL[spec["setting"]][1], spec.get("max_iterations") or ORIGINAL[spec["setting"]][1])
+    original = ORIGINAL[spec["setting"]][1]
+    cap = min(original, spec.get("max_iterations") or original)
     iterations = _agree(out, cfg.name, spec, int(min(cap, max(100, 0.85 * remaining / per_iteration))))
     iterations -= iterations % 6
     full = dataclasses.replace(
@@ -155,7 +161,7 @@ def merge(out: Path, names: Sequence[str] = ("authors", "pacgan"), stem: str | N
     if stem is not None and len(names) != 1:
         raise ValueError(f"Expected one setting in `names` with a `stem`, but got {list(names)}.")
     for name in names:
-        parts = [torch.load(p, weights_only=False) for p in sorted(out.glob(f"{stem or name + '_full'}__*.pt"))]
+        parts = [torch.load(p, weights_only=False) for p in sorted(out.glob(f"{stem_of(name, stem)}__*.pt"))]
         if not parts:
             continue
         iterations = min(p["iterations"] for p in parts)
@@ -255,7 +261,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if not args.merge_only:
         for name in args.only or ("authors", "pacgan"):
-            for stale in out.glob(f"{args.name or name + '_full'}__*.plan"):
+            for stale in out.glob(f"{stem_of(name, args.name)}__*.plan"):
                 stale.unlink()
         specs = [
             g

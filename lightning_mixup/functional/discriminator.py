@@ -106,7 +106,7 @@ def apply_discriminator_mix(real: Tensor, fake: Tensor, params: MixParams) -> tu
         lam = to_device(params.lam, real.device)
         return blend_pair(real, fake, lam.view(-1, *([1] * (real.ndim - 1)))), lam.float()
     both = torch.cat([real, fake])
-    labels = to_device(torch.cat([torch.ones(batch_size), torch.zeros(batch_size)]), real.device)
+    labels = torch.cat([torch.ones(batch_size, device=real.device), torch.zeros(batch_size, device=real.device)])
     if params.batch_size == 2 * batch_size:
         full = params
     elif params.batch_size == batch_size:

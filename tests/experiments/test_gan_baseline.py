@@ -92,14 +92,12 @@ def test_unknown_setting_is_refused(tmp_path):
 
 
 def test_report_names_the_command_that_made_it():
-    pacgan = {"iterations": 40_000, "lr": 1e-3, "name": baseline.NAME}
     default = {"iterations": 40_000, "seeds": 5, "lr": 1e-3, "datasets": ("ring", "grid"), "name": baseline.NAME}
     expected = "`python -m experiments.gan.baseline` (`make gan-baseline`)"
-    assert baseline._command("pacgan", pacgan, **default) == expected
+    assert baseline._command("pacgan", **default) == expected
     assert (
-        baseline._command("pacgan", pacgan, **{**default, "lr": 1e-4, "datasets": ["grid"], "name": "x"})
+        baseline._command("pacgan", **{**default, "lr": 1e-4, "datasets": ["grid"], "name": "x"})
         == "`python -m experiments.gan.baseline --lr 0.0001 --datasets grid --name x`"
     )
-    authors = {"iterations": 20_001, "lr": 1e-3, "name": baseline.AUTHORS_NAME}
     args = {**default, "iterations": 20_001, "name": baseline.AUTHORS_NAME}
-    assert baseline._command("authors", authors, **args).endswith("--setting authors` (`make gan-authors`)")
+    assert baseline._command("authors", **args).endswith("--setting authors` (`make gan-authors`)")

@@ -20,6 +20,8 @@ check its ERM arm against (the mixup paper shows scatter plots only).
     python -m experiments.gan.baseline                          # the committed PacGAN run
     python -m experiments.gan.baseline --iterations 400 --seeds 1 --out /tmp/gan-baseline   # a smoke run
     python -m experiments.gan.baseline --datasets grid --iterations 80000 --name pacgan_long_80k   # the grid, longer
+    python -m experiments.gan.baseline --lr 1e-4 --updates simultaneous --name pacgan_long_simultaneous
+                                                                # PacGAN's step and its simultaneous updates
     python -m experiments.gan.baseline --setting authors       # the committed authors' run
 """
 
@@ -51,7 +53,14 @@ AUTHORS_CELLS: tuple[dict[str, Any], ...] = (
 
 #: Each run's defaults (its Makefile target's); the report's command line names only the arguments that differ.
 DEFAULTS: dict[str, dict[str, Any]] = {
-    "pacgan": {"iterations": 40_000, "seeds": 5, "lr": 1e-3, "datasets": ["ring", "grid"], "name": NAME},
+    "pacgan": {
+        "iterations": 40_000,
+        "seeds": 5,
+        "lr": 1e-3,
+        "updates": "alternating",
+        "datasets": ["ring", "grid"],
+        "name": NAME,
+    },
     "authors": {"iterations": 20_001, "seeds": 5, "datasets": ["ring", "grid"], "name": AUTHORS_NAME},
 }
 TARGETS = {"pacgan": "make gan-baseline", "authors": "make gan-authors"}
@@ -89,22 +98,33 @@ def configs(
     lr: float = 1e-3,
     datasets: Sequence[str] = ("ring", "grid"),
     name: str = NAME,
+    updates: str = "alternating",
 ) -> list[SettingConfig]:
     """One setting per dataset, ERM and the paper's mixup at α = 0.2."""
     base = _pacgan(False)
+    model = {**base.model, "lr_g": lr, "lr_d": lr}
+    if updates != "alternating":
+        model["updates"] = updates
+    schedule = (
+        "both networks stepping on each batch from one latent batch (PacGAN's simultaneous updates)"
+        if updates == "simultaneous"
+        else "alternating discriminator and generator steps (PacGAN updates both at once)"
+    )
     return _per_dataset(
         base,
         name,
-        f"PacGAN baseline at {iterations} iterations, lr {lr:g}",
+        f"PacGAN baseline at {iterations} iterations, lr {lr:g}"
+        + (", simultaneous updates" * (updates != "alternating")),
         datasets,
         iterations,
         seeds,
-        model={**base.model, "lr_g": lr, "lr_d": lr},
+        model=model,
         snapshot_steps=[iterations // 10, iterations // 2, iterations],
         reference=(
             f"PacGAN trains 4×400 / 3×200 networks for 400,000 iterations at lr 1e-4; here 4×100 / 3×50 for "
             f"{iterations} iterations at lr {lr:g} ({_times(400_000 / iterations)} fewer iterations, "
-            + ("PacGAN's own step)." if lr == 1e-4 else f"a {_times(lr / 1e-4)} larger step).")
+            + ("PacGAN's own step" if lr == 1e-4 else f"a {_times(lr / 1e-4)} larger step")
+            + f"), {schedule}."
         ),
     )
 
@@ -161,6 +181,7 @@ def run(
     iterations: int | None = None,
     seeds: int | None = None,
     lr: float = 1e-3,
+    updates: str = "alternating",
     workers: int = 2,
     datasets: Sequence[str] = ("ring", "grid"),
     name: str | None = None,
@@ -173,24 +194,31 @@ def run(
         iterations: generator iterations (default 40,000 / 20,001).
         seeds: seeds per cell (default 3 / 5).
         lr: Adam's step of both networks (``"pacgan"`` only; the authors' run keeps their 1e-3).
+        updates: ``"alternating"`` or ``"simultaneous"`` (PacGAN's schedule; ``"pacgan"`` only).
         workers: processes (one dataset each).
         datasets: ``ring`` and/or ``grid``.
         name: the file name stem (default ``pacgan_long`` / ``authors_long``).
     """
     if setting not in ("pacgan", "authors"):
         raise ValueError(f"Expected argument `setting` to be 'pacgan' or 'authors', but got {setting!r}.")
+    if updates not in ("alternating", "simultaneous") or (setting == "authors" and updates != "alternating"):
+        raise ValueError(
+            f"Expected argument `updates` to be 'alternating' or 'simultaneous' (the latter with setting='pacgan', "
+            f"whose discriminator takes one step per generator step), but got {updates!r} with setting={setting!r}."
+        )
     start = time.perf_counter()
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     defaults = DEFAULTS[setting]
     iterations, seeds, name = iterations or defaults["iterations"], seeds or defaults["seeds"], name or defaults["name"]
     if setting == "pacgan":
-        settings = configs(iterations, seeds, lr, datasets, name)
+        settings = configs(iterations, seeds, lr, datasets, name, updates)
         title = "# The PacGAN baseline at CPU scale, and ERM against mixup at that length"
     else:
         settings = authors_configs(iterations, seeds, datasets, name)
         title = "# The mixup authors' GAN setting at their length, ERM against mixup"
-    command = _command(setting, iterations=iterations, seeds=seeds, lr=lr, datasets=datasets, name=name)
+    arguments = {"iterations": iterations, "seeds": seeds, "lr": lr, "updates": updates, "datasets": datasets}
+    command = _command(setting, **arguments, name=name)
     results = run_settings(settings, folder, workers=workers)
     processes = max(1, min(workers, len(settings)))  # what run_settings starts: one dataset per process
     merged = _merge(results)
@@ -228,6 +256,7 @@ def run(
         "iterations": iterations,
         "seeds": seeds,
         "lr": settings[0].model["lr_d"],
+        "updates": settings[0].model.get("updates", "alternating"),
         "seconds": seconds,
         "baseline_check": check,
         "cells": merged["cells"],
@@ -250,6 +279,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--lr", type=float, default=1e-3, help="Adam step of both networks, pacgan only (default: %(default)s)"
     )
+    parser.add_argument(
+        "--updates",
+        choices=["alternating", "simultaneous"],
+        default="alternating",
+        help="GAN update schedule, pacgan only: simultaneous is PacGAN's (default: %(default)s)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes (default: %(default)s)")
     parser.add_argument("--datasets", nargs="+", choices=["ring", "grid"], default=["ring", "grid"], help="data")
     parser.add_argument("--name", default=None, help="file name stem of the report (default: by setting)")
@@ -261,6 +296,7 @@ def main(argv: list[str] | None = None) -> int:
         iterations=args.iterations,
         seeds=args.seeds,
         lr=args.lr,
+        updates=args.updates,
         workers=args.workers,
         datasets=args.datasets,
         name=args.name,

@@ -17,7 +17,8 @@ For the stability study a few hundred small GANs must train on a CPU. Trained on
   once for all runs on their concatenation (its per-element arithmetic is the per-run call's);
 - the losses are :func:`~lightning_mixup.gan.soft_label_loss` and :func:`~lightning_mixup.gan.generator_loss`
   (vmapped), the schedule that of ``GANModule.training_step`` (``d_steps`` discriminator steps, then one generator
-  step), and the metrics the functional twins of the :class:`~lightning_mixup.gan.GANStabilityCallback`'s.
+  step; or, with ``updates="simultaneous"``, both steps from one latent batch), and the metrics the functional
+  twins of the :class:`~lightning_mixup.gan.GANStabilityCallback`'s.
 
 So run ``i`` of a batch is the run ``Trainer(callbacks=[MixupCallback(alpha, discriminator_mode, seed)])`` trains
 with ``seed_everything(seed)``, ``GANModule(**model, noise_seed=seed)`` and
@@ -114,7 +115,7 @@ class EngineConfig:
         sampler: the data (a :class:`~lightning_mixup.gan.GaussianMixture` or
             :class:`~lightning_mixup.gan.StackedDigits`).
         model: :class:`~lightning_mixup.gan.GANModule` keyword arguments (architecture, optimizers, ``d_steps``,
-            ``g_objective``; ``loss`` must be ``"bce"``; ``noise_seed`` is the run's seed).
+            ``updates``, ``g_objective``; ``loss`` must be ``"bce"``; ``noise_seed`` is the run's seed).
         batch_size: real samples per discriminator step.
         iterations: generator iterations to train.
         eval_every: evaluate every this many generator iterations (and at 0 and at the end).
@@ -307,7 +308,7 @@ def train_gan_batch(
     n, b, method = len(runs), config.batch_size, runs[0].method
     modules = [config.build(run.seed) for run in runs]
     template = modules[0]
-    d_steps, latent = template.d_steps, template.latent_dim
+    d_steps, latent, simultaneous = template.d_steps, template.latent_dim, template.updates == "simultaneous"
     g_base, g_params, g_buffers = _stack([m.generator for m in modules], device)
     d_base, d_params, d_buffers = _stack([m.discriminator for m in modules], device)
     opt_g = torch.optim.Adam(list(g_params.values()), lr=template.lr_g, betas=template.betas, foreach=True)
@@ -361,36 +362,51 @@ def train_gan_batch(
         bar = tqdm(total=config.iterations, desc=description, leave=False)
     evaluate(0)
     batch_number = 0
+
+    def latent_batch() -> Tensor:
+        return to_device(torch.stack([torch.randn(b, latent, generator=g) for g in noise_streams]), device)
+
+    def discriminator_backward(fake: Tensor) -> Tensor:
+        """Batch ``batch_number``'s discriminator loss on the real batch and ``fake``; its gradient into ``.grad``."""
+        real = to_device(
+            torch.stack([config.sampler.sample(b, data_generator(run.seed, 0, batch_number)) for run in runs]), device
+        )
+        if method == "erm":
+            inputs, labels = torch.cat([real, fake], dim=1), erm_labels
+        else:
+            params = [
+                sample_discriminator_mix(
+                    b, alpha=run.alpha, mode=method, generator=batch_generator(run.seed, 0, batch_number)
+                )
+                for run in runs
+            ]
+            inputs, labels = mix_runs(real, fake, params)
+        loss = d_loss_fn(discriminate(d_params, d_buffers, inputs), labels)
+        opt_d.zero_grad()
+        loss.sum().backward()
+        d_norms.append(_per_run_norm([p.grad for p in d_params.values()]).detach())  # type: ignore[misc]
+        d_losses.append(loss.detach())
+        return loss
+
     for iteration in range(1, config.iterations + 1):
-        d_losses, d_norms = [], []
-        for _ in range(d_steps):
-            real = to_device(
-                torch.stack([config.sampler.sample(b, data_generator(run.seed, 0, batch_number)) for run in runs]),
-                device,
-            )
-            z = to_device(torch.stack([torch.randn(b, latent, generator=g) for g in noise_streams]), device)
-            with torch.no_grad():
-                fake = generate(g_params, g_buffers, z)
-            if method == "erm":
-                inputs, labels = torch.cat([real, fake], dim=1), erm_labels
-            else:
-                params = [
-                    sample_discriminator_mix(
-                        b, alpha=run.alpha, mode=method, generator=batch_generator(run.seed, 0, batch_number)
-                    )
-                    for run in runs
-                ]
-                inputs, labels = mix_runs(real, fake, params)
-            loss = d_loss_fn(discriminate(d_params, d_buffers, inputs), labels)
-            opt_d.zero_grad()
-            loss.sum().backward()
-            d_norms.append(_per_run_norm([p.grad for p in d_params.values()]).detach())  # type: ignore[misc]
+        d_losses: list[Tensor] = []
+        d_norms: list[Tensor] = []
+        if simultaneous:  # one latent batch; both gradients before either network steps
+            fake = generate(g_params, g_buffers, latent_batch())
+            g_loss = g_loss_fn(discriminate(d_params, d_buffers, fake))
+            grads = torch.autograd.grad(g_loss.sum(), list(g_params.values()))
+            discriminator_backward(fake.detach())
             opt_d.step()
-            d_losses.append(loss.detach())
             batch_number += 1
-        z = to_device(torch.stack([torch.randn(b, latent, generator=g) for g in noise_streams]), device)
-        g_loss = g_loss_fn(discriminate(d_params, d_buffers, generate(g_params, g_buffers, z)))
-        grads = torch.autograd.grad(g_loss.sum(), list(g_params.values()))
+        else:
+            for _ in range(d_steps):
+                with torch.no_grad():
+                    fake = generate(g_params, g_buffers, latent_batch())
+                discriminator_backward(fake)
+                opt_d.step()
+                batch_number += 1
+            g_loss = g_loss_fn(discriminate(d_params, d_buffers, generate(g_params, g_buffers, latent_batch())))
+            grads = torch.autograd.grad(g_loss.sum(), list(g_params.values()))
         opt_g.zero_grad()
         for p, grad in zip(g_params.values(), grads, strict=True):
             p.grad = grad

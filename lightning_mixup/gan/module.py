@@ -6,8 +6,9 @@ generator and discriminator are MLPs with 3 hidden layers of 512 ReLU units, a 2
 default parameters (lr 1e-3, betas (0.9, 0.999)) and five discriminator steps before every generator step, on
 batches of 128. Their generator loss is the *saturating* one (``g_objective="saturating"``); the default here is
 the non-saturating loss of most later work (PacGAN, VEEGAN). Options for PacGAN's 2D architecture (Lin et al.,
-NeurIPS 2018, https://arxiv.org/abs/1712.04086): batch-normalised generator layers, maxout discriminator units and
-``N(0, 0.02²)`` initial weights.
+NeurIPS 2018, https://arxiv.org/abs/1712.04086): batch-normalised generator layers, maxout discriminator units,
+``N(0, 0.02²)`` initial weights and simultaneous updates (``updates="simultaneous"``: both networks step once per
+batch, from one generated batch, each on the gradient taken at the other's weights before either step).
 
 Discriminator mixup goes through :meth:`~lightning_mixup.MixupMixin.mix_discriminator`, configured by the
 :class:`~lightning_mixup.MixupCallback` in the trainer (``alpha``, ``discriminator_mode``); the generator step is
@@ -43,10 +44,12 @@ from lightning_mixup.gan.losses import (
 from lightning_mixup.gan.metrics import ModeCoverage
 from lightning_mixup.mixin import MixupMixin
 
-__all__ = ["OUTPUT_ACTIVATIONS", "GANModule", "Maxout", "mlp", "noise_generator"]
+__all__ = ["OUTPUT_ACTIVATIONS", "UPDATE_SCHEDULES", "GANModule", "Maxout", "mlp", "noise_generator"]
 
 OutputActivation = Literal["linear", "sigmoid", "tanh"]
 OUTPUT_ACTIVATIONS: tuple[str, ...] = ("linear", "sigmoid", "tanh")
+UpdateSchedule = Literal["alternating", "simultaneous"]
+UPDATE_SCHEDULES: tuple[str, ...] = ("alternating", "simultaneous")
 
 
 class Maxout(nn.Module):
@@ -138,19 +141,24 @@ class GANModule(MixupMixin, pl.LightningModule):
     """An MLP GAN trained with manual optimization; discriminator mixup via ``MixupCallback``.
 
     Every ``training_step`` (one batch of real samples) is one discriminator step; after every ``d_steps``
-    discriminator steps comes one generator step. Both optimizers' steps count: ``trainer.global_step`` advances
-    once per *optimizer* step, so one generator iteration (``d_steps`` + 1 optimizer steps) advances it by
-    ``d_steps + 1`` and ``Trainer(max_steps=N)`` bounds the sum of discriminator and generator steps. The position
-    inside the cycle is derived from ``global_step``, so a resumed run continues the cycle where it stopped.
+    discriminator steps comes one generator step (``updates="alternating"``, the default: the generator step draws
+    its own latent batch and sees the discriminator after its step). With ``updates="simultaneous"`` (PacGAN's
+    code; ``d_steps=1``) each batch updates both networks from one latent batch: the discriminator's loss on the
+    real batch and that generated batch, the generator's loss on the same generated batch, both gradients taken
+    before either network steps. Both optimizers' steps count: ``trainer.global_step`` advances once per
+    *optimizer* step, so one generator iteration (``d_steps`` + 1 optimizer steps) advances it by ``d_steps + 1``
+    and ``Trainer(max_steps=N)`` bounds the sum of discriminator and generator steps. The position inside the cycle
+    is derived from ``global_step``, so a resumed run continues the cycle where it stopped.
 
     Per discriminator step the draws are: one latent batch ``randn(B, latent_dim)`` from the noise generator (and,
     with a ``MixupCallback``, that batch's mixing parameters from the callback's stream); per generator step one
-    more latent batch. Batches are ``(x,)`` tuples or tensors ``(B, data_dim)`` of real samples, e.g. from
-    :class:`~lightning_mixup.gan.RingDataModule`. When the datamodule has ``modes`` and ``std`` the module logs
-    the mode-coverage metrics of ``eval_samples`` generated samples every ``eval_every`` generator steps
-    (``gan/modes_captured``, ``gan/high_quality_share``, ``gan/reverse_kl``), and always the losses and gradient
-    norms (``gan/d_loss``, ``gan/g_loss``, ``gan/d_grad_norm``, ``gan/g_grad_norm``). For the windowed stability
-    verdict on any GAN use :class:`~lightning_mixup.gan.GANStabilityCallback`.
+    more latent batch (none with ``updates="simultaneous"``). Batches are ``(x,)`` tuples or tensors
+    ``(B, data_dim)`` of real samples, e.g. from :class:`~lightning_mixup.gan.RingDataModule`. When the
+    datamodule has ``modes`` and ``std`` the module logs the mode-coverage metrics of ``eval_samples`` generated
+    samples every ``eval_every`` generator steps (``gan/modes_captured``, ``gan/high_quality_share``,
+    ``gan/reverse_kl``), and always the losses and gradient norms (``gan/d_loss``, ``gan/g_loss``,
+    ``gan/d_grad_norm``, ``gan/g_grad_norm``). For the windowed stability verdict on any GAN use
+    :class:`~lightning_mixup.gan.GANStabilityCallback`.
 
     Args:
         data_dim: the dimension of the data.
@@ -163,6 +171,7 @@ class GANModule(MixupMixin, pl.LightningModule):
         lr_d: Adam learning rate of the discriminator.
         betas: Adam betas of both optimizers.
         d_steps: discriminator steps per generator step.
+        updates: ``"alternating"`` or ``"simultaneous"`` (needs ``d_steps=1``), see above.
         loss: ``"bce"`` (the only one that takes mixup's soft labels), ``"hinge"`` or ``"wasserstein"`` (with
             weight clipping).
         g_objective: ``"non_saturating"`` or ``"saturating"`` (the mixup authors' code); ``"bce"`` only.
@@ -200,6 +209,7 @@ class GANModule(MixupMixin, pl.LightningModule):
         lr_d: float = 1e-3,
         betas: tuple[float, float] = (0.9, 0.999),
         d_steps: int = 5,
+        updates: UpdateSchedule = "alternating",
         loss: GANLoss = "bce",
         g_objective: GeneratorObjective = "non_saturating",
         g_batchnorm: bool = False,
@@ -235,6 +245,12 @@ class GANModule(MixupMixin, pl.LightningModule):
         if len(betas) != 2 or not all(isinstance(b, (int, float)) and 0.0 <= b < 1.0 for b in betas):
             raise ValueError(f"Expected argument `betas` to be two floats in [0, 1), but got {betas!r}.")
         check_choice(loss, "loss", GAN_LOSSES)
+        check_choice(updates, "updates", UPDATE_SCHEDULES)
+        if updates == "simultaneous" and d_steps != 1:
+            raise ValueError(
+                f"Expected `d_steps=1` with updates='simultaneous' (each batch steps both networks once), but got "
+                f"d_steps={d_steps}. Use d_steps=1, or updates='alternating' for several discriminator steps."
+            )
         check_choice(g_objective, "g_objective", GENERATOR_OBJECTIVES)
         check_choice(g_output, "g_output", OUTPUT_ACTIVATIONS)
         check_bool(g_batchnorm, "g_batchnorm")
@@ -244,6 +260,7 @@ class GANModule(MixupMixin, pl.LightningModule):
         self.automatic_optimization = False
         self.latent_dim = latent_dim
         self.d_steps = d_steps
+        self.updates = updates
         self.loss = loss
         self.g_objective = g_objective
         self.lr_g, self.lr_d = float(lr_g), float(lr_d)
@@ -342,30 +359,48 @@ class GANModule(MixupMixin, pl.LightningModule):
         """One discriminator step on this batch, and a generator step after every ``d_steps`` of them."""
         real = batch[0] if isinstance(batch, (list, tuple)) else batch
         opt_d, opt_g = self.optimizers()  # type: ignore[attr-defined]
+        if self.updates == "simultaneous":
+            self._simultaneous_step(real, opt_d, opt_g)
+            return
         position = self.global_step % (self.d_steps + 1)  # read before the steps below advance global_step
         self._discriminator_step(real, opt_d)
         if position == self.d_steps - 1:
             self._generator_step(len(real), opt_g)
 
-    def _discriminator_step(self, real: Tensor, opt: LightningOptimizer) -> None:
-        self.toggle_optimizer(opt)
-        with torch.no_grad():
-            fake = self.generate(self.sample_noise(len(real)))
+    def _discriminator_loss(self, real: Tensor, fake: Tensor) -> Tensor:
         if self.loss == "bce":
             inputs, labels = self.discriminator_batch(real, fake)
-            loss = soft_label_loss(self.discriminate(inputs), labels)
-        else:
-            loss = discriminator_loss(self.discriminate(real), self.discriminate(fake), self.loss)
-        opt.zero_grad()
-        self.manual_backward(loss)
+            return soft_label_loss(self.discriminate(inputs), labels)
+        return discriminator_loss(self.discriminate(real), self.discriminate(fake), self.loss)
+
+    def _step_discriminator(self, opt: LightningOptimizer, loss: Tensor) -> None:
+        """Step on the gradient already in ``.grad`` (then clip for ``"wasserstein"``) and log."""
         self.log("gan/d_grad_norm", _grad_norm(self.discriminator.parameters()))
         opt.step()
         if self.loss == "wasserstein":
             with torch.no_grad():
                 for p in self.discriminator.parameters():
                     p.clamp_(-self.wgan_clip, self.wgan_clip)
-        self.untoggle_optimizer(opt)
         self.log("gan/d_loss", loss.detach(), prog_bar=True)
+
+    def _step_generator(self, opt: LightningOptimizer, loss: Tensor) -> None:
+        """Step on the gradient already in ``.grad``, log, and evaluate when due."""
+        self.log("gan/g_grad_norm", _grad_norm(self.generator.parameters()))
+        opt.step()
+        self.log("gan/g_loss", loss.detach(), prog_bar=True)
+        g_steps = self.global_step // (self.d_steps + 1)  # global_step already counts this generator step
+        if self.coverage is not None and g_steps % self.eval_every == 0:
+            self.log_dict({f"gan/{k}": v for k, v in self.evaluate().items()})
+
+    def _discriminator_step(self, real: Tensor, opt: LightningOptimizer) -> None:
+        self.toggle_optimizer(opt)
+        with torch.no_grad():
+            fake = self.generate(self.sample_noise(len(real)))
+        loss = self._discriminator_loss(real, fake)
+        opt.zero_grad()
+        self.manual_backward(loss)
+        self._step_discriminator(opt, loss)
+        self.untoggle_optimizer(opt)
 
     def _generator_step(self, batch_size: int, opt: LightningOptimizer) -> None:
         self.toggle_optimizer(opt)
@@ -373,13 +408,21 @@ class GANModule(MixupMixin, pl.LightningModule):
         loss = generator_loss(logits, self.loss, objective=self.g_objective)
         opt.zero_grad()
         self.manual_backward(loss)
-        self.log("gan/g_grad_norm", _grad_norm(self.generator.parameters()))
-        opt.step()
         self.untoggle_optimizer(opt)
-        self.log("gan/g_loss", loss.detach(), prog_bar=True)
-        g_steps = self.global_step // (self.d_steps + 1)  # global_step already counts this generator step
-        if self.coverage is not None and g_steps % self.eval_every == 0:
-            self.log_dict({f"gan/{k}": v for k, v in self.evaluate().items()})
+        self._step_generator(opt, loss)
+
+    def _simultaneous_step(self, real: Tensor, opt_d: LightningOptimizer, opt_g: LightningOptimizer) -> None:
+        fake = self.generate(self.sample_noise(len(real)))
+        self.toggle_optimizer(opt_g)  # the generator's loss gives the discriminator's weights no gradient
+        g_loss = generator_loss(self.discriminate(fake), self.loss, objective=self.g_objective)
+        self.untoggle_optimizer(opt_g)
+        d_loss = self._discriminator_loss(real, fake.detach())
+        opt_d.zero_grad()
+        opt_g.zero_grad()
+        self.manual_backward(d_loss)
+        self.manual_backward(g_loss)  # both gradients at the weights before either step
+        self._step_discriminator(opt_d, d_loss)
+        self._step_generator(opt_g, g_loss)
 
     @torch.no_grad()
     def evaluate(self) -> dict[str, Tensor]:

@@ -17,6 +17,15 @@ def test_configs_change_only_length_step_and_seeds():
         assert cfg.model == {**base.model, "lr_g": 5e-4, "lr_d": 5e-4}
         assert cfg.cells == base.cells and cfg.batch_size == base.batch_size
         assert (cfg.ring, cfg.grid) == (base.ring, base.grid)
+        assert "alternating discriminator and generator steps" in cfg.reference
+
+
+def test_configs_take_pacgans_simultaneous_updates():
+    base = _pacgan(False)
+    (ring,) = baseline.configs(iterations=600, seeds=2, lr=1e-4, datasets=["ring"], updates="simultaneous")
+    assert ring.model == {**base.model, "updates": "simultaneous"}  # d_steps stays 1
+    assert ring.title.endswith("simultaneous updates: ring")
+    assert "PacGAN's own step), both networks stepping on each batch" in ring.reference
 
 
 def _cell(data, modes, hq):
@@ -89,15 +98,30 @@ def test_authors_smoke_run_has_no_anchor_check(tmp_path):
 def test_unknown_setting_is_refused(tmp_path):
     with pytest.raises(ValueError, match="`setting` to be 'pacgan' or 'authors'"):
         baseline.run(tmp_path, setting="veegan")
+    with pytest.raises(ValueError, match="but got 'simultaneous' with setting='authors'"):
+        baseline.run(tmp_path, setting="authors", updates="simultaneous")  # five discriminator steps per G step
+    with pytest.raises(ValueError, match="but got 'both'"):
+        baseline.run(tmp_path, updates="both")
 
 
 def test_report_names_the_command_that_made_it():
-    default = {"iterations": 40_000, "seeds": 5, "lr": 1e-3, "datasets": ("ring", "grid"), "name": baseline.NAME}
+    default = {
+        "iterations": 40_000,
+        "seeds": 5,
+        "lr": 1e-3,
+        "updates": "alternating",
+        "datasets": ("ring", "grid"),
+        "name": baseline.NAME,
+    }
     expected = "`python -m experiments.gan.baseline` (`make gan-baseline`)"
     assert baseline._command("pacgan", **default) == expected
     assert (
         baseline._command("pacgan", **{**default, "lr": 1e-4, "datasets": ["grid"], "name": "x"})
         == "`python -m experiments.gan.baseline --lr 0.0001 --datasets grid --name x`"
+    )
+    assert (
+        baseline._command("pacgan", **{**default, "updates": "simultaneous"})
+        == "`python -m experiments.gan.baseline --updates simultaneous`"
     )
     args = {**default, "iterations": 20_001, "name": baseline.AUTHORS_NAME}
     assert baseline._command("authors", **args).endswith("--setting authors` (`make gan-authors`)")

@@ -37,6 +37,9 @@ def _max_difference(a: dict, b: dict) -> float:
         ("shuffle", {**TINY, "g_objective": "saturating"}),
         # PacGAN's architecture: batch-normalised generator (running statistics too), maxout discriminator
         ("shuffle", {**TINY, "g_batchnorm": True, "d_maxout": 3, "init_std": 0.02, "betas": (0.8, 0.999)}),
+        # PacGAN's schedule: both networks step on each batch, from one latent batch
+        ("erm", {**TINY, "g_batchnorm": True, "d_maxout": 3, "d_steps": 1, "updates": "simultaneous"}),
+        ("paper", {**TINY, "g_batchnorm": True, "d_maxout": 3, "d_steps": 1, "updates": "simultaneous"}),
     ],
 )
 def test_engine_trains_the_run_the_lightning_path_trains(method, model):

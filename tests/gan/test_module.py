@@ -1,9 +1,12 @@
+import copy
+
 import lightning.pytorch as pl
 import pytest
 import torch
+from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_mixup import MixupCallback
-from lightning_mixup.gan import GANModule, RingDataModule
+from lightning_mixup.gan import GANModule, RingDataModule, generator_loss, noise_generator, soft_label_loss
 
 TINY = {"g_hidden": 16, "d_hidden": 16, "g_depth": 1, "d_depth": 1, "d_steps": 2, "eval_every": 1, "eval_samples": 64}
 
@@ -110,6 +113,8 @@ def test_evaluate_needs_the_modes():
         ({"d_maxout": 0}, "`d_maxout` to be an int >= 1"),
         ({"noise_seed": -1}, "`noise_seed` to be an int >= 0 or None"),
         ({"betas": (0.9, 1.0)}, r"`betas` to be two floats in \[0, 1\)"),
+        ({"updates": "both"}, r"`updates` to be one of \('alternating', 'simultaneous'\)"),
+        ({"updates": "simultaneous", "d_steps": 5}, r"`d_steps=1` with updates='simultaneous'.*but got d_steps=5"),
     ],
 )
 def test_invalid_arguments(kwargs, match):
@@ -149,3 +154,40 @@ def test_maxout_takes_the_max_of_each_units_pieces_and_routes_its_gradient_to_th
     # d out / d bias: one for the winning piece of each unit, zero for the others
     winners = torch.nn.functional.one_hot(pre.argmax(-1), 4).sum(0).flatten().float()
     assert torch.equal(layer.linear.bias.grad, winners)
+
+
+def test_simultaneous_updates_take_both_gradients_before_either_step(make_trainer):
+    """updates='simultaneous' (PacGAN's code): one latent batch per real batch, both gradients at the old weights."""
+    options = {**TINY, "d_steps": 1, "updates": "simultaneous", "g_batchnorm": True, "noise_seed": 4, "eval_every": 0}
+    real = torch.randn(16, 2, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    model = GANModule(**options)
+    by_hand, alternating = copy.deepcopy(model), copy.deepcopy(model)
+    trainer = make_trainer(max_steps=2, max_epochs=-1)
+    trainer.fit(model, DataLoader(TensorDataset(real), batch_size=16))
+    assert trainer.global_step == 2  # one discriminator and one generator step
+
+    opt_d = torch.optim.Adam(by_hand.discriminator.parameters(), lr=by_hand.lr_d, betas=by_hand.betas)
+    opt_g = torch.optim.Adam(by_hand.generator.parameters(), lr=by_hand.lr_g, betas=by_hand.betas)
+    fake = by_hand.generate(torch.randn(16, 2, generator=noise_generator(4)))  # BatchNorm statistics: updated once
+    d_loss = soft_label_loss(
+        by_hand.discriminate(torch.cat([real, fake.detach()])), torch.cat([torch.ones(16), torch.zeros(16)])
+    )
+    g_loss = generator_loss(by_hand.discriminate(fake), "bce")
+    d_params, g_params = list(by_hand.discriminator.parameters()), list(by_hand.generator.parameters())
+    for p, grad in zip(
+        d_params + g_params,
+        [*torch.autograd.grad(d_loss, d_params), *torch.autograd.grad(g_loss, g_params)],
+        strict=True,
+    ):
+        p.grad = grad
+    opt_d.step()
+    opt_g.step()
+    expected = by_hand.state_dict()
+    for name, value in model.state_dict().items():
+        assert torch.allclose(value.float(), expected[name].float(), atol=1e-7), name
+
+    # the alternating schedule from the same start differs (a second latent batch, the stepped discriminator)
+    alternating.updates = "alternating"
+    make_trainer(max_steps=2, max_epochs=-1).fit(alternating, DataLoader(TensorDataset(real), batch_size=16))
+    assert not torch.allclose(alternating.generator[0].weight, model.generator[0].weight)

@@ -22,6 +22,8 @@ check its ERM arm against (the mixup paper shows scatter plots only).
     python -m experiments.gan.baseline --datasets grid --iterations 80000 --name pacgan_long_80k   # the grid, longer
     python -m experiments.gan.baseline --lr 1e-4 --updates simultaneous --name pacgan_long_simultaneous
                                                                 # PacGAN's step and its simultaneous updates
+    python -m experiments.gan.baseline --lr 1e-4 --updates simultaneous --num-samples 100000 --datasets ring \
+        --name pacgan_long_fixed_set                            # ... and its fixed training set
     python -m experiments.gan.baseline --setting authors       # the committed authors' run
 """
 
@@ -58,6 +60,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "seeds": 5,
         "lr": 1e-3,
         "updates": "alternating",
+        "num_samples": None,
         "datasets": ["ring", "grid"],
         "name": NAME,
     },
@@ -99,6 +102,7 @@ def configs(
     datasets: Sequence[str] = ("ring", "grid"),
     name: str = NAME,
     updates: str = "alternating",
+    num_samples: int | None = None,
 ) -> list[SettingConfig]:
     """One setting per dataset, ERM and the paper's mixup at α = 0.2."""
     base = _pacgan(False)
@@ -114,17 +118,20 @@ def configs(
         base,
         name,
         f"PacGAN baseline at {iterations} iterations, lr {lr:g}"
-        + (", simultaneous updates" * (updates != "alternating")),
+        + (", simultaneous updates" * (updates != "alternating"))
+        + (f", {num_samples:,} fixed samples" if num_samples is not None else ""),
         datasets,
         iterations,
         seeds,
         model=model,
+        num_samples=num_samples,
         snapshot_steps=[iterations // 10, iterations // 2, iterations],
         reference=(
             f"PacGAN trains 4×400 / 3×200 networks for 400,000 iterations at lr 1e-4; here 4×100 / 3×50 for "
             f"{iterations} iterations at lr {lr:g} ({_times(400_000 / iterations)} fewer iterations, "
             + ("PacGAN's own step" if lr == 1e-4 else f"a {_times(lr / 1e-4)} larger step")
-            + f"), {schedule}."
+            + f"), {schedule}"
+            + ("." if num_samples is None else f", on a fixed training set of {num_samples:,} samples per run.")
         ),
     )
 
@@ -163,7 +170,7 @@ def _command(setting: str, **arguments: Any) -> str:
         value = list(arguments[key]) if key == "datasets" else arguments[key]
         if value != default:
             text = " ".join(value) if key == "datasets" else f"{value:g}" if isinstance(value, float) else value
-            changed.append(f"--{key} {text}")
+            changed.append(f"--{key.replace('_', '-')} {text}")
     return f"`{' '.join([base, *changed])}`" + ("" if changed else f" (`{TARGETS[setting]}`)")
 
 
@@ -182,6 +189,7 @@ def run(
     seeds: int | None = None,
     lr: float = 1e-3,
     updates: str = "alternating",
+    num_samples: int | None = None,
     workers: int = 2,
     datasets: Sequence[str] = ("ring", "grid"),
     name: str | None = None,
@@ -195,6 +203,8 @@ def run(
         seeds: seeds per cell (default 3 / 5).
         lr: Adam's step of both networks (``"pacgan"`` only; the authors' run keeps their 1e-3).
         updates: ``"alternating"`` or ``"simultaneous"`` (PacGAN's schedule; ``"pacgan"`` only).
+        num_samples: ``None``: fresh samples at every step; an int: a fixed training set per run (``"pacgan"`` only;
+            PacGAN's is 100,000).
         workers: processes (one dataset each).
         datasets: ``ring`` and/or ``grid``.
         name: the file name stem (default ``pacgan_long`` / ``authors_long``).
@@ -206,18 +216,24 @@ def run(
             f"Expected argument `updates` to be 'alternating' or 'simultaneous' (the latter with setting='pacgan', "
             f"whose discriminator takes one step per generator step), but got {updates!r} with setting={setting!r}."
         )
+    if num_samples is not None and setting == "authors":
+        raise ValueError(
+            f"Expected `num_samples=None` with setting='authors' (their code draws fresh samples), but got "
+            f"{num_samples}."
+        )
     start = time.perf_counter()
     folder = Path(out)
     folder.mkdir(parents=True, exist_ok=True)
     defaults = DEFAULTS[setting]
     iterations, seeds, name = iterations or defaults["iterations"], seeds or defaults["seeds"], name or defaults["name"]
     if setting == "pacgan":
-        settings = configs(iterations, seeds, lr, datasets, name, updates)
+        settings = configs(iterations, seeds, lr, datasets, name, updates, num_samples)
         title = "# The PacGAN baseline at CPU scale, and ERM against mixup at that length"
     else:
         settings = authors_configs(iterations, seeds, datasets, name)
         title = "# The mixup authors' GAN setting at their length, ERM against mixup"
-    arguments = {"iterations": iterations, "seeds": seeds, "lr": lr, "updates": updates, "datasets": datasets}
+    arguments = {"iterations": iterations, "seeds": seeds, "lr": lr, "updates": updates, "num_samples": num_samples}
+    arguments["datasets"] = datasets
     command = _command(setting, **arguments, name=name)
     results = run_settings(settings, folder, workers=workers)
     processes = max(1, min(workers, len(settings)))  # what run_settings starts: one dataset per process
@@ -257,6 +273,7 @@ def run(
         "seeds": seeds,
         "lr": settings[0].model["lr_d"],
         "updates": settings[0].model.get("updates", "alternating"),
+        "num_samples": num_samples,
         "seconds": seconds,
         "baseline_check": check,
         "cells": merged["cells"],
@@ -285,6 +302,12 @@ def main(argv: list[str] | None = None) -> int:
         default="alternating",
         help="GAN update schedule, pacgan only: simultaneous is PacGAN's (default: %(default)s)",
     )
+    parser.add_argument(
+        "--num-samples",
+        type=int,
+        default=None,
+        help="a fixed training set of this many samples per run, pacgan only (PacGAN: 100000; default: fresh samples)",
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes (default: %(default)s)")
     parser.add_argument("--datasets", nargs="+", choices=["ring", "grid"], default=["ring", "grid"], help="data")
     parser.add_argument("--name", default=None, help="file name stem of the report (default: by setting)")
@@ -297,6 +320,7 @@ def main(argv: list[str] | None = None) -> int:
         seeds=args.seeds,
         lr=args.lr,
         updates=args.updates,
+        num_samples=args.num_samples,
         workers=args.workers,
         datasets=args.datasets,
         name=args.name,

@@ -9,9 +9,10 @@ For the stability study a few hundred small GANs must train on a CPU. Trained on
 - the optimizers are ``torch.optim.Adam`` over the stacked tensors, in its ``foreach`` form (Adam is elementwise, so
   this is each run's own Adam), with the module's learning rates and betas;
 - every random draw is the Lightning path's draw: real batch ``n`` from the data module's sampler with
-  :func:`~lightning_mixup.gan.data_generator` ``(seed, 0, n)``, latent codes from the module's stream
-  (:func:`~lightning_mixup.gan.noise_generator` ``(seed, 0)``), and the mixing parameters of discriminator batch ``n``
-  from :func:`~lightning_mixup.engine.batch_generator` ``(seed, 0, n)`` with
+  :func:`~lightning_mixup.gan.data_generator` ``(seed, 0, n)`` (or, for a fixed training set, the batches of the
+  run's own :class:`~lightning_mixup.gan.SamplerDataModule` loader, epoch after epoch), latent codes from the
+  module's stream (:func:`~lightning_mixup.gan.noise_generator` ``(seed, 0)``), and the mixing parameters of
+  discriminator batch ``n`` from :func:`~lightning_mixup.engine.batch_generator` ``(seed, 0, n)`` with
   :func:`~lightning_mixup.functional.discriminator.sample_discriminator_mix`, exactly as ``MixupCallback(seed=seed)``
   draws them; the mixing itself is :func:`~lightning_mixup.functional.discriminator.apply_discriminator_mix`, called
   once for all runs on their concatenation (its per-element arithmetic is the per-run call's);
@@ -22,7 +23,7 @@ For the stability study a few hundred small GANs must train on a CPU. Trained on
 
 So run ``i`` of a batch is the run ``Trainer(callbacks=[MixupCallback(alpha, discriminator_mode, seed)])`` trains
 with ``seed_everything(seed)``, ``GANModule(**model, noise_seed=seed)`` and
-``SamplerDataModule(sampler, num_samples=None, batch_size, seed)`` (:func:`lightning_run`), up to float rounding of
+``SamplerDataModule(sampler, num_samples, batch_size, seed)`` (:func:`lightning_run`), up to float rounding of
 batched against single matmuls; a test trains one run both ways and compares the weights. ERM and mixup runs with the
 same seed share initial weights, data and latent codes: only the mixing differs (a paired comparison).
 
@@ -33,7 +34,7 @@ from __future__ import annotations
 
 import copy
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Any, Literal
@@ -53,6 +54,7 @@ from lightning_mixup.functional.discriminator import (
 from lightning_mixup.gan import (
     GANModule,
     GaussianMixture,
+    SamplerDataModule,
     classifier_coverage,
     classifier_mode_counts,
     coverage_from_counts,
@@ -117,6 +119,8 @@ class EngineConfig:
         model: :class:`~lightning_mixup.gan.GANModule` keyword arguments (architecture, optimizers, ``d_steps``,
             ``updates``, ``g_objective``; ``loss`` must be ``"bce"``; ``noise_seed`` is the run's seed).
         batch_size: real samples per discriminator step.
+        num_samples: ``None``: a fresh real batch at every step; an int: a fixed training set of that size per run,
+            reshuffled every epoch (``SamplerDataModule(num_samples=...)``; PacGAN trains on 100,000 samples).
         iterations: generator iterations to train.
         eval_every: evaluate every this many generator iterations (and at 0 and at the end).
         eval_samples: generated samples per evaluation, from latent codes shared by all runs.
@@ -131,6 +135,7 @@ class EngineConfig:
     sampler: Sampler
     model: dict[str, Any] = field(default_factory=dict)
     batch_size: int = 128
+    num_samples: int | None = None
     iterations: int = 1000
     eval_every: int = 100
     eval_samples: int = 2500
@@ -146,6 +151,15 @@ class EngineConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"Expected argument `{name}` to be an int >= {low}, but got {value!r}.")
+        if self.num_samples is not None and (
+            not isinstance(self.num_samples, int)
+            or isinstance(self.num_samples, bool)
+            or self.num_samples < self.batch_size
+        ):
+            raise ValueError(
+                f"Expected argument `num_samples` to be None or an int >= batch_size ({self.batch_size}), but got "
+                f"{self.num_samples!r}."
+            )
         if self.model.get("loss", "bce") != "bce":
             raise ValueError(f"Expected model loss 'bce' for the batched engine, but got {self.model['loss']!r}.")
         if any(not isinstance(s, int) or s < 0 or s > self.iterations for s in self.snapshot_steps):
@@ -262,6 +276,20 @@ def _stack(
     return base, params, buffers
 
 
+def _fixed_set_batches(config: EngineConfig, seed: int) -> Iterator[Tensor]:
+    """The real batches of run ``seed``'s fixed training set, epoch after epoch, as its Lightning run gets them."""
+    data = SamplerDataModule(config.sampler, config.num_samples, config.batch_size, seed)
+    data.setup("fit")
+    loader = data.train_dataloader()  # one loader: its shuffling generator runs on across epochs, as in a fit
+    while True:
+        # an epoch takes len(loader) batches and never asks for one more, as Lightning's fit loop does: exhausting
+        # the sampler would draw once more from the shuffling generator and change every later epoch's order
+        batches = iter(loader)
+        for _ in range(len(loader)):
+            (batch,) = next(batches)
+            yield batch
+
+
 def _per_run_norm(grads: Sequence[Tensor]) -> Tensor:
     return torch.stack([g.pow(2).flatten(1).sum(1) for g in grads]).sum(0).sqrt()
 
@@ -363,14 +391,21 @@ def train_gan_batch(
     evaluate(0)
     batch_number = 0
 
+    fixed_sets = None if config.num_samples is None else [_fixed_set_batches(config, run.seed) for run in runs]
+
+    def real_batch() -> Tensor:
+        if fixed_sets is not None:
+            return to_device(torch.stack([next(batches) for batches in fixed_sets]), device)
+        return to_device(
+            torch.stack([config.sampler.sample(b, data_generator(run.seed, 0, batch_number)) for run in runs]), device
+        )
+
     def latent_batch() -> Tensor:
         return to_device(torch.stack([torch.randn(b, latent, generator=g) for g in noise_streams]), device)
 
     def discriminator_backward(fake: Tensor) -> Tensor:
         """Batch ``batch_number``'s discriminator loss on the real batch and ``fake``; its gradient into ``.grad``."""
-        real = to_device(
-            torch.stack([config.sampler.sample(b, data_generator(run.seed, 0, batch_number)) for run in runs]), device
-        )
+        real = real_batch()
         if method == "erm":
             inputs, labels = torch.cat([real, fake], dim=1), erm_labels
         else:
@@ -473,12 +508,11 @@ def lightning_run(
     import lightning.pytorch as pl
 
     from lightning_mixup import MixupCallback
-    from lightning_mixup.gan import SamplerDataModule
 
     steps = config.iterations if iterations is None else iterations
     pl.seed_everything(run.seed, verbose=False)
     model = GANModule(**{**config.model, "data_dim": config.sampler.data_dim, "noise_seed": run.seed, "eval_every": 0})
-    data = SamplerDataModule(config.sampler, num_samples=None, batch_size=config.batch_size, seed=run.seed)
+    data = SamplerDataModule(config.sampler, config.num_samples, batch_size=config.batch_size, seed=run.seed)
     all_callbacks = list(callbacks)
     if run.method != "erm":
         all_callbacks.append(MixupCallback(alpha=run.alpha, discriminator_mode=run.method, seed=run.seed, log=False))

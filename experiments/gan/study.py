@@ -82,6 +82,8 @@ class SettingConfig:
         seeds: seeds per cell (``first_seed … first_seed + seeds - 1``).
         first_seed: the first seed.
         batch_size: real samples per discriminator step.
+        num_samples: ``None``: fresh real samples at every step; an int: a fixed training set of that size per run
+            (PacGAN's 100,000), reshuffled every epoch.
         iterations: generator iterations per run.
         eval_every: evaluation interval in generator iterations.
         eval_samples: generated samples per evaluation (2,500 in PacGAN's 2D protocol).
@@ -114,6 +116,7 @@ class SettingConfig:
     seeds: int = 5
     first_seed: int = 0
     batch_size: int = 128
+    num_samples: int | None = None
     iterations: int = 1000
     eval_every: int = 100
     eval_samples: int = 2500
@@ -148,6 +151,15 @@ class SettingConfig:
             raise ValueError(f"Expected an ERM cell for every latent size, but latent sizes {missing} have none.")
         if not isinstance(self.seeds, int) or isinstance(self.seeds, bool) or self.seeds < 1:
             raise ValueError(f"Expected argument `seeds` to be a positive int, but got {self.seeds!r}.")
+        if self.num_samples is not None and (
+            not isinstance(self.num_samples, int)
+            or isinstance(self.num_samples, bool)
+            or self.num_samples < self.batch_size
+        ):
+            raise ValueError(
+                f"Expected argument `num_samples` to be None or an int >= batch_size ({self.batch_size}), but got "
+                f"{self.num_samples!r}."
+            )
         if self.num_threads is not None and (not isinstance(self.num_threads, int) or self.num_threads < 1):
             raise ValueError(
                 f"Expected argument `num_threads` to be a positive int or None, but got {self.num_threads!r}."
@@ -182,6 +194,7 @@ class SettingConfig:
             sampler=self.sampler(dataset),
             model={**self.model, "latent_dim": latent_dim},
             batch_size=self.batch_size,
+            num_samples=self.num_samples,
             iterations=self.iterations,
             eval_every=self.eval_every,
             eval_samples=self.eval_samples,
@@ -384,7 +397,9 @@ def markdown(result: Mapping[str, Any]) -> str:
         f"## {cfg['title'] or cfg['name']}",
         "",
         f"{cfg['seeds']} seeds per cell; {cfg['iterations']} generator iterations "
-        f"(each after {cfg['model'].get('d_steps', 5)} discriminator steps), batch {cfg['batch_size']}; "
+        f"(each after {cfg['model'].get('d_steps', 5)} discriminator steps), batch {cfg['batch_size']}"
+        + (f" from a fixed training set of {cfg['num_samples']:,} samples" if cfg.get("num_samples") else "")
+        + "; "
         f"{result['architecture']}; Adam lr {cfg['model'].get('lr_d', 1e-3):g}, betas "
         f"{tuple(cfg['model'].get('betas', (0.9, 0.999)))}; generator loss "
         f"{cfg['model'].get('g_objective', 'non_saturating').replace('_', '-')}. Evaluation: {cfg['eval_samples']} "

@@ -26,6 +26,14 @@ def test_configs_take_pacgans_simultaneous_updates():
     assert ring.model == {**base.model, "updates": "simultaneous"}  # d_steps stays 1
     assert ring.title.endswith("simultaneous updates: ring")
     assert "PacGAN's own step), both networks stepping on each batch" in ring.reference
+    assert ring.reference.endswith("simultaneous updates).") and ring.num_samples is None
+
+
+def test_configs_take_pacgans_fixed_training_set():
+    (ring,) = baseline.configs(iterations=600, seeds=2, lr=1e-4, datasets=["ring"], num_samples=100_000)
+    assert ring.num_samples == 100_000 and ring.engine_config("ring", 2).num_samples == 100_000
+    assert ring.title.endswith("100,000 fixed samples: ring")
+    assert ring.reference.endswith("on a fixed training set of 100,000 samples per run.")
 
 
 def _cell(data, modes, hq):
@@ -102,6 +110,8 @@ def test_unknown_setting_is_refused(tmp_path):
         baseline.run(tmp_path, setting="authors", updates="simultaneous")  # five discriminator steps per G step
     with pytest.raises(ValueError, match="but got 'both'"):
         baseline.run(tmp_path, updates="both")
+    with pytest.raises(ValueError, match="`num_samples=None` with setting='authors'"):
+        baseline.run(tmp_path, setting="authors", num_samples=1000)
 
 
 def test_report_names_the_command_that_made_it():
@@ -110,6 +120,7 @@ def test_report_names_the_command_that_made_it():
         "seeds": 5,
         "lr": 1e-3,
         "updates": "alternating",
+        "num_samples": None,
         "datasets": ("ring", "grid"),
         "name": baseline.NAME,
     }
@@ -120,8 +131,8 @@ def test_report_names_the_command_that_made_it():
         == "`python -m experiments.gan.baseline --lr 0.0001 --datasets grid --name x`"
     )
     assert (
-        baseline._command("pacgan", **{**default, "updates": "simultaneous"})
-        == "`python -m experiments.gan.baseline --updates simultaneous`"
+        baseline._command("pacgan", **{**default, "updates": "simultaneous", "num_samples": 100_000})
+        == "`python -m experiments.gan.baseline --updates simultaneous --num-samples 100000`"
     )
     args = {**default, "iterations": 20_001, "name": baseline.AUTHORS_NAME}
     assert baseline._command("authors", **args).endswith("--setting authors` (`make gan-authors`)")

@@ -54,6 +54,21 @@ def test_engine_trains_the_run_the_lightning_path_trains(method, model):
     assert _max_difference(reference, untrained) > 1e-3  # the comparison is not between two untrained nets
 
 
+@pytest.mark.parametrize(
+    ("method", "model"),
+    [("erm", TINY), ("paper", {**TINY, "g_batchnorm": True, "d_steps": 1, "updates": "simultaneous"})],
+)
+def test_engine_trains_on_a_fixed_training_set_as_the_lightning_path_does(method, model):
+    """PacGAN's fixed training set: 24 samples in batches of 8, so the 8 (or 4) real batches cross epochs."""
+    config = _config(model=model, num_samples=24)
+    run = GANRunSpec(seed=3, method=method, alpha=0.4)
+    reference = lightning_run(run, config).state_dict()
+    batched = train_gan_batch([GANRunSpec(seed=5, method=method, alpha=0.4), run], config)
+    assert _max_difference(reference, batched.state_dict(1)) < 1e-6
+    fresh = train_gan_batch([run], _config(model=model))  # the same run on fresh samples trains differently
+    assert _max_difference(reference, fresh.state_dict(0)) > 1e-4
+
+
 def test_a_run_trained_in_a_batch_equals_the_run_trained_alone():
     config = _config(snapshot_steps=(0, 3), snapshot_samples=16)
     runs = [GANRunSpec(s, "shuffle", alpha=0.3) for s in (0, 1, 2)]
@@ -102,6 +117,7 @@ def test_a_diverging_run_is_flagged():
         (lambda: GANRunSpec(0, "paper", alpha=0.0), "`alpha` > 0 for method='paper'"),
         (lambda: GANRunSpec(0, "shuffle", alpha=2.0), r"`alpha` in \(0, 1\] for method='shuffle'"),
         (lambda: _config(batch_size=1), "`batch_size` to be an int >= 2"),
+        (lambda: _config(num_samples=7), r"`num_samples` to be None or an int >= batch_size \(8\), but got 7"),
         (lambda: _config(model={"loss": "hinge"}), "model loss 'bce'"),
         (lambda: _config(iterations=5, snapshot_steps=(6,)), r"`snapshot_steps` to be ints in \[0, iterations=5\]"),
         (lambda: _config(sampler=object()), "Expected a `classifier`"),

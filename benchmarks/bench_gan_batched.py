@@ -116,6 +116,14 @@ def main(argv: list[str] | None = None) -> None:
         ("authors ring, shuffle α=0.2", GaussianMixture(ring_modes(), 0.01), authors, 128, "shuffle", it),
         ("authors grid, ERM", GaussianMixture(grid_modes(5, 0.5), 0.01), authors, 128, "erm", it),
         ("pacgan ring, paper α=0.2", GaussianMixture(ring_modes(), 0.01), pacgan, 100, "paper", 3 * it),
+        (
+            "pacgan ring, simultaneous updates, paper α=0.2",
+            GaussianMixture(ring_modes(), 0.01),
+            {**pacgan, "updates": "simultaneous"},
+            100,
+            "paper",
+            3 * it,
+        ),
     ]
     rows = []
     for name, sampler, model, batch_size, method, iterations in settings[:1] if args.quick else settings:

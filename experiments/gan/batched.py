@@ -403,7 +403,10 @@ def train_gan_batch(
     def latent_batch() -> Tensor:
         return to_device(torch.stack([torch.randn(b, latent, generator=g) for g in noise_streams]), device)
 
-    def discriminator_backward(fake: Tensor) -> Tensor:
+    d_losses: list[Tensor] = []  # this iteration's discriminator losses and gradient norms
+    d_norms: list[Tensor] = []
+
+    def discriminator_backward(fake: Tensor) -> None:
         """Batch ``batch_number``'s discriminator loss on the real batch and ``fake``; its gradient into ``.grad``."""
         real = real_batch()
         if method == "erm":
@@ -421,11 +424,10 @@ def train_gan_batch(
         loss.sum().backward()
         d_norms.append(_per_run_norm([p.grad for p in d_params.values()]).detach())  # type: ignore[misc]
         d_losses.append(loss.detach())
-        return loss
 
     for iteration in range(1, config.iterations + 1):
-        d_losses: list[Tensor] = []
-        d_norms: list[Tensor] = []
+        d_losses.clear()
+        d_norms.clear()
         if simultaneous:  # one latent batch; both gradients before either network steps
             fake = generate(g_params, g_buffers, latent_batch())
             g_loss = g_loss_fn(discriminate(d_params, d_buffers, fake))

@@ -72,6 +72,7 @@ __all__ = [
     "EngineConfig",
     "GANRunSpec",
     "MixMethod",
+    "check_num_samples",
     "lightning_run",
     "mix_runs",
     "train_gan_batch",
@@ -107,6 +108,24 @@ class GANRunSpec:
             raise ValueError(
                 f"Expected argument `alpha` in (0, 1] for method='shuffle' (λ ~ U(0, α)), but got {self.alpha!r}."
             )
+
+
+def check_num_samples(num_samples: int | None, batch_size: int) -> None:
+    """``None`` (fresh samples) or a fixed training set of at least one batch.
+
+    Example:
+        >>> check_num_samples(100, batch_size=128)
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected argument `num_samples` to be None or an int >= batch_size (128), but got 100.
+    """
+    if num_samples is not None and (
+        not isinstance(num_samples, int) or isinstance(num_samples, bool) or num_samples < batch_size
+    ):
+        raise ValueError(
+            f"Expected argument `num_samples` to be None or an int >= batch_size ({batch_size}), but got "
+            f"{num_samples!r}."
+        )
 
 
 @dataclass
@@ -151,15 +170,7 @@ class EngineConfig:
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"Expected argument `{name}` to be an int >= {low}, but got {value!r}.")
-        if self.num_samples is not None and (
-            not isinstance(self.num_samples, int)
-            or isinstance(self.num_samples, bool)
-            or self.num_samples < self.batch_size
-        ):
-            raise ValueError(
-                f"Expected argument `num_samples` to be None or an int >= batch_size ({self.batch_size}), but got "
-                f"{self.num_samples!r}."
-            )
+        check_num_samples(self.num_samples, self.batch_size)
         if self.model.get("loss", "bce") != "bce":
             raise ValueError(f"Expected model loss 'bce' for the batched engine, but got {self.model['loss']!r}.")
         if any(not isinstance(s, int) or s < 0 or s > self.iterations for s in self.snapshot_steps):

@@ -31,7 +31,14 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from experiments.gan.batched import MIX_METHODS, BatchedGANResult, EngineConfig, GANRunSpec, train_gan_batch
+from experiments.gan.batched import (
+    MIX_METHODS,
+    BatchedGANResult,
+    EngineConfig,
+    GANRunSpec,
+    check_num_samples,
+    train_gan_batch,
+)
 from experiments.paths import repo_relative_files
 from lightning_mixup.gan import (
     VERDICTS,
@@ -151,15 +158,7 @@ class SettingConfig:
             raise ValueError(f"Expected an ERM cell for every latent size, but latent sizes {missing} have none.")
         if not isinstance(self.seeds, int) or isinstance(self.seeds, bool) or self.seeds < 1:
             raise ValueError(f"Expected argument `seeds` to be a positive int, but got {self.seeds!r}.")
-        if self.num_samples is not None and (
-            not isinstance(self.num_samples, int)
-            or isinstance(self.num_samples, bool)
-            or self.num_samples < self.batch_size
-        ):
-            raise ValueError(
-                f"Expected argument `num_samples` to be None or an int >= batch_size ({self.batch_size}), but got "
-                f"{self.num_samples!r}."
-            )
+        check_num_samples(self.num_samples, self.batch_size)
         if self.num_threads is not None and (not isinstance(self.num_threads, int) or self.num_threads < 1):
             raise ValueError(
                 f"Expected argument `num_threads` to be a positive int or None, but got {self.num_threads!r}."

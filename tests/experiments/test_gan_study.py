@@ -86,6 +86,7 @@ def test_run_gan_study_keeps_the_old_interface(tmp_path):
         ({"cells": [{"latent_dim": 2, "method": "paper", "alpha": 0.2}]}, r"latent sizes \[2\] have none"),
         ({"seeds": 0}, "`seeds` to be a positive int"),
         ({"num_threads": 0}, "`num_threads` to be a positive int or None"),
+        ({"num_samples": 100}, r"`num_samples` to be None or an int >= batch_size \(128\), but got 100"),
         ({"verdict_window": 0}, "`window` to be a positive int"),
     ],
 )

@@ -60,21 +60,15 @@ def _out_tensor_validation(x: Tensor, out: Tensor) -> None:
         raise ValueError("Expected argument `out` not to share memory with `x`: mixing reads `x` while writing.")
 
 
-def _exact_rows(params: MixParams) -> tuple[list[int], list[int]]:
+def _exact_rows(params: MixParams) -> tuple[Tensor, Tensor]:
     """``(rows, sources)``: the rows that are copies, and the row each copies (itself or its partner).
 
     A row copies itself where λ = 1 or it is its own partner, and its partner where λ = 0.
     """
-    rows: list[int] = []
-    sources: list[int] = []
-    for i, (lam, j) in enumerate(zip(params.lam.tolist(), params.index.tolist(), strict=True)):
-        if lam == 1.0 or i == j:
-            rows.append(i)
-            sources.append(i)
-        elif lam == 0.0:
-            rows.append(i)
-            sources.append(j)
-    return rows, sources
+    positions = torch.arange(params.batch_size, device=params.index.device)
+    itself = (params.lam == 1.0) | (params.index == positions)
+    rows = torch.nonzero(itself | (params.lam == 0.0)).flatten()
+    return rows, torch.where(itself, positions, params.index)[rows]
 
 
 def _blend(x: Tensor, params: MixParams, out: Tensor | None) -> Tensor:
@@ -115,9 +109,8 @@ def _blend(x: Tensor, params: MixParams, out: Tensor | None) -> Tensor:
     else:
         result.mul_(1 - lam).addcmul_(x, lam)
     copied, copied_from = _exact_rows(params)
-    if copied:
-        rows = to_device(torch.tensor(copied, dtype=torch.long), x.device)
-        sources = to_device(torch.tensor(copied_from, dtype=torch.long), x.device)
+    if copied.numel():
+        rows, sources = to_device(copied, x.device), to_device(copied_from, x.device)
         if result.requires_grad:
             result = result.index_copy(0, rows, x.index_select(0, sources))
         else:

@@ -22,8 +22,8 @@ check its ERM arm against (the mixup paper shows scatter plots only).
     python -m experiments.gan.baseline --datasets grid --iterations 80000 --name pacgan_long_80k   # the grid, longer
     python -m experiments.gan.baseline --lr 1e-4 --updates simultaneous --name pacgan_long_simultaneous
                                                                 # PacGAN's step and its simultaneous updates
-    python -m experiments.gan.baseline --lr 1e-4 --updates simultaneous --num-samples 100000 --datasets ring \
-        --name pacgan_long_fixed_set                            # ... and its fixed training set
+    python -m experiments.gan.baseline --lr 1e-4 --updates simultaneous --num-samples 100000   # and its fixed set
+                                                      # (committed: --datasets ring --name pacgan_long_fixed_set)
     python -m experiments.gan.baseline --setting authors       # the committed authors' run
 """
 
@@ -39,6 +39,7 @@ from typing import Any
 
 from experiments.gan.study import SettingConfig
 from experiments.gan.suite import _anchor_check, _authors, _baseline_section, _pacgan, claims, run_settings
+from lightning_mixup.gan.module import UPDATE_SCHEDULES
 
 __all__ = ["authors_configs", "configs", "main", "run"]
 
@@ -118,7 +119,7 @@ def configs(
         base,
         name,
         f"PacGAN baseline at {iterations} iterations, lr {lr:g}"
-        + (", simultaneous updates" * (updates != "alternating"))
+        + (", simultaneous updates" if updates == "simultaneous" else "")
         + (f", {num_samples:,} fixed samples" if num_samples is not None else ""),
         datasets,
         iterations,
@@ -211,7 +212,7 @@ def run(
     """
     if setting not in ("pacgan", "authors"):
         raise ValueError(f"Expected argument `setting` to be 'pacgan' or 'authors', but got {setting!r}.")
-    if updates not in ("alternating", "simultaneous") or (setting == "authors" and updates != "alternating"):
+    if updates not in UPDATE_SCHEDULES or (setting == "authors" and updates != "alternating"):
         raise ValueError(
             f"Expected argument `updates` to be 'alternating' or 'simultaneous' (the latter with setting='pacgan', "
             f"whose discriminator takes one step per generator step), but got {updates!r} with setting={setting!r}."
@@ -232,9 +233,16 @@ def run(
     else:
         settings = authors_configs(iterations, seeds, datasets, name)
         title = "# The mixup authors' GAN setting at their length, ERM against mixup"
-    arguments = {"iterations": iterations, "seeds": seeds, "lr": lr, "updates": updates, "num_samples": num_samples}
-    arguments["datasets"] = datasets
-    command = _command(setting, **arguments, name=name)
+    command = _command(
+        setting,
+        iterations=iterations,
+        seeds=seeds,
+        lr=lr,
+        updates=updates,
+        num_samples=num_samples,
+        datasets=datasets,
+        name=name,
+    )
     results = run_settings(settings, folder, workers=workers)
     processes = max(1, min(workers, len(settings)))  # what run_settings starts: one dataset per process
     merged = _merge(results)
@@ -272,7 +280,7 @@ def run(
         "iterations": iterations,
         "seeds": seeds,
         "lr": settings[0].model["lr_d"],
-        "updates": settings[0].model.get("updates", "alternating"),
+        "updates": updates,
         "num_samples": num_samples,
         "seconds": seconds,
         "baseline_check": check,
@@ -298,7 +306,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument(
         "--updates",
-        choices=["alternating", "simultaneous"],
+        choices=UPDATE_SCHEDULES,
         default="alternating",
         help="GAN update schedule, pacgan only: simultaneous is PacGAN's (default: %(default)s)",
     )

@@ -1,4 +1,4 @@
-"""Long GAN runs outside ``make study`` (issue #12), each ERM against mixup paired by seed.
+r"""Long GAN runs outside ``make study`` (issue #12), each ERM against mixup paired by seed.
 
 Two runs: PacGAN's baseline reproduced at CPU scale, and the mixup authors' setting at their own length.
 
@@ -24,6 +24,8 @@ check its ERM arm against (the mixup paper shows scatter plots only).
                                                                 # PacGAN's step and its simultaneous updates
     python -m experiments.gan.baseline --lr 1e-4 --updates simultaneous --num-samples 100000   # and its fixed set
                                                       # (committed: --datasets ring --name pacgan_long_fixed_set)
+    python -m experiments.gan.baseline --lr 1e-4 --updates simultaneous --full-width --iterations 20000 \
+        --datasets ring --threads 2 --name pacgan_full_width_20k    # PacGAN's own widths, on both cores
     python -m experiments.gan.baseline --setting authors       # the committed authors' run
 """
 
@@ -62,12 +64,17 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "lr": 1e-3,
         "updates": "alternating",
         "num_samples": None,
+        "full_width": False,
+        "threads": 1,
         "datasets": ["ring", "grid"],
         "name": NAME,
     },
-    "authors": {"iterations": 20_001, "seeds": 5, "datasets": ["ring", "grid"], "name": AUTHORS_NAME},
+    "authors": {"iterations": 20_001, "seeds": 5, "threads": 1, "datasets": ["ring", "grid"], "name": AUTHORS_NAME},
 }
 TARGETS = {"pacgan": "make gan-baseline", "authors": "make gan-authors"}
+
+#: PacGAN's hidden widths (generator, discriminator), for ``--full-width``; the CPU runs' are 100 / 50.
+FULL_WIDTH = (400, 200)
 
 _WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
 
@@ -104,10 +111,15 @@ def configs(
     name: str = NAME,
     updates: str = "alternating",
     num_samples: int | None = None,
+    full_width: bool = False,
+    threads: int = 1,
 ) -> list[SettingConfig]:
-    """One setting per dataset, ERM and the paper's mixup at α = 0.2."""
+    """One setting per dataset, ERM and the paper's mixup at α = 0.2; ``full_width``: PacGAN's 4×400 / 3×200."""
     base = _pacgan(False)
     model = {**base.model, "lr_g": lr, "lr_d": lr}
+    if full_width:
+        model.update(g_hidden=FULL_WIDTH[0], d_hidden=FULL_WIDTH[1])
+    widths = f"{model['g_depth']}×{model['g_hidden']} / {model['d_depth']}×{model['d_hidden']}"
     if updates != "alternating":
         model["updates"] = updates
     schedule = (
@@ -119,6 +131,7 @@ def configs(
         base,
         name,
         f"PacGAN baseline at {iterations} iterations, lr {lr:g}"
+        + (f", full width ({widths})" if full_width else "")
         + (", simultaneous updates" if updates == "simultaneous" else "")
         + (f", {num_samples:,} fixed samples" if num_samples is not None else ""),
         datasets,
@@ -126,9 +139,12 @@ def configs(
         seeds,
         model=model,
         num_samples=num_samples,
+        num_threads=threads,
         snapshot_steps=[iterations // 10, iterations // 2, iterations],
         reference=(
-            f"PacGAN trains 4×400 / 3×200 networks for 400,000 iterations at lr 1e-4; here 4×100 / 3×50 for "
+            "PacGAN trains 4×400 / 3×200 networks for 400,000 iterations at lr 1e-4; here "
+            + ("the same networks" if full_width else widths)
+            + " for "
             f"{iterations} iterations at lr {lr:g} ({_times(400_000 / iterations)} fewer iterations, "
             + ("PacGAN's own step" if lr == 1e-4 else f"a {_times(lr / 1e-4)} larger step")
             + f"), {schedule}"
@@ -142,6 +158,7 @@ def authors_configs(
     seeds: int = 5,
     datasets: Sequence[str] = ("ring", "grid"),
     name: str = AUTHORS_NAME,
+    threads: int = 1,
 ) -> list[SettingConfig]:
     """One setting per dataset: the study's authors' setting at ``iterations`` with :data:`AUTHORS_CELLS`."""
     base = _authors(False)
@@ -153,6 +170,7 @@ def authors_configs(
         iterations,
         seeds,
         cells=[dict(c) for c in AUTHORS_CELLS],
+        num_threads=threads,
         snapshot_steps=[min(100, iterations), iterations // 2, iterations],
         reference=(
             f"their code trains 3×512 MLPs for 20,001 generator iterations; here the study's 3×64 MLPs for "
@@ -170,8 +188,12 @@ def _command(setting: str, **arguments: Any) -> str:
     for key, default in DEFAULTS[setting].items():
         value = list(arguments[key]) if key == "datasets" else arguments[key]
         if value != default:
+            flag = f"--{key.replace('_', '-')}"
+            if isinstance(value, bool):  # a switch: named when on
+                changed.append(flag)
+                continue
             text = " ".join(value) if key == "datasets" else f"{value:g}" if isinstance(value, float) else value
-            changed.append(f"--{key.replace('_', '-')} {text}")
+            changed.append(f"{flag} {text}")
     return f"`{' '.join([base, *changed])}`" + ("" if changed else f" (`{TARGETS[setting]}`)")
 
 
@@ -191,6 +213,8 @@ def run(
     lr: float = 1e-3,
     updates: str = "alternating",
     num_samples: int | None = None,
+    full_width: bool = False,
+    threads: int = 1,
     workers: int = 2,
     datasets: Sequence[str] = ("ring", "grid"),
     name: str | None = None,
@@ -206,6 +230,10 @@ def run(
         updates: ``"alternating"`` or ``"simultaneous"`` (PacGAN's schedule; ``"pacgan"`` only).
         num_samples: ``None``: fresh samples at every step; an int: a fixed training set per run (``"pacgan"`` only;
             PacGAN's is 100,000).
+        full_width: PacGAN's own 4×400 / 3×200 networks instead of the CPU runs' 4×100 / 3×50 (``"pacgan"`` only;
+            about 6× slower per iteration on the CPU).
+        threads: torch threads per process (1: the committed runs'; 2 lets one process use both cores when it
+            trains one dataset alone; float rounding, and so each run's trajectory, depends on it).
         workers: processes (one dataset each).
         datasets: ``ring`` and/or ``grid``.
         name: the file name stem (default ``pacgan_long`` / ``authors_long``).
@@ -217,6 +245,13 @@ def run(
             f"Expected argument `updates` to be 'alternating' or 'simultaneous' (the latter with setting='pacgan', "
             f"whose discriminator takes one step per generator step), but got {updates!r} with setting={setting!r}."
         )
+    if full_width and setting == "authors":
+        raise ValueError(
+            "Expected `full_width=False` with setting='authors' (their 3×512 networks train on a GPU: "
+            "python -m experiments.gan.full_scale), but got True."
+        )
+    if not isinstance(threads, int) or isinstance(threads, bool) or threads < 1:
+        raise ValueError(f"Expected argument `threads` to be a positive int, but got {threads!r}.")
     if num_samples is not None and setting == "authors":
         raise ValueError(
             f"Expected `num_samples=None` with setting='authors' (their code draws fresh samples), but got "
@@ -228,10 +263,10 @@ def run(
     defaults = DEFAULTS[setting]
     iterations, seeds, name = iterations or defaults["iterations"], seeds or defaults["seeds"], name or defaults["name"]
     if setting == "pacgan":
-        settings = configs(iterations, seeds, lr, datasets, name, updates, num_samples)
+        settings = configs(iterations, seeds, lr, datasets, name, updates, num_samples, full_width, threads)
         title = "# The PacGAN baseline at CPU scale, and ERM against mixup at that length"
     else:
-        settings = authors_configs(iterations, seeds, datasets, name)
+        settings = authors_configs(iterations, seeds, datasets, name, threads)
         title = "# The mixup authors' GAN setting at their length, ERM against mixup"
     command = _command(
         setting,
@@ -240,6 +275,8 @@ def run(
         lr=lr,
         updates=updates,
         num_samples=num_samples,
+        full_width=full_width,
+        threads=threads,
         datasets=datasets,
         name=name,
     )
@@ -255,7 +292,9 @@ def run(
         title,
         "",
         f"{command}: {intro} {seeds} seeds per cell; {arms}, paired by seed. Wall time {seconds / 60:.1f} min "
-        f"({processes} {'process' if processes == 1 else 'processes'}).",
+        f"({processes} {'process' if processes == 1 else 'processes'}"
+        + (f", {threads} threads each" if threads != 1 else "")
+        + ").",
         "",
     ]
     if check is not None:
@@ -282,6 +321,8 @@ def run(
         "lr": settings[0].model["lr_d"],
         "updates": updates,
         "num_samples": num_samples,
+        "full_width": full_width,
+        "threads": threads,
         "seconds": seconds,
         "baseline_check": check,
         "cells": merged["cells"],
@@ -316,6 +357,14 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="a fixed training set of this many samples per run, pacgan only (PacGAN: 100000; default: fresh samples)",
     )
+    parser.add_argument(
+        "--full-width",
+        action="store_true",
+        help="PacGAN's own 4×400 / 3×200 networks, pacgan only (default: the CPU runs' 4×100 / 3×50)",
+    )
+    parser.add_argument(
+        "--threads", type=int, default=1, help="torch threads per process (default: %(default)s, as committed)"
+    )
     parser.add_argument("--workers", type=int, default=2, help="processes (default: %(default)s)")
     parser.add_argument("--datasets", nargs="+", choices=["ring", "grid"], default=["ring", "grid"], help="data")
     parser.add_argument("--name", default=None, help="file name stem of the report (default: by setting)")
@@ -329,6 +378,8 @@ def main(argv: list[str] | None = None) -> int:
         lr=args.lr,
         updates=args.updates,
         num_samples=args.num_samples,
+        full_width=args.full_width,
+        threads=args.threads,
         workers=args.workers,
         datasets=args.datasets,
         name=args.name,

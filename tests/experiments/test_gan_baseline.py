@@ -3,9 +3,12 @@
 import json
 
 import pytest
+import torch
 
 from experiments.gan import baseline
 from experiments.gan.suite import _anchor_check, _authors, _pacgan
+
+_THREADS = torch.get_num_threads()
 
 
 def test_configs_change_only_length_step_and_seeds():
@@ -34,6 +37,30 @@ def test_configs_take_pacgans_fixed_training_set():
     assert ring.num_samples == 100_000 and ring.engine_config("ring", 2).num_samples == 100_000
     assert ring.title.endswith("100,000 fixed samples: ring")
     assert ring.reference.endswith("on a fixed training set of 100,000 samples per run.")
+
+
+def test_configs_take_pacgans_full_width_and_threads():
+    base = _pacgan(False)
+    (ring,) = baseline.configs(iterations=600, seeds=2, lr=1e-4, datasets=["ring"], full_width=True, threads=2)
+    assert ring.model == {**base.model, "g_hidden": 400, "d_hidden": 200}  # depths, maxout, BN unchanged
+    assert ring.num_threads == 2 and baseline.configs(iterations=600)[0].num_threads == 1
+    assert ring.title.endswith("full width (4×400 / 3×200): ring")
+    assert ring.reference.startswith(
+        "PacGAN trains 4×400 / 3×200 networks for 400,000 iterations at lr 1e-4; here the same networks for 600 "
+    )
+    narrow = baseline.configs(iterations=600)[0].reference
+    assert "; here 4×100 / 3×50 for 600 iterations" in narrow
+
+
+def test_full_width_smoke_run_on_two_threads(tmp_path):
+    result = baseline.run(
+        tmp_path, iterations=2, seeds=1, lr=1e-4, full_width=True, threads=2, datasets=["ring"], name="w"
+    )
+    text = (tmp_path / "w.md").read_text()
+    assert "--full-width --threads 2 --datasets ring --name w`" in text and "(1 process, 2 threads each)" in text
+    assert "G 4×400 BN, D 3×200 maxout-5" in text
+    assert (result["full_width"], result["threads"]) == (True, 2)
+    assert torch.get_num_threads() == _THREADS  # restored after the setting
 
 
 def _cell(data, modes, hq):
@@ -112,6 +139,11 @@ def test_unknown_setting_is_refused(tmp_path):
         baseline.run(tmp_path, updates="both")
     with pytest.raises(ValueError, match="`num_samples=None` with setting='authors'"):
         baseline.run(tmp_path, setting="authors", num_samples=1000)
+    with pytest.raises(ValueError, match="`full_width=False` with setting='authors'"):
+        baseline.run(tmp_path, setting="authors", full_width=True)
+    for threads in (0, 1.5, True):
+        with pytest.raises(ValueError, match="`threads` to be a positive int"):
+            baseline.run(tmp_path, threads=threads)
 
 
 def test_report_names_the_command_that_made_it():
@@ -121,6 +153,8 @@ def test_report_names_the_command_that_made_it():
         "lr": 1e-3,
         "updates": "alternating",
         "num_samples": None,
+        "full_width": False,
+        "threads": 1,
         "datasets": ("ring", "grid"),
         "name": baseline.NAME,
     }
@@ -133,6 +167,10 @@ def test_report_names_the_command_that_made_it():
     assert (
         baseline._command("pacgan", **{**default, "updates": "simultaneous", "num_samples": 100_000})
         == "`python -m experiments.gan.baseline --updates simultaneous --num-samples 100000`"
+    )
+    assert (
+        baseline._command("pacgan", **{**default, "full_width": True, "threads": 2})
+        == "`python -m experiments.gan.baseline --full-width --threads 2`"
     )
     args = {**default, "iterations": 20_001, "name": baseline.AUTHORS_NAME}
     assert baseline._command("authors", **args).endswith("--setting authors` (`make gan-authors`)")

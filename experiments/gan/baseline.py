@@ -218,6 +218,7 @@ def run(
     workers: int = 2,
     datasets: Sequence[str] = ("ring", "grid"),
     name: str | None = None,
+    progress: bool = False,
 ) -> dict[str, Any]:
     """Train the runs, write ``<name>.md`` / ``.json`` (and each dataset's own files) to ``out``.
 
@@ -237,6 +238,7 @@ def run(
         workers: processes (one dataset each).
         datasets: ``ring`` and/or ``grid``.
         name: the file name stem (default ``pacgan_long`` / ``authors_long``).
+        progress: a tqdm bar per group of runs (the command line shows them).
     """
     if setting not in ("pacgan", "authors"):
         raise ValueError(f"Expected argument `setting` to be 'pacgan' or 'authors', but got {setting!r}.")
@@ -280,7 +282,7 @@ def run(
         datasets=datasets,
         name=name,
     )
-    results = run_settings(settings, folder, workers=workers)
+    results = run_settings(settings, folder, workers=workers, progress=progress)
     processes = max(1, min(workers, len(settings)))  # what run_settings starts: one dataset per process
     merged = _merge(results)
     rows = claims([merged])
@@ -383,6 +385,7 @@ def main(argv: list[str] | None = None) -> int:
         workers=args.workers,
         datasets=args.datasets,
         name=args.name,
+        progress=True,
     )
     print(result["markdown"])
     return 0

@@ -1,4 +1,4 @@
-"""Settings 1 and 2 at (close to) their original size on a GPU, within a wall-time budget.
+r"""Settings 1 and 2 at (close to) their original size on a GPU, within a wall-time budget.
 
 The CPU study (:mod:`experiments.gan.suite`) trains narrow networks for short runs. This script trains the original
 networks — the mixup authors' 3×512 MLPs; PacGAN's 4×400 BN generator and 3×200 maxout-5 discriminator — on a GPU:

@@ -322,21 +322,26 @@ def _anchor_check(pacgan: Mapping[str, Any]) -> str:
     return "; ".join(out)
 
 
-def _run_one(args: tuple[SettingConfig, str]) -> dict[str, Any]:
-    return run_setting(args[0], args[1])
+def _run_one(args: tuple[SettingConfig, str, bool]) -> dict[str, Any]:
+    return run_setting(args[0], args[1], progress=args[2])
 
 
-def run_settings(configs: Sequence[SettingConfig], out: Path, *, workers: int) -> list[dict[str, Any]]:
-    """:func:`run_setting` for each setting (results in the given order), in ``workers`` processes at once."""
+def run_settings(
+    configs: Sequence[SettingConfig], out: Path, *, workers: int, progress: bool = False
+) -> list[dict[str, Any]]:
+    """:func:`run_setting` for each setting (results in the given order), in ``workers`` processes at once.
+
+    ``progress``: a tqdm bar per group of runs (each process writes its own to standard error).
+    """
     if workers <= 1 or len(configs) <= 1:
-        return [run_setting(cfg, out) for cfg in configs]
+        return [run_setting(cfg, out, progress=progress) for cfg in configs]
     import multiprocessing
     from concurrent.futures import ProcessPoolExecutor
 
     # longest first, so the shorter settings share the other workers
     order = sorted(range(len(configs)), key=lambda i: -_cost(configs[i]))
     with ProcessPoolExecutor(min(workers, len(configs)), mp_context=multiprocessing.get_context("spawn")) as pool:
-        done = dict(zip(order, pool.map(_run_one, [(configs[i], str(out)) for i in order]), strict=True))
+        done = dict(zip(order, pool.map(_run_one, [(configs[i], str(out), progress) for i in order]), strict=True))
     return [done[i] for i in range(len(configs))]
 
 

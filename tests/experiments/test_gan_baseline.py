@@ -174,3 +174,10 @@ def test_report_names_the_command_that_made_it():
     )
     args = {**default, "iterations": 20_001, "name": baseline.AUTHORS_NAME}
     assert baseline._command("authors", **args).endswith("--setting authors` (`make gan-authors`)")
+
+
+def test_command_line_shows_progress_bars(tmp_path, capsys):
+    assert baseline.main(["--iterations", "2", "--seeds", "1", "--datasets", "ring", "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "pacgan_long_ring ring z=2 erm" in captured.err  # a tqdm bar per group of runs
+    assert captured.out.startswith("# The PacGAN baseline at CPU scale")

@@ -26,6 +26,8 @@ check its ERM arm against (the mixup paper shows scatter plots only).
                                                       # (committed: --datasets ring --name pacgan_long_fixed_set)
     python -m experiments.gan.baseline --lr 1e-4 --updates simultaneous --full-width --iterations 20000 \
         --datasets ring --threads 2 --name pacgan_full_width_20k    # PacGAN's own widths, on both cores
+    python -m experiments.gan.baseline --lr 1e-4 --updates simultaneous --beta1 0.2 --datasets ring --threads 2 \
+        --name pacgan_long_beta1_0.2    # PacGAN's Adam β1 read in Blocks' convention before 2017
     python -m experiments.gan.baseline --setting authors       # the committed authors' run
 """
 
@@ -62,6 +64,7 @@ DEFAULTS: dict[str, dict[str, Any]] = {
         "iterations": 40_000,
         "seeds": 5,
         "lr": 1e-3,
+        "beta1": 0.8,
         "updates": "alternating",
         "num_samples": None,
         "full_width": False,
@@ -72,6 +75,11 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     "authors": {"iterations": 20_001, "seeds": 5, "threads": 1, "datasets": ["ring", "grid"], "name": AUTHORS_NAME},
 }
 TARGETS = {"pacgan": "make gan-baseline", "authors": "make gan-authors"}
+
+#: Why ``--beta1 0.2`` is a reading of PacGAN's config: its Adam is Blocks', whose ``beta1`` meant 1 − β1 until
+#: January 2017 (mila-iqia/blocks#1159, #1176); PacGAN's ``"beta1": 0.8`` is β1 = 0.8 in the later convention, 0.2 in
+#: the earlier one, and its code names only "Blocks, development version".
+BETA1_NOTE = "its config's beta1 0.8 read in Blocks' Adam convention before January 2017 (1 − β1)"
 
 #: PacGAN's hidden widths (generator, discriminator), for ``--full-width``; the CPU runs' are 100 / 50.
 FULL_WIDTH = (400, 200)
@@ -113,10 +121,13 @@ def configs(
     num_samples: int | None = None,
     full_width: bool = False,
     threads: int = 1,
+    beta1: float = 0.8,
 ) -> list[SettingConfig]:
     """One setting per dataset, ERM and the paper's mixup at α = 0.2; ``full_width``: PacGAN's 4×400 / 3×200."""
     base = _pacgan(False)
     model = {**base.model, "lr_g": lr, "lr_d": lr}
+    if beta1 != model["betas"][0]:
+        model["betas"] = (beta1, model["betas"][1])
     if full_width:
         model.update(g_hidden=FULL_WIDTH[0], d_hidden=FULL_WIDTH[1])
     widths = f"{model['g_depth']}×{model['g_hidden']} / {model['d_depth']}×{model['d_hidden']}"
@@ -132,6 +143,7 @@ def configs(
         name,
         f"PacGAN baseline at {iterations} iterations, lr {lr:g}"
         + (f", full width ({widths})" if full_width else "")
+        + (f", Adam β1 {beta1:g}" if beta1 != base.model["betas"][0] else "")
         + (", simultaneous updates" if updates == "simultaneous" else "")
         + (f", {num_samples:,} fixed samples" if num_samples is not None else ""),
         datasets,
@@ -147,6 +159,11 @@ def configs(
             + " for "
             f"{iterations} iterations at lr {lr:g} ({_times(400_000 / iterations)} fewer iterations, "
             + ("PacGAN's own step" if lr == 1e-4 else f"a {_times(lr / 1e-4)} larger step")
+            + (
+                ""
+                if beta1 == base.model["betas"][0]
+                else f", Adam β1 {beta1:g} instead of PacGAN's {base.model['betas'][0]:g}, {BETA1_NOTE}"
+            )
             + f"), {schedule}"
             + ("." if num_samples is None else f", on a fixed training set of {num_samples:,} samples per run.")
         ),
@@ -211,6 +228,7 @@ def run(
     iterations: int | None = None,
     seeds: int | None = None,
     lr: float = 1e-3,
+    beta1: float = 0.8,
     updates: str = "alternating",
     num_samples: int | None = None,
     full_width: bool = False,
@@ -228,6 +246,8 @@ def run(
         iterations: generator iterations (default 40,000 / 20,001).
         seeds: seeds per cell (default 3 / 5).
         lr: Adam's step of both networks (``"pacgan"`` only; the authors' run keeps their 1e-3).
+        beta1: Adam's β1 of both networks (``"pacgan"`` only; PacGAN's config: 0.8; 0.2 reads it in Blocks' Adam
+            convention before January 2017, see :data:`BETA1_NOTE`).
         updates: ``"alternating"`` or ``"simultaneous"`` (PacGAN's schedule; ``"pacgan"`` only).
         num_samples: ``None``: fresh samples at every step; an int: a fixed training set per run (``"pacgan"`` only;
             PacGAN's is 100,000).
@@ -247,6 +267,10 @@ def run(
             f"Expected argument `updates` to be 'alternating' or 'simultaneous' (the latter with setting='pacgan', "
             f"whose discriminator takes one step per generator step), but got {updates!r} with setting={setting!r}."
         )
+    if setting == "authors" and beta1 != DEFAULTS["pacgan"]["beta1"]:
+        raise ValueError(f"Expected `beta1=0.8` with setting='authors' (their code: Adam's defaults), but got {beta1}.")
+    if not 0 <= beta1 < 1:
+        raise ValueError(f"Expected argument `beta1` in [0, 1), but got {beta1}.")
     if full_width and setting == "authors":
         raise ValueError(
             "Expected `full_width=False` with setting='authors' (their 3×512 networks train on a GPU: "
@@ -265,7 +289,7 @@ def run(
     defaults = DEFAULTS[setting]
     iterations, seeds, name = iterations or defaults["iterations"], seeds or defaults["seeds"], name or defaults["name"]
     if setting == "pacgan":
-        settings = configs(iterations, seeds, lr, datasets, name, updates, num_samples, full_width, threads)
+        settings = configs(iterations, seeds, lr, datasets, name, updates, num_samples, full_width, threads, beta1)
         title = "# The PacGAN baseline at CPU scale, and ERM against mixup at that length"
     else:
         settings = authors_configs(iterations, seeds, datasets, name, threads)
@@ -275,6 +299,7 @@ def run(
         iterations=iterations,
         seeds=seeds,
         lr=lr,
+        beta1=beta1,
         updates=updates,
         num_samples=num_samples,
         full_width=full_width,
@@ -321,6 +346,7 @@ def run(
         "iterations": iterations,
         "seeds": seeds,
         "lr": settings[0].model["lr_d"],
+        "betas": list(settings[0].model["betas"]),
         "updates": updates,
         "num_samples": num_samples,
         "full_width": full_width,
@@ -346,6 +372,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=None, help="seeds per cell (default: 5)")
     parser.add_argument(
         "--lr", type=float, default=1e-3, help="Adam step of both networks, pacgan only (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--beta1",
+        type=float,
+        default=0.8,
+        help="Adam's β1 of both networks, pacgan only (default: %(default)s, PacGAN's config; 0.2: that value in "
+        "Blocks' Adam convention before 2017)",
     )
     parser.add_argument(
         "--updates",
@@ -378,6 +411,7 @@ def main(argv: list[str] | None = None) -> int:
         iterations=args.iterations,
         seeds=args.seeds,
         lr=args.lr,
+        beta1=args.beta1,
         updates=args.updates,
         num_samples=args.num_samples,
         full_width=args.full_width,

@@ -52,6 +52,17 @@ def test_configs_take_pacgans_full_width_and_threads():
     assert "; here 4×100 / 3×50 for 600 iterations" in narrow
 
 
+def test_configs_take_adams_beta1_in_blocks_old_convention():
+    base = _pacgan(False)
+    (ring,) = baseline.configs(iterations=600, lr=1e-4, datasets=["ring"], beta1=0.2)
+    assert ring.model == {**base.model, "betas": (0.2, 0.999)}
+    assert ring.title.endswith("Adam β1 0.2: ring")
+    assert (
+        "Adam β1 0.2 instead of PacGAN's 0.8, its config's beta1 0.8 read in Blocks' Adam convention" in ring.reference
+    )
+    assert baseline.configs(iterations=600, beta1=0.8)[0].model["betas"] == (0.8, 0.999)  # the default: unchanged
+
+
 def test_full_width_smoke_run_on_two_threads(tmp_path):
     result = baseline.run(
         tmp_path, iterations=2, seeds=1, lr=1e-4, full_width=True, threads=2, datasets=["ring"], name="w"
@@ -141,6 +152,10 @@ def test_unknown_setting_is_refused(tmp_path):
         baseline.run(tmp_path, setting="authors", num_samples=1000)
     with pytest.raises(ValueError, match="`full_width=False` with setting='authors'"):
         baseline.run(tmp_path, setting="authors", full_width=True)
+    with pytest.raises(ValueError, match="`beta1=0.8` with setting='authors'"):
+        baseline.run(tmp_path, setting="authors", beta1=0.2)
+    with pytest.raises(ValueError, match=r"`beta1` in \[0, 1\), but got 1.0"):
+        baseline.run(tmp_path, beta1=1.0)
     for threads in (0, 1.5, True):
         with pytest.raises(ValueError, match="`threads` to be a positive int"):
             baseline.run(tmp_path, threads=threads)
@@ -151,6 +166,7 @@ def test_report_names_the_command_that_made_it():
         "iterations": 40_000,
         "seeds": 5,
         "lr": 1e-3,
+        "beta1": 0.8,
         "updates": "alternating",
         "num_samples": None,
         "full_width": False,
@@ -169,8 +185,8 @@ def test_report_names_the_command_that_made_it():
         == "`python -m experiments.gan.baseline --updates simultaneous --num-samples 100000`"
     )
     assert (
-        baseline._command("pacgan", **{**default, "full_width": True, "threads": 2})
-        == "`python -m experiments.gan.baseline --full-width --threads 2`"
+        baseline._command("pacgan", **{**default, "full_width": True, "threads": 2, "beta1": 0.2})
+        == "`python -m experiments.gan.baseline --beta1 0.2 --full-width --threads 2`"
     )
     args = {**default, "iterations": 20_001, "name": baseline.AUTHORS_NAME}
     assert baseline._command("authors", **args).endswith("--setting authors` (`make gan-authors`)")

@@ -123,7 +123,7 @@ def configs(
     threads: int = 1,
     beta1: float = 0.8,
 ) -> list[SettingConfig]:
-    """One setting per dataset, ERM and the paper's mixup at α = 0.2; ``full_width``: PacGAN's 4×400 / 3×200."""
+    """One setting per dataset, ERM and the paper's mixup at α = 0.2 (the arguments: :func:`run`'s)."""
     base = _pacgan(False)
     model = {**base.model, "lr_g": lr, "lr_d": lr}
     if beta1 != model["betas"][0]:
@@ -268,7 +268,10 @@ def run(
             f"whose discriminator takes one step per generator step), but got {updates!r} with setting={setting!r}."
         )
     if setting == "authors" and beta1 != DEFAULTS["pacgan"]["beta1"]:
-        raise ValueError(f"Expected `beta1=0.8` with setting='authors' (their code: Adam's defaults), but got {beta1}.")
+        raise ValueError(
+            f"Expected `beta1` at its default (0.8, pacgan only) with setting='authors', whose code keeps Adam's "
+            f"defaults (β1 0.9), but got {beta1}."
+        )
     if not 0 <= beta1 < 1:
         raise ValueError(f"Expected argument `beta1` in [0, 1), but got {beta1}.")
     if full_width and setting == "authors":

@@ -152,7 +152,7 @@ def test_unknown_setting_is_refused(tmp_path):
         baseline.run(tmp_path, setting="authors", num_samples=1000)
     with pytest.raises(ValueError, match="`full_width=False` with setting='authors'"):
         baseline.run(tmp_path, setting="authors", full_width=True)
-    with pytest.raises(ValueError, match="`beta1=0.8` with setting='authors'"):
+    with pytest.raises(ValueError, match=r"`beta1` at its default \(0.8, pacgan only\) with setting='authors'"):
         baseline.run(tmp_path, setting="authors", beta1=0.2)
     with pytest.raises(ValueError, match=r"`beta1` in \[0, 1\), but got 1.0"):
         baseline.run(tmp_path, beta1=1.0)

@@ -82,7 +82,9 @@ def _check_lam(lam: Any) -> None:
 
 def _check_generator(generator: Any) -> None:
     if generator is not None and not isinstance(generator, torch.Generator):
-        raise TypeError(f"Expected argument `generator` to be a torch.Generator or None, but got {describe(generator)}.")
+        raise TypeError(
+            f"Expected argument `generator` to be a torch.Generator or None, but got {describe(generator)}."
+        )
 
 
 def _check_pool(pool_x: Any, pool_y: Any, variant: str) -> None:

@@ -95,11 +95,17 @@ DEFAULT_TPR = 0.95
 def _check_logits(logits: Any, name: str) -> None:
     check_tensor(logits, name, min_ndim=2, floating=True, shape_hint="(N, C)")
     if logits.ndim != 2 or logits.shape[1] < 2:
-        raise ValueError(f"Expected argument `{name}` of shape (N, C) with C >= 2, but got shape {tuple(logits.shape)}.")
+        raise ValueError(
+            f"Expected argument `{name}` of shape (N, C) with C >= 2, but got shape {tuple(logits.shape)}."
+        )
     if logits.shape[0] == 0:
-        raise ValueError(f"Expected argument `{name}` to hold at least one sample, but got shape {tuple(logits.shape)}.")
+        raise ValueError(
+            f"Expected argument `{name}` to hold at least one sample, but got shape {tuple(logits.shape)}."
+        )
     if not torch.isfinite(logits).all():
-        raise ValueError(f"Expected argument `{name}` to be finite, but got {_count_nonfinite(logits)} non-finite values.")
+        raise ValueError(
+            f"Expected argument `{name}` to be finite, but got {_count_nonfinite(logits)} non-finite values."
+        )
 
 
 def _check_scores(scores: Any, name: str) -> None:
@@ -107,7 +113,9 @@ def _check_scores(scores: Any, name: str) -> None:
     if scores.ndim != 1 or scores.numel() == 0:
         raise ValueError(f"Expected argument `{name}` of shape (N,) with N >= 1, but got shape {tuple(scores.shape)}.")
     if not torch.isfinite(scores).all():
-        raise ValueError(f"Expected argument `{name}` to be finite, but got {_count_nonfinite(scores)} non-finite values.")
+        raise ValueError(
+            f"Expected argument `{name}` to be finite, but got {_count_nonfinite(scores)} non-finite values."
+        )
 
 
 def _check_tpr(tpr: Any) -> None:
@@ -392,9 +400,7 @@ def _selective_risk(confidence: Tensor, errors: Tensor) -> Tensor:
     return torch.cumsum(expected_err, dim=0) / k
 
 
-def risk_coverage_curve(
-    preds: Tensor, target: Tensor, *, inputs: PredictionInputs = "logits"
-) -> tuple[Tensor, Tensor]:
+def risk_coverage_curve(preds: Tensor, target: Tensor, *, inputs: PredictionInputs = "logits") -> tuple[Tensor, Tensor]:
     """The risk-coverage curve of selective classification by maximum softmax probability.
 
     Inputs:

@@ -37,8 +37,20 @@ def test_lam_one_is_the_undefended_model(cnn, images, pool, variant):
     torch.testing.assert_close(out, torch.log_softmax(cnn(x), dim=1), atol=1e-6, rtol=1e-5)
 
 
+def soft_model() -> nn.Module:
+    """An untrained linear model: unsaturated softmax, where averaging probabilities and logits differ."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Flatten(), nn.Linear(16, 3)).eval()
+    with torch.no_grad():
+        model[1].weight.mul_(8)  # logits that vary with the partner, softmax far from saturated
+    return model
+
+
 @pytest.mark.parametrize("variant", ["pl", "ol"])
-def test_output_averages_the_drawn_mixtures(cnn, images, pool, variant):
+@pytest.mark.parametrize("kind", ["trained", "untrained"])
+def test_output_averages_the_drawn_mixtures(cnn, images, pool, variant, kind):
+    if kind == "untrained":
+        cnn = soft_model()
     x, pool_x, pool_y = images[0][:6], *pool
     defended = MixupInference(
         cnn, pool_x, pool_y, lam=0.6, num_samples=7, variant=variant, generator=torch.Generator().manual_seed(3)
@@ -50,6 +62,10 @@ def test_output_averages_the_drawn_mixtures(cnn, images, pool, variant):
     )
     expected = loop_reference(cnn, x, pool_x, partners, 0.6)
     torch.testing.assert_close(out.exp(), expected, atol=1e-6, rtol=1e-5)
+    if kind == "untrained":  # the reference tells the softmax average from the logit average
+        mixed = 0.6 * x.unsqueeze(0) + 0.4 * pool_x[partners]
+        logit_mean = torch.softmax(cnn(mixed.flatten(0, 1)).reshape(7, 6, 3).mean(0), dim=1)
+        assert (logit_mean - expected).abs().max() > 1e-4  # 100x the tolerance above
     # the same seed gives the same prediction; the next call draws new partners
     again = mixup_inference(
         cnn, x, pool_x, pool_y, lam=0.6, num_samples=7, variant=variant, generator=torch.Generator().manual_seed(3)
@@ -157,4 +173,6 @@ def test_bad_arguments(cnn, images, pool):
     with pytest.raises(ValueError, match=r"has none of class\(es\) \[1, 2\] \(pool classes: \[0\]\)"):
         only_zero(x[y > 0])
     with pytest.raises(ValueError, match=r"`partners` of shape \(N, 2\), but got shape \(3,\)"):
-        apply_mixup_inference(nn.Flatten(), torch.zeros(2, 3), torch.zeros(4, 3), torch.zeros(3, dtype=torch.long), lam=1)
+        apply_mixup_inference(
+            nn.Flatten(), torch.zeros(2, 3), torch.zeros(4, 3), torch.zeros(3, dtype=torch.long), lam=1
+        )

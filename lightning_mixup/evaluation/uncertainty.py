@@ -352,6 +352,8 @@ class OODDetection(Metric):
 
     def compute(self) -> OODResult:
         """The :class:`OODResult` of everything seen (needs at least one ID and one OOD sample)."""
+        if not self.scores:
+            raise ValueError("Expected at least one call of `update` before `compute`, but got none.")
         scores, is_ood = dim_zero_cat(self.scores), dim_zero_cat(self.is_ood)
         if is_ood.all() or not is_ood.any():
             raise ValueError(
@@ -500,6 +502,8 @@ class AURC(Metric):
 
     def compute(self) -> Tensor:
         """The AURC of everything seen."""
+        if not self.confidence:
+            raise ValueError("Expected at least one call of `update` before `compute`, but got none.")
         return _selective_risk(dim_zero_cat(self.confidence), dim_zero_cat(self.errors)).mean()
 
 
@@ -621,4 +625,6 @@ class GaussianNLL(Metric):
 
     def compute(self) -> Tensor:
         """The mean NLL over all elements seen."""
+        if self.count == 0:
+            raise ValueError("Expected at least one call of `update` before `compute`, but got none.")
         return self.total / self.count

@@ -120,6 +120,12 @@ def test_scores_far_outside_unit_interval_keep_their_order():
     assert shifted.threshold == pytest.approx(base.threshold * 1e-3 + 60)
 
 
+def test_identical_scores_are_chance():
+    result = ood_detection_from_scores(torch.full((10,), 0.3), torch.full((7,), 0.3))
+    assert (result.auroc, result.fpr_at_95_tpr, result.tpr_reached) == (0.5, 1.0, 1.0)
+    assert result.threshold == pytest.approx(0.3)
+
+
 def test_swapping_id_and_ood_flips_auroc():
     gen = torch.Generator().manual_seed(2)
     a, b = torch.randint(0, 5, (40,), generator=gen).double(), torch.randint(0, 5, (30,), generator=gen).double()
@@ -233,6 +239,16 @@ def test_aurc_is_order_invariant_and_logits_equal_probs():
     assert aurc_of_order(sorted(errors.tolist())) < value.item() < aurc_of_order(sorted(errors.tolist(), reverse=True))
 
 
+def test_aurc_of_an_oracle_ranking():
+    # every correct prediction more confident than every wrong one: AURC -> r + (1 - r) log(1 - r)
+    n, wrong = 10_000, 2_000
+    confidence = torch.linspace(0.99, 0.51, n, dtype=torch.float64)
+    correct = [True] * (n - wrong) + [False] * wrong
+    probs, target = probs_from(confidence.tolist(), correct)
+    r = wrong / n
+    assert aurc(probs, target, inputs="probs").item() == pytest.approx(r + (1 - r) * math.log(1 - r), abs=1e-3)
+
+
 def test_aurc_metric_accumulates_like_the_function():
     gen = torch.Generator().manual_seed(6)
     logits, target = torch.randn(50, 3, generator=gen).round(), torch.randint(3, (50,), generator=gen)
@@ -254,6 +270,12 @@ def test_aurc_bad_inputs():
         aurc(probs, torch.zeros(2))
     with pytest.raises(ValueError, match=r"`inputs` to be one of"):
         AURC(inputs="log")  # type: ignore[arg-type]
+    for metric in (AURC(), OODDetection(), GaussianNLL()):
+        with (
+            pytest.warns(UserWarning, match="called before the ``update``"),
+            pytest.raises(ValueError, match="at least one call of `update` before `compute`"),
+        ):
+            metric.compute()
 
 
 # ---------------------------------------------------------------------------------------------------------- regression

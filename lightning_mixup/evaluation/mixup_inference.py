@@ -16,11 +16,12 @@ shrinkage" and "input transfer"). Two ways to choose ``x_s``:
   equally likely whatever its share of the pool).
 
 Each input row gets its own ``N`` independent draws. Details taken from the official code
-(``attack_resnet_mixuptest_PL.py`` and ``attack_resnet_mixuptest_OL.py``): the mixture is ``λ·x + (1-λ)·x_s`` with λ weighting the input; the average is over
-**softmax probabilities**, not logits; λ defaults to 0.5 (their ``-lamda`` default, used for mixup-trained models;
-their README uses 0.6 for interpolated-AT models with MI-OL); ``N`` defaults to 30 (the OL script's ``-num_sample``
-default; the PL script hard-codes 10); their pool is the first 1,000 (PL) or 10,000 (OL)
-shuffled images of the CIFAR test split (``train=False``, with training transforms) with their labels.
+(``attack_resnet_mixuptest_PL.py`` and ``attack_resnet_mixuptest_OL.py``): the mixture is ``λ·x + (1-λ)·x_s``
+with λ weighting the input; the average is over **softmax probabilities**, not logits; λ defaults to 0.5 (their
+``-lamda`` default, used for mixup-trained models; their README uses 0.6 for interpolated-AT models with MI-OL);
+``N`` defaults to 30 (the OL script's ``-num_sample`` default; the PL script hard-codes 10); their pool is the first
+1,000 (PL) or 10,000 (OL) shuffled images of the CIFAR test split (``train=False``, with training transforms) with
+their labels.
 
 Output convention. :class:`MixupInference` returns ``log F_MI(x)`` (log of the averaged probabilities, computed with
 ``logsumexp``), not probabilities: ``softmax`` of it is ``F_MI(x)`` exactly, its argmax is MI's prediction, and the

@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lightning_mixup._checks import check_finite_float, check_int, check_tensor
+from lightning_mixup._checks import check_finite_float, check_int, check_probability, check_tensor
 from lightning_mixup.functional.apply import apply_mix
 from lightning_mixup.functional.sampling import MIN_ALPHA, MixParams, sample_beta
 
@@ -110,9 +110,7 @@ def sample_mit(
     if validate_args:
         check_int(batch_size, "batch_size", minimum=0)
         check_finite_float(alpha, "alpha", minimum=0.0, allow_zero=False, min_positive=MIN_ALPHA)
-        check_finite_float(margin, "margin", minimum=0.0, maximum=1.0)
-        if margin >= 1.0:
-            raise ValueError(f"Expected argument `margin` to be a float in [0, 1), but got {margin!r}.")
+        check_probability(margin, "margin", upper_open=True)
     for _ in range(_MAX_ROUNDS):
         u, v = sample_beta(alpha, 2, generator=generator).tolist()
         lam1, lam2 = float(max(u, 1.0 - u)), float(min(v, 1.0 - v))

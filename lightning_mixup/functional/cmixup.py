@@ -95,8 +95,8 @@ def sample_cmixup(
 
     The draws, in order: one uniform per sample, turned into its partner by inverting the cumulative sum of its
     row of :func:`cmixup_probabilities` (an exact draw, on the CPU, cheaper than ``torch.multinomial`` on a
-    ``(B, B)`` matrix), then λ (one, or one per sample with ``mode="elem"``). A sample may draw itself (then it is not mixed),
-    as in the official code.
+    ``(B, B)`` matrix), then λ (one, or one per sample with ``mode="elem"``). A sample may draw itself (then it
+    is not mixed), as in the official code.
 
     Args:
         y: float regression targets ``(B,)`` or ``(B, k)``; they only set the probabilities (moved to the CPU).

@@ -154,7 +154,8 @@ def regmixup_loss(
         >>> logits = torch.tensor([[1.0, 0.0], [0.0, 1.0], [0.5, 0.0], [0.0, 0.5]])
         >>> params = MixParams(lam=torch.tensor([0.6, 0.6]), index=torch.tensor([1, 0]))
         >>> x2, labels = apply_regmixup(torch.zeros(2, 1), torch.tensor([0, 1]), params)
-        >>> bool(torch.isclose(regmixup_loss(logits, torch.tensor([0, 1]), params), 2 * F.cross_entropy(logits, labels)))
+        >>> loss = regmixup_loss(logits, torch.tensor([0, 1]), params)
+        >>> bool(torch.isclose(loss, 2 * F.cross_entropy(logits, labels)))
         True
     """
     batch_size = params.batch_size

@@ -11,7 +11,10 @@ from lightning_mixup.functional.sampling import MixParams, sample_beta
 
 def kernel_row(labels, i, bandwidth):
     """P(j | i) by hand: exp(-|y_i - y_j|^2 / (2 sigma^2)), normalised, j = i included."""
-    weights = [math.exp(-sum((a - b) ** 2 for a, b in zip(labels[i], other)) / (2 * bandwidth**2)) for other in labels]
+    weights = [
+        math.exp(-sum((a - b) ** 2 for a, b in zip(labels[i], other, strict=True)) / (2 * bandwidth**2))
+        for other in labels
+    ]
     total = sum(weights)
     return [w / total for w in weights]
 
@@ -54,7 +57,7 @@ def test_draw_order_and_reproducibility():
     replay = torch.Generator().manual_seed(5)
     u = torch.rand(4, generator=replay, dtype=torch.float64)
     cumulative = cmixup_probabilities(y, bandwidth=0.8).cumsum(1)
-    index = torch.tensor([int((row <= float(v) * float(row[-1])).sum()) for row, v in zip(cumulative, u)])
+    index = torch.tensor([int((row <= float(v) * float(row[-1])).sum()) for row, v in zip(cumulative, u, strict=True)])
     lam = sample_beta(2.0, 1, generator=replay)
     assert torch.equal(params.index, index)
     assert torch.equal(params.lam, lam.expand(4))

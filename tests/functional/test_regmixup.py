@@ -34,7 +34,9 @@ def nll(row, label):
 def paper_terms():
     """The paper's two terms by hand: CE on the clean samples and the mixup CE on the mixed ones (means over B)."""
     clean = sum(nll(LOGITS[i], int(Y[i])) for i in range(3)) / 3
-    mixed = sum(LAM * nll(LOGITS[3 + i], int(Y[i])) + (1 - LAM) * nll(LOGITS[3 + i], int(Y[INDEX[i]])) for i in range(3))
+    mixed = sum(
+        LAM * nll(LOGITS[3 + i], int(Y[i])) + (1 - LAM) * nll(LOGITS[3 + i], int(Y[INDEX[i]])) for i in range(3)
+    )
     return clean, mixed / 3
 
 

@@ -9,6 +9,7 @@ from lightning_mixup.functional.labels import MixedLabels
 from lightning_mixup.functional.sampling import sample_beta
 from lightning_mixup.functional.warping import (
     beta_cdf,
+    beta_quantile,
     kernel_tau,
     pair_distance,
     sample_kernel_warping,
@@ -30,6 +31,21 @@ def test_beta_cdf_agrees_with_scipy(a):
     x = x.clamp(0, 1)
     expected = torch.from_numpy(scipy_special.betainc(a, a, x.numpy()))
     assert float((beta_cdf(x, a) - expected).abs().max()) < 1e-9
+
+
+@pytest.mark.parametrize("a", [1e-3, 0.05, 0.3, 1.0, 2.5, 17.0, 400.0, 3e3, 9e3, 1.1e4, 3e5, 1e8])
+def test_beta_quantile_agrees_with_scipy_and_inverts_the_cdf(a):
+    p = torch.cat(
+        [
+            torch.linspace(0, 1, 101, dtype=torch.float64),
+            torch.rand(100, dtype=torch.float64, generator=torch.Generator().manual_seed(1)),
+        ]
+    )
+    q = beta_quantile(p, a)
+    expected = torch.from_numpy(scipy_special.betaincinv(a, a, p.numpy()))
+    assert float((q - expected).abs().max()) < 1e-9
+    inner = (q > 1e-6) & (q < 1 - 1e-6)  # where x is resolved in float64
+    assert float((beta_cdf(q[inner], a) - p[inner]).abs().max()) < 1e-9
 
 
 def test_beta_cdf_for_a_huge_concentration_is_the_normal_limit():
@@ -59,8 +75,12 @@ def test_kernel_and_warp_against_the_formula_by_hand():
     taus = [tau_max * math.exp(-(d / mean - 1) / (2 * tau_std**2)) for d in distance.tolist()]
     assert kernel_tau(distance, tau_max=tau_max, tau_std=tau_std).tolist() == pytest.approx(taus, rel=1e-12)
     expected = [float(scipy_special.betainc(1 / t, 1 / t, v)) for t, v in zip(taus, lam.tolist(), strict=True)]
-    warped = warp_lam(lam, distance, tau_max=tau_max, tau_std=tau_std)
+    warped = warp_lam(lam, distance, tau_max=tau_max, tau_std=tau_std, warping="beta_cdf")
     assert warped.dtype == torch.float32
+    assert warped.tolist() == pytest.approx(expected, abs=1e-7)
+    # the authors' configs: the quantile of Beta(tau, tau)
+    expected = [float(scipy_special.betaincinv(t, t, v)) for t, v in zip(taus, lam.tolist(), strict=True)]
+    warped = warp_lam(lam, distance, tau_max=tau_max, tau_std=tau_std, warping="inverse_beta_cdf")
     assert warped.tolist() == pytest.approx(expected, abs=1e-7)
 
 
@@ -69,19 +89,27 @@ def test_all_pairs_identical_gives_the_kernel_at_zero_distance():
     assert tau.tolist() == pytest.approx([math.exp(2.0)] * 3)
 
 
-def test_sampling_replays_the_draws_and_warps_them():
+@pytest.mark.parametrize("warping", ["beta_cdf", "inverse_beta_cdf"])
+def test_sampling_replays_the_draws_and_warps_them(warping):
     x = torch.tensor([[0.0, 0.0], [0.1, 0.0], [3.0, 1.0], [3.0, 1.2], [-2.0, 0.5]])
-    params = sample_kernel_warping(x, alpha=1.0, tau_max=1.0, tau_std=0.25, generator=torch.Generator().manual_seed(2))
+    params = sample_kernel_warping(
+        x, alpha=1.0, tau_max=1.0, tau_std=0.25, warping=warping, generator=torch.Generator().manual_seed(2)
+    )
     replay = torch.Generator().manual_seed(2)
     index = torch.randperm(5, generator=replay)
     lam = sample_beta(1.0, 5, generator=replay)
     distance = [float(((x[i] - x[j]) ** 2).sum()) for i, j in enumerate(index.tolist())]
     mean = sum(distance) / 5
     taus = [math.exp(-(d / mean - 1) / (2 * 0.25**2)) for d in distance]
-    expected = [float(scipy_special.betainc(1 / t, 1 / t, v)) for t, v in zip(taus, lam.tolist(), strict=True)]
+    if warping == "beta_cdf":
+        expected = [float(scipy_special.betainc(1 / t, 1 / t, v)) for t, v in zip(taus, lam.tolist(), strict=True)]
+    else:
+        expected = [float(scipy_special.betaincinv(t, t, v)) for t, v in zip(taus, lam.tolist(), strict=True)]
     assert torch.equal(params.index, index)
     assert params.lam.tolist() == pytest.approx(expected, abs=1e-7)
-    again = sample_kernel_warping(x, alpha=1.0, tau_max=1.0, tau_std=0.25, generator=torch.Generator().manual_seed(2))
+    again = sample_kernel_warping(
+        x, alpha=1.0, tau_max=1.0, tau_std=0.25, warping=warping, generator=torch.Generator().manual_seed(2)
+    )
     assert torch.equal(again.lam, params.lam)
 
 
@@ -114,10 +142,16 @@ def test_distance_on_any_shape():
 def test_batch_of_1024_time():
     x = torch.randn(1024, 16, generator=torch.Generator().manual_seed(0))
     start = time.perf_counter()
-    params = sample_kernel_warping(x, tau_std=0.25, generator=torch.Generator().manual_seed(0))
+    params = sample_kernel_warping(x, generator=torch.Generator().manual_seed(0))
     elapsed = time.perf_counter() - start
-    print(f"sample_kernel_warping, B = 1024: {elapsed * 1e3:.1f} ms")
-    assert params.batch_size == 1024 and bool(((params.lam >= 0) & (params.lam <= 1)).all())
+    start = time.perf_counter()
+    cdf = sample_kernel_warping(x, tau_std=0.5, warping="beta_cdf", generator=torch.Generator().manual_seed(0))
+    cdf_elapsed = time.perf_counter() - start
+    print(
+        f"sample_kernel_warping, B = 1024: inverse_beta_cdf {elapsed * 1e3:.1f} ms, beta_cdf {cdf_elapsed * 1e3:.1f} ms"
+    )
+    for p in (params, cdf):
+        assert p.batch_size == 1024 and bool(((p.lam >= 0) & (p.lam <= 1)).all())
 
 
 def test_bad_inputs_raise():
@@ -135,5 +169,7 @@ def test_bad_inputs_raise():
         sample_kernel_warping(torch.tensor([[0.0], [float("inf")]]))
     with pytest.raises(ValueError, match="Expected argument `mode` to be one of"):
         sample_kernel_warping(torch.zeros(2, 1), mode="pair")
+    with pytest.raises(ValueError, match="Expected argument `warping` to be one of"):
+        warp_lam(torch.tensor([0.5]), torch.tensor([1.0]), warping="cdf")
     with pytest.raises(TypeError, match="floating-point tensor"):
         sample_kernel_warping(torch.zeros(2, 1, dtype=torch.long))

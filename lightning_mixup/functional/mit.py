@@ -33,7 +33,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lightning_mixup._checks import check_finite_float, check_int, check_probability, check_tensor
+from lightning_mixup._checks import check_finite_float, check_int, check_probability, check_tensor, describe
 from lightning_mixup.functional.apply import apply_mix
 from lightning_mixup.functional.sampling import MIN_ALPHA, MixParams, sample_beta
 
@@ -55,11 +55,33 @@ class MitParams:
         lam1: the weight ``λ₁ ∈ [0.5, 1]`` of each sample in the first mixture (a float).
         lam2: the weight ``λ₂ ∈ [0, 0.5]`` of each sample in the second mixture, ``λ₂ < λ₁``.
         index: ``(B,)`` int64, the partner of each sample (a permutation), shared by both mixtures.
+
+    Raises:
+        ValueError: if the weights are not ``0 ≤ λ₂ ≤ 0.5 ≤ λ₁ ≤ 1`` with ``λ₂ < λ₁``, or ``index`` is not a 1-D int64
+            CPU tensor.
+
+    Example:
+        >>> MitParams(0.5, 0.5, torch.tensor([1, 0]))
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected weights 0 <= lam2 <= 0.5 <= lam1 <= 1 with lam2 < lam1, but got lam1=0.5, lam2=0.5.
     """
 
     lam1: float
     lam2: float
     index: Tensor
+
+    def __post_init__(self) -> None:
+        lam1, lam2, index = self.lam1, self.lam2, self.index
+        ok = all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (lam1, lam2))
+        if not (ok and 0.0 <= lam2 <= 0.5 <= lam1 <= 1.0 and lam2 < lam1):
+            # the decoupling divides by lam1 - lam2
+            raise ValueError(
+                "Expected weights 0 <= lam2 <= 0.5 <= lam1 <= 1 with lam2 < lam1, but got "
+                f"lam1={lam1!r}, lam2={lam2!r}."
+            )
+        if not isinstance(index, Tensor) or index.dtype != torch.int64 or index.ndim != 1 or index.device.type != "cpu":
+            raise ValueError(f"Expected `index` to be a 1-D int64 CPU tensor, but got {describe(index)}.")
 
     @property
     def batch_size(self) -> int:

@@ -85,5 +85,9 @@ def test_bad_inputs_raise():
         mit_loss(torch.zeros(3, 2), torch.tensor([0, 1]), params)
     with pytest.raises(TypeError, match="integer tensor"):
         mit_loss(torch.zeros(4, 2), torch.tensor([0.0, 1.0]), params)
+    with pytest.raises(ValueError, match="Expected weights 0 <= lam2 <= 0.5 <= lam1 <= 1"):
+        MitParams(0.4, 0.2, torch.tensor([1, 0]))
+    with pytest.raises(ValueError, match="1-D int64 CPU tensor"):
+        MitParams(0.75, 0.25, torch.tensor([1.0, 0.0]))
     with pytest.raises(ValueError, match="of the same shape"):
         mit_recover(torch.zeros(2, 3), torch.zeros(2, 2), params)

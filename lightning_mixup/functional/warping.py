@@ -79,7 +79,7 @@ _TINY = 1e-300
 _CF_EPS = 1e-15
 _CF_MAX_ITER = 2000
 _LOG_HALF = math.log(0.5)
-_T_MIN = -745.0  # exp(-745) is float64's smallest subnormal: below it the quantile is 0
+_T_MIN = math.log(1e-300)  # quantiles below 1e-300 are returned as 0 (float32's smallest λ is 1.4e-45)
 _PPF_MAX_ITER = 100
 _PPF_RTOL = 1e-12
 
@@ -174,8 +174,13 @@ def _ppf_newton(q: Tensor, a: Tensor) -> Tensor:
     x_normal = 0.5 + torch.special.ndtri(q) / (2.0 * torch.sqrt(2.0 * a + 1.0))
     t = torch.where(a < 1.0, t_small, torch.log(x_normal.clamp(min=_TINY))).clamp(_T_MIN, _LOG_HALF)
     lo, hi = torch.full_like(t, _T_MIN), torch.full_like(t, _LOG_HALF)
-    active = torch.arange(t.numel())
+    # a solution below exp(_T_MIN) = 1e-300 is returned as 0: where I(1e-300) ≥ q already
+    underflow = beta_cdf(torch.full_like(q, math.exp(_T_MIN)), a) >= q
+    t = torch.where(underflow, torch.full_like(t, -math.inf), t)
+    active = torch.nonzero(~underflow).flatten()
     for _ in range(_PPF_MAX_ITER):
+        if active.numel() == 0:
+            break
         ta, aa, la, ha = t[active], a[active], lo[active], hi[active]
         x = torch.exp(ta)
         cdf = beta_cdf(x, aa)
@@ -189,8 +194,6 @@ def _ppf_newton(q: Tensor, a: Tensor) -> Tensor:
         done = (new - ta).abs() <= _PPF_RTOL * torch.clamp(ta.abs(), min=1.0)
         t[active], lo[active], hi[active] = new, la, ha
         active = active[~done]
-        if active.numel() == 0:
-            break
     return torch.exp(t)
 
 
@@ -203,7 +206,7 @@ def beta_quantile(p: Tensor, a: Tensor | float) -> Tensor:
 
     Returns:
         float64 tensor of the broadcast shape, in ``[0, 1]``; 0, 0.5 and 1 are fixed points. A quantile below
-        float64's smallest number (a tiny ``a``) is 0.
+        1e-300 (a tiny ``a``) is returned as 0.
 
     Example:
         >>> beta_quantile(torch.tensor([0.0, 0.25, 0.5]), 1.0)  # Beta(1, 1) is uniform

@@ -25,9 +25,6 @@ from lightning_mixup._checks import check_int, check_probability, check_tensor
 from lightning_mixup._device import to_device
 from lightning_mixup.functional.sampling import MixParams
 
-# Below this many elements per sample the per-sample loop costs more in Python than it saves in memory traffic.
-_LOOP_MIN_SAMPLE_NUMEL = 4096
-
 
 def _params_tensor_validation(x: Tensor, params: MixParams) -> None:
     check_tensor(x, "x", min_ndim=1, shape_hint="(B, ...)")
@@ -83,23 +80,6 @@ def _blend(x: Tensor, params: MixParams, out: Tensor | None) -> Tensor:
     batch_size = params.batch_size
     if batch_size == 0:
         return torch.empty_like(x) if out is None else out
-    use_loop = (
-        x.device.type == "cpu"
-        and not (torch.is_grad_enabled() and x.requires_grad)
-        and x[0].numel() >= _LOOP_MIN_SAMPLE_NUMEL
-    )
-    if use_loop:
-        # One pass per sample over x[i], x[j] and out[i]: no gathered copy of the batch, no temporaries.
-        result = torch.empty_like(x) if out is None else out
-        for i, (lam, j) in enumerate(zip(params.lam.tolist(), params.index.tolist(), strict=True)):
-            if lam == 1.0 or i == j:
-                result[i].copy_(x[i])
-            elif lam == 0.0:
-                result[i].copy_(x[j])
-            else:
-                torch.mul(x[i], lam, out=result[i])
-                result[i].add_(x[j], alpha=1.0 - lam)
-        return result
     lam = to_device(params.lam, x.device, x.dtype).view(-1, *([1] * (x.ndim - 1)))
     index = to_device(params.index, x.device)
     # the one output batch: the partners, scaled in place below

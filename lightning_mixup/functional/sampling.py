@@ -148,48 +148,20 @@ def _batch_size_arg_validation(batch_size: int) -> None:
     check_int(batch_size, "batch_size", minimum=0)
 
 
-# Below this many Gamma draws the rejection sampler runs on Python floats (a dozen tiny tensor ops cost more than
-# a short Python loop); above it, on tensors.
-_SCALAR_GAMMA_MAX = 64
+def _log_gamma(concentration: float, n: int, generator: torch.Generator | None) -> Tensor:
+    """``log`` of ``n`` Gamma(concentration, 1) draws (float64), by Marsaglia and Tsang's method.
 
-
-def _marsaglia_tsang(concentration: float) -> tuple[bool, float, float]:
+    ``torch.distributions`` cannot take a generator, and torch's own Dirichlet sampler is biased for small
+    concentrations, hence this sampler. For a concentration below one it uses Gamma(a) = Gamma(a + 1) · U^(1/a),
+    kept in log space so that tiny concentrations do not underflow to zero.
+    """
     boost = concentration < 1.0
     d = (concentration + 1.0 if boost else concentration) - 1.0 / 3.0
-    return boost, d, 1.0 / math.sqrt(9.0 * d)
-
-
-def _log_gamma_scalar(concentration: float, n: int, generator: torch.Generator | None) -> Tensor:
-    boost, d, c = _marsaglia_tsang(concentration)
-    log_d = math.log(d)
-    out: list[float] = []
-    while len(out) < n:
-        want = 2 * (n - len(out)) + 4  # acceptance is above 95 %: one round almost always suffices
-        normals = torch.randn(want, generator=generator, dtype=torch.float64).tolist()
-        uniforms = torch.rand(want, generator=generator, dtype=torch.float64).tolist()
-        for z, u in zip(normals, uniforms, strict=True):
-            v = 1.0 + c * z
-            if v <= 0.0 or u <= 0.0:
-                continue
-            v = v * v * v
-            log_v = math.log(v)
-            if math.log(u) < 0.5 * z * z + d - d * v + d * log_v:
-                out.append(log_d + log_v)
-                if len(out) == n:
-                    break
-    if boost:
-        tiny = sys.float_info.min
-        uniforms = torch.rand(n, generator=generator, dtype=torch.float64).tolist()
-        out = [g + math.log(max(u, tiny)) / concentration for g, u in zip(out, uniforms, strict=True)]
-    return torch.tensor(out, dtype=torch.float64)
-
-
-def _log_gamma_tensor(concentration: float, n: int, generator: torch.Generator | None) -> Tensor:
-    boost, d, c = _marsaglia_tsang(concentration)
+    c = 1.0 / math.sqrt(9.0 * d)
     out = torch.empty(n, dtype=torch.float64)
     filled = 0
     while filled < n:
-        want = 2 * (n - filled) + 4
+        want = 2 * (n - filled) + 4  # acceptance is above 95 %: one round almost always suffices
         z = torch.randn(want, generator=generator, dtype=torch.float64)
         u = torch.rand(want, generator=generator, dtype=torch.float64)
         v = (1.0 + c * z) ** 3
@@ -203,20 +175,6 @@ def _log_gamma_tensor(concentration: float, n: int, generator: torch.Generator |
         u = torch.rand(n, generator=generator, dtype=torch.float64).clamp_min(torch.finfo(torch.float64).tiny)
         out = out + torch.log(u) / concentration
     return out
-
-
-def _log_gamma(concentration: float, n: int, generator: torch.Generator | None) -> Tensor:
-    """``log`` of ``n`` Gamma(concentration, 1) draws (float64), by Marsaglia and Tsang's method.
-
-    ``torch.distributions`` cannot take a generator, and torch's own Dirichlet sampler is biased for small
-    concentrations, hence this sampler. For a concentration below one it uses Gamma(a) = Gamma(a + 1) · U^(1/a),
-    kept in log space so that tiny concentrations do not underflow to zero. Small ``n`` (a batch's λ) runs the
-    rejection step on Python floats, large ``n`` on tensors; the path depends on ``n`` only, so draws stay
-    reproducible.
-    """
-    if n <= _SCALAR_GAMMA_MAX:
-        return _log_gamma_scalar(concentration, n, generator)
-    return _log_gamma_tensor(concentration, n, generator)
 
 
 def sample_beta(alpha: float, n: int, *, generator: torch.Generator | None = None) -> Tensor:

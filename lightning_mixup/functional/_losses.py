@@ -86,25 +86,17 @@ def mixed_reduce(
     return side_a.sum() / denom_a + side_b.sum() / denom_b
 
 
-def check_range(target: MixedLabels, num_classes: int, ignore_index: int) -> bool | None:
-    """The out-of-bounds message torch gives for labels on the CPU (on accelerators the kernels assert).
-
-    Returns whether every label is a class in ``[0, num_classes)`` other than ``ignore_index`` (nothing ignored), or
-    ``None`` where that is not looked at (accelerators, compilation).
-    """
+def check_range(target: MixedLabels, num_classes: int, ignore_index: int) -> None:
+    """The out-of-bounds message torch gives for labels on the CPU (on accelerators the kernels assert)."""
     if target.device.type != "cpu" or torch.compiler.is_compiling() or target.numel() == 0:
-        return None
-    plain = True
+        return
     for side in (target.y_a, target.y_b):
         low, high = (int(v) for v in torch.aminmax(side))  # one pass; the detailed look only when out of range
         if low >= 0 and high < num_classes:
-            plain = plain and not (low <= ignore_index <= high)
             continue
         bad = (side != ignore_index) & ((side < 0) | (side >= num_classes))
         if bool(bad.any()):
             raise IndexError(f"Target {int(side[bad][0])} is out of bounds.")
-        plain = False
-    return plain
 
 
 def cross_entropy(
@@ -127,7 +119,8 @@ def cross_entropy(
         )
     target.tracker.consumed = True
     smoothing = label_smoothing or target.label_smoothing
-    plain = check_range(target, int(input.shape[1]), ignore_index) if input.ndim >= 2 else None
+    if input.ndim >= 2:
+        check_range(target, int(input.shape[1]), ignore_index)
     if (
         weight is None
         and not smoothing
@@ -136,7 +129,7 @@ def cross_entropy(
         and target.dtype in (torch.int64, torch.uint8)
         and input.shape[0] == target.shape[0]
     ):
-        return _cross_entropy_fast(input, target, ignore_index, reduction, plain=bool(plain))
+        return _cross_entropy_fast(input, target, ignore_index, reduction)
     common: dict[str, Any] = {"weight": weight, "ignore_index": ignore_index, "reduction": "none"}
     if smoothing:
         common["label_smoothing"] = smoothing
@@ -145,22 +138,14 @@ def cross_entropy(
     return mixed_reduce(loss_a, loss_b, target, weight, ignore_index, reduction)
 
 
-def _cross_entropy_fast(
-    input: Tensor, target: MixedLabels, ignore_index: int, reduction: str, *, plain: bool = False
-) -> Tensor:
+def _cross_entropy_fast(input: Tensor, target: MixedLabels, ignore_index: int, reduction: str) -> Tensor:
     """The common case, ``(N, C)`` logits without class weights or smoothing: one log-softmax and two gathers.
 
-    Ignored labels are masked rather than looked for, so there is no host synchronisation on an accelerator. On the
-    CPU, where the range check has already looked at the labels (``plain``: none ignored), the masks are skipped.
+    Ignored labels are masked rather than looked for, so there is no host synchronisation on an accelerator.
     """
     logp = F.log_softmax(input if input.dtype in (torch.float32, torch.float64) else input.float(), dim=1)
     lam = to_device(target.lam, logp.device, logp.dtype)
     labels = torch.stack([target.y_a, target.y_b], dim=1).long()  # (N, 2)
-    if plain and lam.device.type == "cpu" and bool(((lam > 0) & (lam < 1)).all()):
-        # no ignored label and no λ at 0 or 1 (so no zero weight can meet an infinite log-probability)
-        picked = logp.gather(1, labels)
-        per_sample = -torch.lerp(picked[:, 1], picked[:, 0], lam)
-        return reduce_loss(per_sample, reduction)
     valid = labels != ignore_index
     picked = logp.gather(1, labels.masked_fill(~valid, 0))
     weights = torch.stack([lam, 1 - lam], dim=1) * valid  # λ and 1 - λ, 0 for ignored labels

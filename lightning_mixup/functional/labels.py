@@ -40,7 +40,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lightning_mixup._checks import check_choice, check_probability
+from lightning_mixup._checks import check_choice, check_probability, describe
 from lightning_mixup._device import to_device
 from lightning_mixup.functional.apply import blend_pair
 
@@ -135,7 +135,7 @@ class MixedLabels(Tensor):
                 f"and {tuple(y_b.shape)} on {y_b.device}."
             )
         if not isinstance(lam, Tensor) or not lam.is_floating_point():
-            raise TypeError(f"Expected argument `lam` to be a floating-point tensor, but got {type(lam).__name__}.")
+            raise TypeError(f"Expected argument `lam` to be a floating-point tensor, but got {describe(lam)}.")
         lam = to_device(_plain(lam), y_a.device, torch.float32)
         if lam.shape != y_a.shape:
             if y_a.ndim < 1 or lam.shape != (y_a.shape[0],):

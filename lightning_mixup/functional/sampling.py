@@ -20,7 +20,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from lightning_mixup._checks import check_choice, check_finite_float, check_int, check_probability
+from lightning_mixup._checks import check_choice, check_finite_float, check_int, check_probability, describe
 
 MixMode = Literal["batch", "pair", "elem"]
 MIX_MODES: tuple[str, ...] = ("batch", "pair", "elem")
@@ -60,7 +60,7 @@ class MixParams:
     def __post_init__(self) -> None:
         lam, index, boxes = self.lam, self.index, self.boxes
         if not isinstance(lam, Tensor) or not lam.is_floating_point() or lam.ndim != 1 or lam.device.type != "cpu":
-            raise TypeError(f"Expected `lam` to be a 1-D floating-point CPU tensor, but got {_describe(lam)}.")
+            raise TypeError(f"Expected `lam` to be a 1-D floating-point CPU tensor, but got {describe(lam)}.")
         if (
             not isinstance(index, Tensor)
             or index.dtype != torch.int64
@@ -69,7 +69,7 @@ class MixParams:
         ):
             raise TypeError(
                 f"Expected `index` to be an int64 CPU tensor of shape {tuple(lam.shape)} (one partner per λ), but got "
-                f"{_describe(index)}."
+                f"{describe(index)}."
             )
         if lam.numel():
             low, high = float(lam.min()), float(lam.max())
@@ -85,7 +85,7 @@ class MixParams:
         ):
             raise TypeError(
                 f"Expected `boxes` to be None or an int64 tensor of shape ({lam.numel()}, 4), but got "
-                f"{_describe(boxes)}."
+                f"{describe(boxes)}."
             )
 
     @classmethod
@@ -110,12 +110,6 @@ class MixParams:
     def mixed_mask(self) -> Tensor:
         """``(B,)`` bool: which samples actually differ from their source (λ < 1 and a partner other than itself)."""
         return (self.lam < 1) & (self.index != torch.arange(self.batch_size))
-
-
-def _describe(value: object) -> str:
-    if isinstance(value, Tensor):
-        return f"a {value.dtype} tensor of shape {tuple(value.shape)} on {value.device}"
-    return type(value).__name__
 
 
 def identity_params(batch_size: int) -> MixParams:

@@ -41,6 +41,8 @@ class MixParams:
             discriminator's paper form, a position in ``cat([real, fake])``).
         boxes: ``(B, 4)`` int64 ``(top, bottom, left, right)`` of the region pasted from the partner (CutMix),
             or ``None`` for mixup.
+        size: ``(H, W)``, the spatial size of the images the boxes were drawn for (CutMix), so that dense targets
+            (segmentation masks) can be checked to be of that size and get the same boxes; ``None`` for mixup.
 
     Raises:
         TypeError: if a field is not a CPU tensor of the right kind.
@@ -56,6 +58,7 @@ class MixParams:
     lam: Tensor
     index: Tensor
     boxes: Tensor | None = None
+    size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         lam, index, boxes = self.lam, self.index, self.boxes
@@ -87,14 +90,18 @@ class MixParams:
                 f"Expected `boxes` to be None or an int64 tensor of shape ({lam.numel()}, 4), but got "
                 f"{describe(boxes)}."
             )
+        _size_arg_validation(self.size, optional=True)
 
     @classmethod
-    def _trusted(cls, lam: Tensor, index: Tensor, boxes: Tensor | None = None) -> MixParams:
+    def _trusted(
+        cls, lam: Tensor, index: Tensor, boxes: Tensor | None = None, size: tuple[int, int] | None = None
+    ) -> MixParams:
         """Build without the checks, for parameters this package has just drawn (valid by construction)."""
         params = object.__new__(cls)
         object.__setattr__(params, "lam", lam)
         object.__setattr__(params, "index", index)
         object.__setattr__(params, "boxes", boxes)
+        object.__setattr__(params, "size", size)
         return params
 
     @property
@@ -140,6 +147,18 @@ def _prob_arg_validation(prob: float, name: str = "prob") -> None:
 
 def _batch_size_arg_validation(batch_size: int) -> None:
     check_int(batch_size, "batch_size", minimum=0)
+
+
+def _size_arg_validation(size: object, name: str = "size", *, optional: bool = False) -> None:
+    if optional and size is None:
+        return
+    if (
+        not isinstance(size, tuple)
+        or len(size) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)
+    ):
+        what = "a pair of positive ints (H, W)" + (" or None" if optional else "")
+        raise ValueError(f"Expected argument `{name}` to be {what}, but got {size!r}.")
 
 
 def _log_gamma(concentration: float, n: int, generator: torch.Generator | None) -> Tensor:
@@ -327,14 +346,13 @@ def sample_cutmix(
         _alpha_arg_validation(alpha)
         _mode_arg_validation(mode)
         _prob_arg_validation(prob)
-        if not isinstance(size, (tuple, list)) or len(size) != 2 or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size
-        ):
-            raise ValueError(f"Expected argument `size` to be a pair of positive ints (H, W), but got {size!r}.")
+        _size_arg_validation(tuple(size) if isinstance(size, list) else size)
+    height, width = size
     if alpha == 0 or batch_size < 2 or prob == 0:
         params = identity_params(batch_size)
-        return MixParams._trusted(params.lam, params.index, torch.zeros(batch_size, 4, dtype=torch.long))
-    height, width = size
+        return MixParams._trusted(
+            params.lam, params.index, torch.zeros(batch_size, 4, dtype=torch.long), (height, width)
+        )
     lam, index = _lam_and_index(batch_size, alpha, mode, prob, generator)
     n = 1 if mode == "batch" else batch_size
     owner = torch.zeros(batch_size, dtype=torch.long) if mode == "batch" else torch.arange(batch_size)
@@ -350,4 +368,4 @@ def sample_cutmix(
     boxes = torch.stack([top, bottom, left, right], dim=1)
     if correct_lam:
         lam = (1.0 - ((bottom - top) * (right - left)).double() / (height * width)).float()
-    return MixParams._trusted(lam, index, boxes)
+    return MixParams._trusted(lam, index, boxes, (height, width))

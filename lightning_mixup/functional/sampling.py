@@ -83,6 +83,7 @@ class MixParams:
                 )
             if int(index.min()) < 0:
                 raise ValueError(f"Expected non-negative `index` values, but got {int(index.min())}.")
+        _size_arg_validation(self.size, optional=True)
         if boxes is not None and (
             not isinstance(boxes, Tensor) or boxes.dtype != torch.int64 or boxes.shape != (lam.numel(), 4)
         ):
@@ -90,7 +91,6 @@ class MixParams:
                 f"Expected `boxes` to be None or an int64 tensor of shape ({lam.numel()}, 4), but got "
                 f"{describe(boxes)}."
             )
-        _size_arg_validation(self.size, optional=True)
 
     @classmethod
     def _trusted(
@@ -147,18 +147,6 @@ def _prob_arg_validation(prob: float, name: str = "prob") -> None:
 
 def _batch_size_arg_validation(batch_size: int) -> None:
     check_int(batch_size, "batch_size", minimum=0)
-
-
-def _size_arg_validation(size: object, name: str = "size", *, optional: bool = False) -> None:
-    if optional and size is None:
-        return
-    if (
-        not isinstance(size, tuple)
-        or len(size) != 2
-        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)
-    ):
-        what = "a pair of positive ints (H, W)" + (" or None" if optional else "")
-        raise ValueError(f"Expected argument `{name}` to be {what}, but got {size!r}.")
 
 
 def _log_gamma(concentration: float, n: int, generator: torch.Generator | None) -> Tensor:
@@ -298,6 +286,18 @@ def sample_mixup(
         return identity_params(batch_size)
     lam, index = _lam_and_index(batch_size, alpha, mode, prob, generator)
     return MixParams._trusted(lam, index)
+
+
+def _size_arg_validation(size: object, name: str = "size", *, optional: bool = False) -> None:
+    if optional and size is None:
+        return
+    if (
+        not isinstance(size, tuple)
+        or len(size) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)
+    ):
+        what = "a pair of positive ints (H, W)" + (" or None" if optional else "")
+        raise ValueError(f"Expected argument `{name}` to be {what}, but got {size!r}.")
 
 
 def sample_cutmix(

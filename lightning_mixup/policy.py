@@ -28,7 +28,7 @@ from lightning_mixup.functional import (
     sample_cutmix,
     sample_mixup,
 )
-from lightning_mixup.functional.apply import mix_values
+from lightning_mixup.functional.apply import is_dense_cutmix, mix_values, paste_targets
 from lightning_mixup.functional.labels import LabelReads
 from lightning_mixup.functional.sampling import _alpha_arg_validation, _mode_arg_validation, _prob_arg_validation
 
@@ -129,9 +129,17 @@ class MixupPolicy:
         to ``num_classes`` and mixed (class ids), or, without ``num_classes``, interpolated as values (binary or
         multi-hot labels); float targets are interpolated.
 
+        Under CutMix, dense targets ``(B, ..., H, W)`` (``ndim >= 3``: segmentation masks, float maps) of the
+        images' spatial size get the images' boxes pasted instead
+        (:func:`~lightning_mixup.functional.apply.paste_targets`): every pixel keeps the target of the image it
+        comes from, and integer masks stay a plain integer tensor (``MixedLabels`` with λ = 1 when the policy
+        smooths labels), so ``F.cross_entropy`` with ``ignore_index``, Dice or focal losses see exact hard labels.
+        Targets ``(B,)`` / ``(B, K)`` keep the area λ.
+
         Raises:
             TypeError: if ``y`` is not a tensor.
-            ValueError: if its batch size does not match, or smoothing is asked of float targets.
+            ValueError: if its batch size does not match, smoothing is asked of float targets, or dense targets
+                under CutMix are not of the images' spatial size.
         """
         if not isinstance(y, Tensor):
             raise TypeError(f"Expected the targets to be a torch.Tensor, but got {type(y).__name__}.")
@@ -144,6 +152,8 @@ class MixupPolicy:
         if y.is_floating_point():
             return mix_values(y, params)
         if self.target_mode == "auto":
+            if is_dense_cutmix(y, params):
+                return self.unmixed_targets(paste_targets(y, params))
             index = to_device(params.index, y.device)
             return MixedLabels(y, y[index], to_device(params.lam, y.device), self.label_smoothing, label_reads)
         if self.num_classes is None:

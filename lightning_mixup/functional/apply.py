@@ -25,9 +25,6 @@ from lightning_mixup._checks import check_int, check_probability, check_tensor
 from lightning_mixup._device import to_device
 from lightning_mixup.functional.sampling import MixParams
 
-# Below this many elements per sample the per-sample loop costs more in Python than it saves in memory traffic.
-_LOOP_MIN_SAMPLE_NUMEL = 4096
-
 
 def _params_tensor_validation(x: Tensor, params: MixParams) -> None:
     check_tensor(x, "x", min_ndim=1, shape_hint="(B, ...)")
@@ -83,23 +80,6 @@ def _blend(x: Tensor, params: MixParams, out: Tensor | None) -> Tensor:
     batch_size = params.batch_size
     if batch_size == 0:
         return torch.empty_like(x) if out is None else out
-    use_loop = (
-        x.device.type == "cpu"
-        and not (torch.is_grad_enabled() and x.requires_grad)
-        and x[0].numel() >= _LOOP_MIN_SAMPLE_NUMEL
-    )
-    if use_loop:
-        # One pass per sample over x[i], x[j] and out[i]: no gathered copy of the batch, no temporaries.
-        result = torch.empty_like(x) if out is None else out
-        for i, (lam, j) in enumerate(zip(params.lam.tolist(), params.index.tolist(), strict=True)):
-            if lam == 1.0 or i == j:
-                result[i].copy_(x[i])
-            elif lam == 0.0:
-                result[i].copy_(x[j])
-            else:
-                torch.mul(x[i], lam, out=result[i])
-                result[i].add_(x[j], alpha=1.0 - lam)
-        return result
     lam = to_device(params.lam, x.device, x.dtype).view(-1, *([1] * (x.ndim - 1)))
     index = to_device(params.index, x.device)
     # the one output batch: the partners, scaled in place below
@@ -130,6 +110,64 @@ def _paste(x: Tensor, index: Tensor, boxes: Tensor, out: Tensor | None) -> Tenso
         if i != j and bottom > top and right > left:
             result[i, ..., top:bottom, left:right] = x[j, ..., top:bottom, left:right]
     return result
+
+
+def is_dense_cutmix(y: Tensor, params: MixParams) -> bool:
+    """Whether ``y`` is a dense target map ``(B, ..., H, W)`` (``ndim >= 3``) under CutMix parameters (boxes)."""
+    return params.boxes is not None and y.ndim >= 3
+
+
+def paste_targets(y: Tensor, params: MixParams) -> Tensor:
+    """CutMix of dense targets: the same boxes pasted into the label maps, as into the images.
+
+    Every pixel then keeps the target of the image it comes from (French et al., "Semi-supervised semantic
+    segmentation needs strong, varied perturbations", BMVC 2020, https://arxiv.org/abs/1906.01916), rather than
+    the box-area λ of the whole image, which scores a pasted pixel against a label it does not have. Integer masks
+    stay integer (``ignore_index`` values are pasted like any label), so any per-pixel loss sees hard targets.
+
+    Args:
+        y: dense targets ``(B, ..., H, W)`` of the images' spatial size ``params.size``: integer masks
+            ``(B, H, W)`` or float maps ``(B, C, H, W)``. It is not modified.
+        params: CutMix parameters, from :func:`~lightning_mixup.functional.sample_cutmix`.
+
+    Returns:
+        The pasted targets, of ``y``'s shape and dtype.
+
+    Raises:
+        ValueError: if ``params`` has no boxes or no size, or the targets' last two dimensions are not ``params.size``.
+
+    Example:
+        >>> from lightning_mixup.functional import MixParams
+        >>> boxes = torch.tensor([[0, 1, 0, 1], [0, 0, 0, 0]])  # (top, bottom, left, right): pixel (0, 0) of image 0
+        >>> params = MixParams(torch.tensor([0.75, 1.0]), torch.tensor([1, 1]), boxes, size=(2, 2))
+        >>> paste_targets(torch.tensor([[[0, 0], [0, 0]], [[1, 1], [1, 255]]]), params)
+        tensor([[[  1,   0],
+                 [  0,   0]],
+        <BLANKLINE>
+                [[  1,   1],
+                 [  1, 255]]])
+    """
+    if params.boxes is None or params.size is None:
+        raise ValueError(
+            "Expected CutMix parameters with `boxes` and `size` (the images' (H, W)) to paste dense targets, but got "
+            f"boxes={'None' if params.boxes is None else 'given'} and size={params.size}. Draw them with "
+            "sample_cutmix, or pass MixParams(..., boxes=..., size=(H, W))."
+        )
+    check_tensor(y, "y", min_ndim=3, shape_hint="(B, ..., H, W)")
+    if y.shape[0] != params.batch_size:
+        raise ValueError(
+            f"Expected argument `y` to have the batch size of the mixing parameters, {params.batch_size}, in its "
+            f"first dimension, but got shape {tuple(y.shape)}."
+        )
+    if tuple(y.shape[-2:]) != params.size:
+        raise ValueError(
+            f"Expected dense targets (B, ..., H, W) of the images' spatial size (H, W) = {params.size} under CutMix, "
+            f"which pastes the same boxes into the targets as into the images, but got shape {tuple(y.shape)}. Resize "
+            "the masks to the input's size (nearest-neighbour for label maps) before the training step, or use mixup "
+            "(cutmix_alpha=0), which mixes targets per element at any resolution."
+        )
+    _index_range_validation(params)
+    return _paste(y, to_device(params.index, y.device), params.boxes, None)
 
 
 def apply_mix(x: Tensor, params: MixParams, *, out: Tensor | None = None, validate_args: bool = True) -> Tensor:
@@ -225,7 +263,9 @@ def mix_targets(
 
     Integer labels ``(B, ...)`` are first one-hot encoded to ``(B, ..., num_classes)`` and label-smoothed
     (applied once, here): ``t = (1 - ε) · onehot + ε / num_classes``. Float targets ``(B, ...)`` (multi-label
-    multi-hot, or already soft) are interpolated as they are; smoothing them is left to the loss.
+    multi-hot, or already soft) are interpolated as they are; smoothing them is left to the loss. Under CutMix,
+    dense targets ``(B, ..., H, W)`` (``ndim >= 3``, segmentation masks) get the images' boxes pasted
+    (:func:`paste_targets`) before the one-hot encoding, so every pixel has the target of the image it comes from.
 
     Args:
         y: integer labels ``(B, ...)`` or float targets ``(B, ...)``. It is not modified.
@@ -256,13 +296,16 @@ def mix_targets(
                 "Expected integer labels when `label_smoothing` > 0, but got float targets: smoothing multi-label or "
                 "soft targets is ambiguous. Smooth them in your loss and set `label_smoothing=0`."
             )
+    dense = is_dense_cutmix(y, params)
+    if dense:  # each pixel keeps the target of the image it comes from: nothing left to blend
+        y = paste_targets(y, params)
     if y.is_floating_point():
         targets = y.float()
     else:
         targets = F.one_hot(y.long(), num_classes if num_classes is not None else -1).float()
         if label_smoothing:
             targets = targets * (1.0 - label_smoothing) + label_smoothing / targets.shape[-1]
-    return mix_values(targets, params)
+    return targets if dense else _blend_values(targets, params)
 
 
 def mix_values(y: Tensor, params: MixParams) -> Tensor:
@@ -270,7 +313,8 @@ def mix_values(y: Tensor, params: MixParams) -> Tensor:
 
     Float targets keep their dtype; integer (binary or multi-hot) labels become float32. This is mixup's own
     definition of the mixed target, and for losses linear in the target (BCE, soft cross-entropy) the same as
-    interpolating the two losses.
+    interpolating the two losses. Under CutMix, dense targets ``(B, ..., H, W)`` (``ndim >= 3``) are pasted instead
+    (:func:`paste_targets`); targets ``(B,)`` or ``(B, K)`` are weighted by the kept area λ.
 
     Example:
         >>> from lightning_mixup.functional import MixParams
@@ -279,6 +323,13 @@ def mix_values(y: Tensor, params: MixParams) -> Tensor:
         tensor([[0.2500, 0.7500],
                 [0.0000, 1.0000]])
     """
+    if is_dense_cutmix(y, params):
+        pasted = paste_targets(y, params)
+        return pasted if pasted.is_floating_point() else pasted.float()
+    return _blend_values(y, params)
+
+
+def _blend_values(y: Tensor, params: MixParams) -> Tensor:
     lam = to_device(params.lam, y.device).view(-1, *([1] * (y.ndim - 1)))
     return blend_pair(y, y[to_device(params.index, y.device)], lam)
 

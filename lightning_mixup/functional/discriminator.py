@@ -20,6 +20,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from lightning_mixup._checks import check_choice, check_tensor
 from lightning_mixup._device import to_device
 from lightning_mixup.functional.apply import apply_mix, blend_pair, mix_values
 from lightning_mixup.functional.sampling import MixParams, _alpha_arg_validation, sample_beta
@@ -29,10 +30,8 @@ DISCRIMINATOR_MODES: tuple[str, ...] = ("paper", "shuffle")
 
 
 def _discriminator_tensor_validation(real: Tensor, fake: Tensor) -> None:
-    for name, value in (("real", real), ("fake", fake)):
-        if not isinstance(value, Tensor) or not value.is_floating_point():
-            kind = value.dtype if isinstance(value, Tensor) else type(value).__name__
-            raise TypeError(f"Expected argument `{name}` to be a floating-point tensor, but got {kind}.")
+    check_tensor(real, "real", floating=True)
+    check_tensor(fake, "fake", floating=True)
     if real.shape != fake.shape or real.ndim < 1:
         raise ValueError(
             f"Expected `real` and `fake` of the same shape (B, ...), but got {tuple(real.shape)} and "
@@ -69,8 +68,7 @@ def sample_discriminator_mix(
     """
     if validate_args:
         _alpha_arg_validation(alpha)
-        if mode not in DISCRIMINATOR_MODES:
-            raise ValueError(f"Expected argument `mode` to be one of {DISCRIMINATOR_MODES}, but got {mode!r}.")
+        check_choice(mode, "mode", DISCRIMINATOR_MODES)
         if mode == "shuffle" and alpha > 1:
             raise ValueError(
                 f"Expected argument `alpha` in [0, 1] for mode='shuffle' (λ ~ U(0, α)), but got {alpha!r}."

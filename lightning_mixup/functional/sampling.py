@@ -20,7 +20,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from lightning_mixup._checks import check_choice, check_finite_float, check_int, check_probability
+from lightning_mixup._checks import check_choice, check_finite_float, check_int, check_probability, describe
 
 MixMode = Literal["batch", "pair", "elem"]
 MIX_MODES: tuple[str, ...] = ("batch", "pair", "elem")
@@ -41,6 +41,8 @@ class MixParams:
             discriminator's paper form, a position in ``cat([real, fake])``).
         boxes: ``(B, 4)`` int64 ``(top, bottom, left, right)`` of the region pasted from the partner (CutMix),
             or ``None`` for mixup.
+        size: ``(H, W)``, the spatial size of the images the boxes were drawn for (CutMix), so that dense targets
+            (segmentation masks) can be checked to be of that size and get the same boxes; ``None`` for mixup.
 
     Raises:
         TypeError: if a field is not a CPU tensor of the right kind.
@@ -56,11 +58,12 @@ class MixParams:
     lam: Tensor
     index: Tensor
     boxes: Tensor | None = None
+    size: tuple[int, int] | None = None
 
     def __post_init__(self) -> None:
         lam, index, boxes = self.lam, self.index, self.boxes
         if not isinstance(lam, Tensor) or not lam.is_floating_point() or lam.ndim != 1 or lam.device.type != "cpu":
-            raise TypeError(f"Expected `lam` to be a 1-D floating-point CPU tensor, but got {_describe(lam)}.")
+            raise TypeError(f"Expected `lam` to be a 1-D floating-point CPU tensor, but got {describe(lam)}.")
         if (
             not isinstance(index, Tensor)
             or index.dtype != torch.int64
@@ -69,7 +72,7 @@ class MixParams:
         ):
             raise TypeError(
                 f"Expected `index` to be an int64 CPU tensor of shape {tuple(lam.shape)} (one partner per λ), but got "
-                f"{_describe(index)}."
+                f"{describe(index)}."
             )
         if lam.numel():
             low, high = float(lam.min()), float(lam.max())
@@ -80,21 +83,25 @@ class MixParams:
                 )
             if int(index.min()) < 0:
                 raise ValueError(f"Expected non-negative `index` values, but got {int(index.min())}.")
+        _size_arg_validation(self.size, optional=True)
         if boxes is not None and (
             not isinstance(boxes, Tensor) or boxes.dtype != torch.int64 or boxes.shape != (lam.numel(), 4)
         ):
             raise TypeError(
                 f"Expected `boxes` to be None or an int64 tensor of shape ({lam.numel()}, 4), but got "
-                f"{_describe(boxes)}."
+                f"{describe(boxes)}."
             )
 
     @classmethod
-    def _trusted(cls, lam: Tensor, index: Tensor, boxes: Tensor | None = None) -> MixParams:
+    def _trusted(
+        cls, lam: Tensor, index: Tensor, boxes: Tensor | None = None, size: tuple[int, int] | None = None
+    ) -> MixParams:
         """Build without the checks, for parameters this package has just drawn (valid by construction)."""
         params = object.__new__(cls)
         object.__setattr__(params, "lam", lam)
         object.__setattr__(params, "index", index)
         object.__setattr__(params, "boxes", boxes)
+        object.__setattr__(params, "size", size)
         return params
 
     @property
@@ -110,12 +117,6 @@ class MixParams:
     def mixed_mask(self) -> Tensor:
         """``(B,)`` bool: which samples actually differ from their source (λ < 1 and a partner other than itself)."""
         return (self.lam < 1) & (self.index != torch.arange(self.batch_size))
-
-
-def _describe(value: object) -> str:
-    if isinstance(value, Tensor):
-        return f"a {value.dtype} tensor of shape {tuple(value.shape)} on {value.device}"
-    return type(value).__name__
 
 
 def identity_params(batch_size: int) -> MixParams:
@@ -148,48 +149,20 @@ def _batch_size_arg_validation(batch_size: int) -> None:
     check_int(batch_size, "batch_size", minimum=0)
 
 
-# Below this many Gamma draws the rejection sampler runs on Python floats (a dozen tiny tensor ops cost more than
-# a short Python loop); above it, on tensors.
-_SCALAR_GAMMA_MAX = 64
+def _log_gamma(concentration: float, n: int, generator: torch.Generator | None) -> Tensor:
+    """``log`` of ``n`` Gamma(concentration, 1) draws (float64), by Marsaglia and Tsang's method.
 
-
-def _marsaglia_tsang(concentration: float) -> tuple[bool, float, float]:
+    ``torch.distributions`` cannot take a generator, and torch's own Dirichlet sampler is biased for small
+    concentrations, hence this sampler. For a concentration below one it uses Gamma(a) = Gamma(a + 1) · U^(1/a),
+    kept in log space so that tiny concentrations do not underflow to zero.
+    """
     boost = concentration < 1.0
     d = (concentration + 1.0 if boost else concentration) - 1.0 / 3.0
-    return boost, d, 1.0 / math.sqrt(9.0 * d)
-
-
-def _log_gamma_scalar(concentration: float, n: int, generator: torch.Generator | None) -> Tensor:
-    boost, d, c = _marsaglia_tsang(concentration)
-    log_d = math.log(d)
-    out: list[float] = []
-    while len(out) < n:
-        want = 2 * (n - len(out)) + 4  # acceptance is above 95 %: one round almost always suffices
-        normals = torch.randn(want, generator=generator, dtype=torch.float64).tolist()
-        uniforms = torch.rand(want, generator=generator, dtype=torch.float64).tolist()
-        for z, u in zip(normals, uniforms, strict=True):
-            v = 1.0 + c * z
-            if v <= 0.0 or u <= 0.0:
-                continue
-            v = v * v * v
-            log_v = math.log(v)
-            if math.log(u) < 0.5 * z * z + d - d * v + d * log_v:
-                out.append(log_d + log_v)
-                if len(out) == n:
-                    break
-    if boost:
-        tiny = sys.float_info.min
-        uniforms = torch.rand(n, generator=generator, dtype=torch.float64).tolist()
-        out = [g + math.log(max(u, tiny)) / concentration for g, u in zip(out, uniforms, strict=True)]
-    return torch.tensor(out, dtype=torch.float64)
-
-
-def _log_gamma_tensor(concentration: float, n: int, generator: torch.Generator | None) -> Tensor:
-    boost, d, c = _marsaglia_tsang(concentration)
+    c = 1.0 / math.sqrt(9.0 * d)
     out = torch.empty(n, dtype=torch.float64)
     filled = 0
     while filled < n:
-        want = 2 * (n - filled) + 4
+        want = 2 * (n - filled) + 4  # acceptance is above 95 %: one round almost always suffices
         z = torch.randn(want, generator=generator, dtype=torch.float64)
         u = torch.rand(want, generator=generator, dtype=torch.float64)
         v = (1.0 + c * z) ** 3
@@ -203,20 +176,6 @@ def _log_gamma_tensor(concentration: float, n: int, generator: torch.Generator |
         u = torch.rand(n, generator=generator, dtype=torch.float64).clamp_min(torch.finfo(torch.float64).tiny)
         out = out + torch.log(u) / concentration
     return out
-
-
-def _log_gamma(concentration: float, n: int, generator: torch.Generator | None) -> Tensor:
-    """``log`` of ``n`` Gamma(concentration, 1) draws (float64), by Marsaglia and Tsang's method.
-
-    ``torch.distributions`` cannot take a generator, and torch's own Dirichlet sampler is biased for small
-    concentrations, hence this sampler. For a concentration below one it uses Gamma(a) = Gamma(a + 1) · U^(1/a),
-    kept in log space so that tiny concentrations do not underflow to zero. Small ``n`` (a batch's λ) runs the
-    rejection step on Python floats, large ``n`` on tensors; the path depends on ``n`` only, so draws stay
-    reproducible.
-    """
-    if n <= _SCALAR_GAMMA_MAX:
-        return _log_gamma_scalar(concentration, n, generator)
-    return _log_gamma_tensor(concentration, n, generator)
 
 
 def sample_beta(alpha: float, n: int, *, generator: torch.Generator | None = None) -> Tensor:
@@ -329,6 +288,18 @@ def sample_mixup(
     return MixParams._trusted(lam, index)
 
 
+def _size_arg_validation(size: object, name: str = "size", *, optional: bool = False) -> None:
+    if optional and size is None:
+        return
+    if (
+        not isinstance(size, tuple)
+        or len(size) != 2
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size)
+    ):
+        what = "a pair of positive ints (H, W)" + (" or None" if optional else "")
+        raise ValueError(f"Expected argument `{name}` to be {what}, but got {size!r}.")
+
+
 def sample_cutmix(
     batch_size: int,
     size: tuple[int, int],
@@ -375,14 +346,13 @@ def sample_cutmix(
         _alpha_arg_validation(alpha)
         _mode_arg_validation(mode)
         _prob_arg_validation(prob)
-        if not isinstance(size, (tuple, list)) or len(size) != 2 or not all(
-            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in size
-        ):
-            raise ValueError(f"Expected argument `size` to be a pair of positive ints (H, W), but got {size!r}.")
+        _size_arg_validation(tuple(size) if isinstance(size, list) else size)
+    height, width = size
     if alpha == 0 or batch_size < 2 or prob == 0:
         params = identity_params(batch_size)
-        return MixParams._trusted(params.lam, params.index, torch.zeros(batch_size, 4, dtype=torch.long))
-    height, width = size
+        return MixParams._trusted(
+            params.lam, params.index, torch.zeros(batch_size, 4, dtype=torch.long), (height, width)
+        )
     lam, index = _lam_and_index(batch_size, alpha, mode, prob, generator)
     n = 1 if mode == "batch" else batch_size
     owner = torch.zeros(batch_size, dtype=torch.long) if mode == "batch" else torch.arange(batch_size)
@@ -398,4 +368,4 @@ def sample_cutmix(
     boxes = torch.stack([top, bottom, left, right], dim=1)
     if correct_lam:
         lam = (1.0 - ((bottom - top) * (right - left)).double() / (height * width)).float()
-    return MixParams._trusted(lam, index, boxes)
+    return MixParams._trusted(lam, index, boxes, (height, width))

@@ -54,14 +54,14 @@ def test_blend_matches_loop_reference_and_lies_between_sources(shape, seed, mode
 
 
 @pytest.mark.parametrize("shape", [(6, 4), (6, 3, 40, 40)])
-def test_loop_and_vectorised_paths_agree(shape):
-    # the per-sample loop runs for large samples without grad, the vectorised path with grad
+def test_in_place_and_autograd_blends_agree(shape):
+    # without grad the blend scales the gathered partners in place; with grad it is computed out of place
     x = torch.randn(shape)
     params = sample_mixup(shape[0], alpha=1.0, mode="elem", generator=torch.Generator().manual_seed(0))
-    looped = apply_mix(x, params)
-    vectorised = apply_mix(x.clone().requires_grad_(), params)
-    assert vectorised.requires_grad
-    torch.testing.assert_close(looped, vectorised.detach())
+    in_place = apply_mix(x, params)
+    with_grad = apply_mix(x.clone().requires_grad_(), params)
+    assert with_grad.requires_grad
+    torch.testing.assert_close(in_place, with_grad.detach())
 
 
 @given(shape=shapes, seed=st.integers(0, 2**31))
@@ -212,7 +212,7 @@ def test_integer_inputs_blend_raises_but_cutmix_works():
     assert pasted.dtype == torch.uint8
 
 
-@pytest.mark.parametrize("shape", [(4, 3), (4, 3, 40, 40)], ids=["vectorised", "per-sample-loop"])
+@pytest.mark.parametrize("shape", [(4, 3), (4, 3, 40, 40)], ids=["rows", "images"])
 def test_unmixed_rows_are_exact_copies_whatever_their_values(shape):
     # λ = 1 (not selected by `prob`) or a sample that is its own partner: an exact copy, inf and nan included,
     # and a non-finite partner never leaks into it; λ = 0 is an exact copy of the partner

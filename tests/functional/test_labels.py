@@ -287,8 +287,10 @@ def test_errors():
         MixedLabels(y_a, y_b[:3], labels.lam)
     with pytest.raises(ValueError, match=r"Expected argument `lam` of shape \(4,\) or \(4,\)"):
         MixedLabels(y_a, y_b, torch.ones(3))
-    with pytest.raises(TypeError, match="Expected argument `lam` to be a floating-point tensor"):
+    with pytest.raises(TypeError, match=r"Expected argument `lam` to be a floating-point tensor, but got \[0.5, "):
         MixedLabels(y_a, y_b, [0.5] * 4)
+    with pytest.raises(TypeError, match="Expected argument `lam` to be a floating-point tensor, but got a torch.int64"):
+        MixedLabels(y_a, y_b, torch.ones(4, dtype=torch.long))
     with pytest.raises(ValueError, match="Expected argument `label_reads` to be one of"):
         MixedLabels(y_a, y_b, labels.lam, label_reads="maybe")
     with pytest.raises(MixedLabelsError, match="Mixed labels must be the `target` of F.cross_entropy"):

@@ -127,14 +127,31 @@ def test_callback_and_trainer_pickle_during_fit(make_trainer):
 
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.int32])
 def test_label_dtypes_behave_as_plain_cross_entropy_does(make_trainer, dtype):
+    seen = []
+
     class Step(BoringClassifier):
         def training_step(self, batch, batch_idx):
             x, y = batch
-            return F.cross_entropy(self(x), y.long() if dtype == torch.int32 else y)
+            logits = self(x)
+            assert isinstance(y, MixedLabels) and y.dtype == dtype  # the batch's label dtype is kept
+            if dtype == torch.int32:  # plain cross_entropy refuses int32 targets, and so do mixed ones
+                with pytest.raises(RuntimeError, match="Long or Byte"):
+                    F.cross_entropy(logits, y.y_a)
+                with pytest.raises(RuntimeError, match="Long or Byte"):
+                    F.cross_entropy(logits, y)
+                y = y.long()
+            loss = F.cross_entropy(logits, y)
+            per_sample = [F.cross_entropy(logits, t.long(), reduction="none") for t in (y.y_a, y.y_b)]
+            reference = (y.lam * per_sample[0] + (1 - y.lam) * per_sample[1]).mean()
+            seen.append((float(loss), float(reference), float(y.lam.min())))
+            return loss
 
     make_trainer(max_steps=1, callbacks=[MixupCallback(alpha=1.0)]).fit(
         Step(), DataLoader(dataset(label_dtype=dtype), batch_size=8)
     )
+    assert len(seen) == 1
+    loss, reference, lam_min = seen[0]
+    assert lam_min < 1.0 and loss == pytest.approx(reference, rel=1e-5)
 
 
 def test_out_of_range_labels_get_torchs_message(make_trainer):

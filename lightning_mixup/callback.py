@@ -11,6 +11,7 @@ References:
 
 from __future__ import annotations
 
+import warnings
 from typing import Any
 
 import torch
@@ -175,9 +176,16 @@ class MixupCallback(_compat.Callback):
         """The generator of the current batch's draws."""
         return self.engine.generator
 
-    def should_apply(self, epoch: int, step: int) -> bool:
-        """Whether mixing is on at this epoch (``warmup_epochs <= epoch < stop_epoch``) and global step."""
-        return self.engine.should_apply(epoch, step)
+    def should_apply(self, epoch: int, step: int | None = None) -> bool:
+        """Whether mixing is on at this epoch: ``warmup_epochs <= epoch < stop_epoch`` (``step`` is deprecated)."""
+        if step is not None:
+            warnings.warn(
+                "The `step` argument of MixupCallback.should_apply is deprecated and unused: mixing is scheduled by "
+                "epoch.",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+        return self.engine.should_apply(epoch)
 
     # ------------------------------------------------------------------ Lightning hooks
 
@@ -282,7 +290,7 @@ class _MixTransform:
         engine = self.callback.engine
         engine.disarm()
         engine.reseed(_compat.batches_fetched(trainer))
-        return engine.mix_batch(self.pl_module, batch, epoch=trainer.current_epoch, step=trainer.global_step)
+        return engine.mix_container(self.pl_module, batch, epoch=trainer.current_epoch)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"callback": self.callback, "trainer": None, "pl_module": None}

@@ -11,7 +11,6 @@ References:
 
 from __future__ import annotations
 
-import warnings
 from typing import Any
 
 import torch
@@ -21,7 +20,7 @@ from typing_extensions import override
 from lightning_mixup import _compat
 from lightning_mixup._batch import BatchKey
 from lightning_mixup._checks import check_bool, check_int
-from lightning_mixup.engine import MixupEngine
+from lightning_mixup.engine import MixupEngine, warn_unused_step
 from lightning_mixup.functional import MixMode
 from lightning_mixup.functional.discriminator import DiscriminatorMode
 from lightning_mixup.functional.labels import LabelReads
@@ -178,13 +177,7 @@ class MixupCallback(_compat.Callback):
 
     def should_apply(self, epoch: int, step: int | None = None) -> bool:
         """Whether mixing is on at this epoch: ``warmup_epochs <= epoch < stop_epoch`` (``step`` is deprecated)."""
-        if step is not None:
-            warnings.warn(
-                "The `step` argument of MixupCallback.should_apply is deprecated and unused: mixing is scheduled by "
-                "epoch.",
-                DeprecationWarning,
-                stacklevel=2,
-            )
+        warn_unused_step(step, "MixupCallback.should_apply")
         return self.engine.should_apply(epoch)
 
     # ------------------------------------------------------------------ Lightning hooks

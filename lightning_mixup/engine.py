@@ -60,13 +60,11 @@ def batch_seed(seed: int, rank: int, batch_number: int) -> int:
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") >> 1
 
 
-def _warn_step(step: int | None, method: str) -> None:
+def warn_unused_step(step: int | None, method: str) -> None:
+    """Warn that ``method`` got the deprecated ``step`` argument (mixing is scheduled by epoch)."""
     if step is not None:
-        warnings.warn(
-            f"The `step` argument of MixupEngine.{method} is deprecated and unused: mixing is scheduled by epoch.",
-            DeprecationWarning,
-            stacklevel=3,
-        )
+        message = f"The `step` argument of {method} is deprecated and unused: mixing is scheduled by epoch."
+        warnings.warn(message, DeprecationWarning, stacklevel=3)
 
 
 def unmixed_discriminator_batch(real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
@@ -256,7 +254,7 @@ class MixupEngine:
 
     def should_apply(self, epoch: int, step: int | None = None) -> bool:
         """Whether mixing is on at this epoch: ``warmup_epochs <= epoch < stop_epoch`` (``step`` is deprecated)."""
-        _warn_step(step, "should_apply")
+        warn_unused_step(step, "MixupEngine.should_apply")
         if not self.policy.enabled or epoch < self.warmup_epochs:
             return False
         return self.stop_epoch is None or epoch < self.stop_epoch
@@ -281,12 +279,9 @@ class MixupEngine:
 
     def mix_batch(self, module: nn.Module, batch: Any, *, epoch: int, step: int | None = None) -> Any:
         """Deprecated alias of :meth:`mix_container` (not the mixin's ``mix_batch(x, y)``)."""
-        warnings.warn(
-            "MixupEngine.mix_batch(module, batch) is deprecated: use MixupEngine.mix_container(module, batch).",
-            DeprecationWarning,
-            stacklevel=2,
-        )
-        _warn_step(step, "mix_batch")
+        message = "MixupEngine.mix_batch(module, batch) is deprecated: use MixupEngine.mix_container(module, batch)."
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
+        warn_unused_step(step, "MixupEngine.mix_batch")
         return self.mix_container(module, batch, epoch=epoch)
 
     def mix(
@@ -309,7 +304,7 @@ class MixupEngine:
             step: deprecated, unused (the schedule is by epoch).
             layers: Manifold Mixup layers overriding ``manifold_layers`` for this call.
         """
-        _warn_step(step, "mix")
+        warn_unused_step(step, "MixupEngine.mix")
         if layers is not None:
             check_layers(module, list(layers))
         inputs, targets, _ = self._mix(module, [x], y, [], epoch=epoch, layers=layers)
@@ -386,7 +381,7 @@ class MixupEngine:
         Raises:
             ValueError: if only CutMix is configured (``alpha=0``, ``cutmix_alpha > 0``): it has no discriminator form.
         """
-        _warn_step(step, "mix_discriminator")
+        warn_unused_step(step, "MixupEngine.mix_discriminator")
         check_tensor(real, "real", min_ndim=1, floating=True)
         check_tensor(fake, "fake", min_ndim=1, floating=True)
         if self.policy.alpha == 0 and self.policy.cutmix_alpha > 0:

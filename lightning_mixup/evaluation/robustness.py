@@ -376,13 +376,7 @@ class RobustnessEvaluator(pl.LightningModule):
         if isinstance(x, Tensor) and x.dtype == torch.uint8:
             self._uint8_seen = True
         x = to_unit_inputs(x)
-        if (
-            not isinstance(y, Tensor)
-            or y.ndim != 1
-            or y.shape[0] != x.shape[0]
-            or y.is_floating_point()
-            or y.is_complex()
-        ):
+        if not isinstance(y, Tensor) or y.shape != (x.shape[0],) or y.is_floating_point() or y.is_complex():
             raise ValueError(f"Expected integer targets of shape ({x.shape[0]},), but got {describe(y)}.")
         y = y.long()
         if y.numel():
@@ -505,35 +499,16 @@ class RobustnessEvaluator(pl.LightningModule):
             if prefix + name in self._buffer_snapshot
             and not torch.equal(b.detach(), self._buffer_snapshot[prefix + name].to(b.device))
         ]
-        every_cell = tuple(self.grid)
-        checks.append(
-            SanityCheck(
-                "buffers_unchanged",
-                not changed,
-                "no buffer changed" if not changed else f"changed: {changed[:5]}",
-                "buffers",
-                every_cell if changed else (),
-            )
-        )
-        checks.append(
-            SanityCheck(
-                "eval_mode_during_attacks",
-                not self._train_mode_modules,
-                "all modules in eval mode" if not self._train_mode_modules
-                else f"in training mode: {sorted(self._train_mode_modules)[:5]}",
-                "train-mode",
-                every_cell if self._train_mode_modules else (),
-            )
-        )
-        checks.append(
-            SanityCheck(
-                "outputs_are_logits",
-                not self._probabilities_seen,
-                "outputs are not probability rows" if not self._probabilities_seen else "outputs sum to 1 per row",
-                "probabilities",
-                every_cell if self._probabilities_seen else (),
-            )
-        )
+        training = sorted(self._train_mode_modules)
+        for name, failed, if_passed, if_failed, doc in (  # each failure makes every cell untrustworthy
+            ("buffers_unchanged", bool(changed), "no buffer changed", f"changed: {changed[:5]}", "buffers"),
+            ("eval_mode_during_attacks", bool(training), "all modules in eval mode",
+             f"in training mode: {training[:5]}", "train-mode"),
+            ("outputs_are_logits", self._probabilities_seen, "outputs are not probability rows",
+             "outputs sum to 1 per row", "probabilities"),
+        ):  # fmt: skip
+            detail = if_failed if failed else if_passed
+            checks.append(SanityCheck(name, not failed, detail, doc, tuple(self.grid) if failed else ()))
         warn_failed([c for c in checks if c.doc not in ("train-mode", "probabilities")])  # those warned already
         single = self.trainer.world_size == 1 and self.keep_flags
         self.result = RobustnessResult(
@@ -712,15 +687,10 @@ def evaluate_robustness(
     if trainer is None:
         if trainer_kwargs is not None and not isinstance(trainer_kwargs, Mapping):
             raise TypeError(f"Expected argument `trainer_kwargs` to be a dict, but got {describe(trainer_kwargs)}.")
-        kwargs: dict[str, Any] = {
-            "accelerator": "auto",
-            "devices": 1,
-            "logger": False,
-            "enable_checkpointing": False,
-            "enable_progress_bar": False,
-            "enable_model_summary": False,
-            "inference_mode": False,
-        }
+        kwargs: dict[str, Any] = dict(
+            accelerator="auto", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+            enable_model_summary=False, inference_mode=False,
+        )  # fmt: skip
         kwargs.update(trainer_kwargs or {})
         if kwargs["inference_mode"]:
             raise ValueError(

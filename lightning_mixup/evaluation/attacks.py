@@ -220,9 +220,7 @@ def fgsm_eps_sweep(attack: object, images: Tensor, labels: Tensor, eps: Sequence
     torchattacks = require_torchattacks()
     if not isinstance(attack, torchattacks.FGSM):
         raise TypeError(f"Expected argument `attack` to be a torchattacks.FGSM, but got {type(attack).__name__}.")
-    values = [float(e) for e in eps]
-    if any(not math.isfinite(e) or e < 0 for e in values):
-        raise ValueError(f"Expected argument `eps` to be finite non-negative floats, but got {values}.")
+    values = _eps_values("eps", eps)
     reference = float(attack.eps)
     if reference < torch.finfo(images.dtype).eps:
         raise ValueError(
@@ -398,8 +396,7 @@ def _component_name(attack: Any) -> str:
     return name
 
 
-def check_eps_grid(name: str, values: Sequence[float]) -> list[float]:
-    """An ε grid: finite non-negative floats without repeats, returned sorted."""
+def _eps_values(name: str, values: Sequence[float]) -> list[float]:
     if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
         raise TypeError(f"Expected argument `{name}` to be a sequence of floats, but got {describe(values)}.")
     if not all(
@@ -407,7 +404,12 @@ def check_eps_grid(name: str, values: Sequence[float]) -> list[float]:
         for value in values
     ):
         raise ValueError(f"Expected argument `{name}` to hold finite non-negative floats, but got {list(values)!r}.")
-    out = sorted(float(value) for value in values)
+    return [float(value) for value in values]
+
+
+def check_eps_grid(name: str, values: Sequence[float]) -> list[float]:
+    """An ε grid: finite non-negative floats without repeats, returned sorted."""
+    out = sorted(_eps_values(name, values))
     if len(set(out)) != len(out):
         raise ValueError(f"Expected argument `{name}` without repeated values, but got {out!r}.")
     return out

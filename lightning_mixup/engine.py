@@ -30,7 +30,6 @@ import torch
 from torch import Tensor, nn
 
 from lightning_mixup import _batch
-from lightning_mixup._buffers import OutputPool
 from lightning_mixup._checks import check_choice, check_int, check_key, check_tensor, describe
 from lightning_mixup._device import to_device
 from lightning_mixup.functional import MixParams, apply_mix
@@ -210,7 +209,6 @@ class MixupEngine:
         self._step = _StepState()
         self._handles: dict[str, Any] = {}
         self._module: nn.Module | None = None
-        self._pool = OutputPool()
         self._keys: tuple[list[_batch.BatchKey], _batch.BatchKey, list[_batch.BatchKey]] | None = None
 
     # ------------------------------------------------------------------ lifecycle and randomness
@@ -233,13 +231,12 @@ class MixupEngine:
             self._hook(name)
 
     def stop(self) -> None:
-        """End a fit: remove every hook, forget the step's state and the reusable buffer."""
+        """End a fit: remove every hook and forget the step's state."""
         for handle in self._handles.values():
             handle.remove()
         self._handles.clear()
         self._step = _StepState()
         self._module = None
-        self._pool.clear()
 
     def reseed(self, batch_number: int) -> None:
         """Seed the generator for training batch ``batch_number`` (batches fetched before it in this fit)."""
@@ -358,13 +355,8 @@ class MixupEngine:
             return inputs, targets, masks
         if tokens:
             self._arm_embeddings(module, tokens, params)
-        mixed = [value if _is_ids(value) else self._apply(value, params) for value in inputs]
+        mixed = [value if _is_ids(value) else apply_mix(value, params, validate_args=False) for value in inputs]
         return mixed, targets, [_combine_mask(mask, params) for mask in masks]
-
-    def _apply(self, x: Tensor, params: MixParams) -> Tensor:
-        if x.device.type == "cpu" and not x.requires_grad:
-            return apply_mix(x, params, out=self._pool.empty_like(x), validate_args=False)
-        return apply_mix(x, params, validate_args=False)
 
     # ------------------------------------------------------------------ GAN discriminator
 

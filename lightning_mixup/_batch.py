@@ -19,7 +19,7 @@ INPUT_NAMES: tuple[str, ...] = ("input_ids", "pixel_values", "inputs", "input", 
 MASK_NAMES: tuple[str, ...] = ("attention_mask",)
 
 
-def describe(batch: Any) -> str:
+def describe_batch(batch: Any) -> str:
     """A short description of a batch's structure for error messages."""
     if isinstance(batch, Mapping):
         return f"a {type(batch).__name__} with keys {list(batch.keys())}"
@@ -63,7 +63,7 @@ def detect_keys(
     elif is_sequence(batch):
         if input_key is None and target_key is None and len(batch) != 2:
             raise ValueError(
-                f"Expected a training batch (inputs, targets), but got {describe(batch)}: with more than two "
+                f"Expected a training batch (inputs, targets), but got {describe_batch(batch)}: with more than two "
                 f"entries it is ambiguous which are the inputs. {hint}"
             )
         input_key = 0 if input_key is None else input_key
@@ -72,7 +72,7 @@ def detect_keys(
     else:
         raise ValueError(
             f"Expected the training batch to be a list, tuple, namedtuple or mapping holding inputs and targets, but "
-            f"got {describe(batch)}. MixupCallback mixes inputs together with their targets; a batch without "
+            f"got {describe_batch(batch)}. MixupCallback mixes inputs together with their targets; a batch without "
             "targets (an autoencoder, a GAN's real samples) has nothing to mix them with — for a GAN use "
             "MixupMixin.mix_discriminator in the discriminator step."
         )
@@ -110,7 +110,7 @@ def get(batch: Any, key: BatchKey, what: str) -> Any:
     except (KeyError, IndexError, AttributeError, TypeError):
         pass
     raise ValueError(
-        f"Expected the training batch to have an entry at {what}={key!r}, but got {describe(batch)}. Set "
+        f"Expected the training batch to have an entry at {what}={key!r}, but got {describe_batch(batch)}. Set "
         f"MixupCallback(input_key=..., target_key=...) to where the inputs and targets are."
     )
 

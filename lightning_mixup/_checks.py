@@ -198,8 +198,3 @@ def check_tensor(
     if floating is False and (value.is_floating_point() or value.is_complex()):
         raise TypeError(f"Expected argument `{name}` to be an integer tensor, but got {value.dtype}.")
 
-
-def is_integer_tensor(value: Any) -> bool:
-    """Whether ``value`` is a tensor of integer (or bool) dtype."""
-    return isinstance(value, Tensor) and not (value.is_floating_point() or value.is_complex())
-

@@ -1,18 +1,19 @@
 """Every Lightning contact point that is not public API, in one place (``tests/test_compat.py`` pins them).
 
 - Both distributions: ``lightning`` (``lightning.pytorch``) and the standalone ``pytorch_lightning``. The
-  callback derives from the ``Callback`` of each one installed, so a Trainer of either accepts it, and the mixin
+  package's callbacks (``MixupCallback``, ``RobustnessCallback``, ``GANStabilityCallback``) derive from
+  :data:`Callback`, the ``Callback`` of each one installed, so a Trainer of either accepts them, and the mixin
   recognises a LightningModule of either.
 - ``Strategy.batch_to_device(batch, device=None, dataloader_idx=0)`` is wrapped so a training batch is mixed
   right after it reaches the device (after the module's ``on_after_batch_transfer``).
 - ``trainer.fit_loop.epoch_loop.batch_progress.total.ready``: training batches fetched in this fit, restored
   from checkpoints; at ``batch_to_device`` time it counts the batches before the current one.
-- ``LightningModule._compiler_ctx``: set by Lightning for a ``torch.compile``d module.
 """
 
 from __future__ import annotations
 
 import importlib
+import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +24,6 @@ if not _NAMESPACES:
     raise ModuleNotFoundError(
         "lightning_mixup needs PyTorch Lightning: `pip install lightning` (or the standalone `pytorch-lightning`)."
     )
-pl: Any = importlib.import_module(_NAMESPACES[0])
 
 
 def _callback_base() -> Any:
@@ -49,20 +49,13 @@ __all__ = [
     "is_training_batch",
     "lightning_module_types",
     "patch_batch_to_device",
-    "pl",
 ]
 
 
 def lightning_module_types() -> tuple[type, ...]:
     """``LightningModule`` of every installed distribution (only those already imported, plus the first)."""
-    import sys
-
-    types = [pl.LightningModule]
-    for name in _NAMESPACES[1:]:
-        module = sys.modules.get(name)
-        if module is not None:
-            types.append(module.LightningModule)
-    return tuple(types)
+    names = [_NAMESPACES[0], *(name for name in _NAMESPACES[1:] if name in sys.modules)]
+    return tuple(importlib.import_module(name).LightningModule for name in names)
 
 
 def is_lightning_module(obj: Any) -> bool:
@@ -90,11 +83,6 @@ def takes_dataloader_iter(module: Any) -> bool:
     signature_utils = importlib.import_module(f"{_NAMESPACES[0]}.utilities.signature_utils")
     step = getattr(module, "training_step", None)
     return step is not None and bool(signature_utils.is_param_in_hook_signature(step, "dataloader_iter", explicit=True))
-
-
-def is_compiled(module: Any) -> bool:
-    """Whether Lightning runs this module's steps through ``torch.compile``."""
-    return getattr(module, "_compiler_ctx", None) is not None
 
 
 class BatchToDevicePatch:

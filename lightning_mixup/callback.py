@@ -20,7 +20,7 @@ from typing_extensions import override
 from lightning_mixup import _compat
 from lightning_mixup._batch import BatchKey
 from lightning_mixup._checks import check_bool, check_int
-from lightning_mixup.engine import MixupEngine
+from lightning_mixup.engine import MixupEngine, warn_unused_step
 from lightning_mixup.functional import MixMode
 from lightning_mixup.functional.discriminator import DiscriminatorMode
 from lightning_mixup.functional.labels import LabelReads
@@ -175,9 +175,10 @@ class MixupCallback(_compat.Callback):
         """The generator of the current batch's draws."""
         return self.engine.generator
 
-    def should_apply(self, epoch: int, step: int) -> bool:
-        """Whether mixing is on at this epoch (``warmup_epochs <= epoch < stop_epoch``) and global step."""
-        return self.engine.should_apply(epoch, step)
+    def should_apply(self, epoch: int, step: int | None = None) -> bool:
+        """Whether mixing is on at this epoch: ``warmup_epochs <= epoch < stop_epoch`` (``step`` is deprecated)."""
+        warn_unused_step(step, "MixupCallback.should_apply")
+        return self.engine.should_apply(epoch)
 
     # ------------------------------------------------------------------ Lightning hooks
 
@@ -282,7 +283,7 @@ class _MixTransform:
         engine = self.callback.engine
         engine.disarm()
         engine.reseed(_compat.batches_fetched(trainer))
-        return engine.mix_batch(self.pl_module, batch, epoch=trainer.current_epoch, step=trainer.global_step)
+        return engine.mix_container(self.pl_module, batch, epoch=trainer.current_epoch)
 
     def __getstate__(self) -> dict[str, Any]:
         return {"callback": self.callback, "trainer": None, "pl_module": None}

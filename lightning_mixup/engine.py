@@ -21,6 +21,7 @@ References:
 from __future__ import annotations
 
 import hashlib
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,8 +30,7 @@ import torch
 from torch import Tensor, nn
 
 from lightning_mixup import _batch
-from lightning_mixup._buffers import OutputPool
-from lightning_mixup._checks import check_choice, check_int, check_tensor, describe
+from lightning_mixup._checks import check_choice, check_int, check_key, check_tensor, describe
 from lightning_mixup._device import to_device
 from lightning_mixup.functional import MixParams, apply_mix
 from lightning_mixup.functional.discriminator import (
@@ -42,7 +42,7 @@ from lightning_mixup.functional.discriminator import (
 from lightning_mixup.functional.labels import LABEL_READS, LabelReads, LabelTracker, MixedLabels, MixedLabelsError
 from lightning_mixup.policy import MixupPolicy
 
-__all__ = ["INPUT_LAYER", "MixStats", "MixupEngine", "batch_generator", "batch_seed"]
+__all__ = ["INPUT_LAYER", "MixStats", "MixupEngine", "batch_generator", "batch_seed", "unmixed_discriminator_batch"]
 
 INPUT_LAYER = "input"
 _EMBEDDINGS = (nn.Embedding, nn.EmbeddingBag)
@@ -57,6 +57,26 @@ def batch_seed(seed: int, rank: int, batch_number: int) -> int:
     """
     key = f"{seed}:{rank}:{batch_number}".encode()
     return int.from_bytes(hashlib.blake2b(key, digest_size=8).digest(), "little") >> 1
+
+
+def warn_unused_step(step: int | None, method: str) -> None:
+    """Warn that ``method`` got the deprecated ``step`` argument (mixing is scheduled by epoch)."""
+    if step is not None:
+        message = f"The `step` argument of {method} is deprecated and unused: mixing is scheduled by epoch."
+        warnings.warn(message, DeprecationWarning, stacklevel=3)
+
+
+def unmixed_discriminator_batch(real: Tensor, fake: Tensor) -> tuple[Tensor, Tensor]:
+    """The plain (ERM) discriminator batch: inputs ``cat([real, fake])`` and labels ``cat([1, 0])`` (1 = real).
+
+    The one place that builds it: the engine when it does not mix, the mixin outside training or without a callback.
+
+    Example:
+        >>> unmixed_discriminator_batch(torch.ones(2, 1), torch.zeros(1, 1))[1]
+        tensor([1., 1., 0.])
+    """
+    labels = torch.cat([torch.ones(len(real), device=real.device), torch.zeros(len(fake), device=real.device)])
+    return torch.cat([real, fake]), labels
 
 
 def batch_generator(seed: int, rank: int, batch_number: int) -> torch.Generator:
@@ -127,7 +147,7 @@ class MixupEngine:
         >>> engine = MixupEngine(MixupPolicy(alpha=1.0))
         >>> engine.start(nn.Linear(2, 2), seed=0, rank=0)
         >>> engine.reseed(0)
-        >>> x, y = engine.mix(nn.Linear(2, 2), torch.rand(4, 2), torch.tensor([0, 1, 1, 0]), epoch=0, step=0)
+        >>> x, y = engine.mix(nn.Linear(2, 2), torch.rand(4, 2), torch.tensor([0, 1, 1, 0]), epoch=0)
         >>> type(y).__name__
         'MixedLabels'
         >>> engine.stop()
@@ -169,12 +189,9 @@ class MixupEngine:
         keys = input_key if isinstance(input_key, list) else [input_key]
         if isinstance(input_key, list) and not input_key:
             raise ValueError("Expected argument `input_key` to be a key, a non-empty list of keys or None, but got [].")
-        for key in [*keys, target_key]:
-            if key is not None and (not isinstance(key, (int, str)) or isinstance(key, bool)):
-                raise ValueError(
-                    f"Expected `input_key`/`target_key` to be an int index, a str key (or, for inputs, a list of "
-                    f"them) or None, but got {key!r}."
-                )
+        for key in keys:
+            check_key(key, "input_key")
+        check_key(target_key, "target_key")
         if target_key is not None and target_key in keys:
             raise ValueError(f"Expected `input_key` and `target_key` to differ, but both name {target_key!r}.")
         self.policy = policy
@@ -192,7 +209,6 @@ class MixupEngine:
         self._step = _StepState()
         self._handles: dict[str, Any] = {}
         self._module: nn.Module | None = None
-        self._pool = OutputPool()
         self._keys: tuple[list[_batch.BatchKey], _batch.BatchKey, list[_batch.BatchKey]] | None = None
 
     # ------------------------------------------------------------------ lifecycle and randomness
@@ -215,13 +231,12 @@ class MixupEngine:
             self._hook(name)
 
     def stop(self) -> None:
-        """End a fit: remove every hook, forget the step's state and the reusable buffer."""
+        """End a fit: remove every hook and forget the step's state."""
         for handle in self._handles.values():
             handle.remove()
         self._handles.clear()
         self._step = _StepState()
         self._module = None
-        self._pool.clear()
 
     def reseed(self, batch_number: int) -> None:
         """Seed the generator for training batch ``batch_number`` (batches fetched before it in this fit)."""
@@ -234,15 +249,16 @@ class MixupEngine:
         """The generator of the current batch's draws."""
         return self._generator
 
-    def should_apply(self, epoch: int, step: int) -> bool:
-        """Whether mixing is on at this epoch (``warmup_epochs <= epoch < stop_epoch``) and global step."""
+    def should_apply(self, epoch: int, step: int | None = None) -> bool:
+        """Whether mixing is on at this epoch: ``warmup_epochs <= epoch < stop_epoch`` (``step`` is deprecated)."""
+        warn_unused_step(step, "MixupEngine.should_apply")
         if not self.policy.enabled or epoch < self.warmup_epochs:
             return False
         return self.stop_epoch is None or epoch < self.stop_epoch
 
     # ------------------------------------------------------------------ mixing a batch
 
-    def mix_batch(self, module: nn.Module, batch: Any, *, epoch: int, step: int) -> Any:
+    def mix_container(self, module: nn.Module, batch: Any, *, epoch: int) -> Any:
         """A copy of the batch container with its inputs and targets mixed (the one place that builds it).
 
         The inputs and targets are found once (explicit keys, else conventional names, see
@@ -254,9 +270,16 @@ class MixupEngine:
         inputs = [_batch.get(batch, key, "input_key") for key in input_keys]
         target = _batch.get(batch, target_key, "target_key")
         masks = [_batch.get(batch, key, "mask") for key in mask_keys]
-        inputs, target, masks = self._mix(module, inputs, target, masks, epoch=epoch, step=step, layers=None)
+        inputs, target, masks = self._mix(module, inputs, target, masks, epoch=epoch, layers=None)
         updates = {**dict(zip(input_keys, inputs, strict=True)), **dict(zip(mask_keys, masks, strict=True))}
         return _batch.replace(batch, {**updates, target_key: target})
+
+    def mix_batch(self, module: nn.Module, batch: Any, *, epoch: int, step: int | None = None) -> Any:
+        """Deprecated alias of :meth:`mix_container` (not the mixin's ``mix_batch(x, y)``)."""
+        message = "MixupEngine.mix_batch(module, batch) is deprecated: use MixupEngine.mix_container(module, batch)."
+        warnings.warn(message, DeprecationWarning, stacklevel=2)
+        warn_unused_step(step, "MixupEngine.mix_batch")
+        return self.mix_container(module, batch, epoch=epoch)
 
     def mix(
         self,
@@ -265,7 +288,7 @@ class MixupEngine:
         y: Tensor,
         *,
         epoch: int,
-        step: int,
+        step: int | None = None,
         layers: Sequence[str] | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Mix one batch: ``(inputs, targets)``, mixed when the schedule says so (the mixin's ``mix_batch``).
@@ -275,12 +298,13 @@ class MixupEngine:
             x: inputs ``(B, ...)``; integer inputs (token or category ids) are mixed at the embedding output.
             y: targets ``(B, ...)``.
             epoch: the current epoch, for the schedule.
-            step: the current global step, for the schedule.
+            step: deprecated, unused (the schedule is by epoch).
             layers: Manifold Mixup layers overriding ``manifold_layers`` for this call.
         """
+        warn_unused_step(step, "MixupEngine.mix")
         if layers is not None:
             check_layers(module, list(layers))
-        inputs, targets, _ = self._mix(module, [x], y, [], epoch=epoch, step=step, layers=layers)
+        inputs, targets, _ = self._mix(module, [x], y, [], epoch=epoch, layers=layers)
         return inputs[0], targets
 
     def _mix(
@@ -291,7 +315,6 @@ class MixupEngine:
         masks: list[Tensor],
         *,
         epoch: int,
-        step: int,
         layers: Sequence[str] | None,
     ) -> tuple[list[Tensor], Tensor, list[Tensor]]:
         for value in inputs:
@@ -312,7 +335,7 @@ class MixupEngine:
                 f"Expected inputs and targets with the same batch size, but got shapes {shapes}. Check `input_key` "
                 "and `target_key`."
             )
-        if batch_size < 2 or not self.should_apply(epoch, step):
+        if batch_size < 2 or not self.should_apply(epoch):
             self.stats.add(None, batch_size)
             return inputs, self.policy.unmixed_targets(y), masks
         names = list(layers) if layers is not None else self.manifold_layers
@@ -332,17 +355,14 @@ class MixupEngine:
             return inputs, targets, masks
         if tokens:
             self._arm_embeddings(module, tokens, params)
-        mixed = [value if _is_ids(value) else self._apply(value, params) for value in inputs]
+        mixed = [value if _is_ids(value) else apply_mix(value, params, validate_args=False) for value in inputs]
         return mixed, targets, [_combine_mask(mask, params) for mask in masks]
-
-    def _apply(self, x: Tensor, params: MixParams) -> Tensor:
-        if x.device.type == "cpu" and not x.requires_grad:
-            return apply_mix(x, params, out=self._pool.empty_like(x), validate_args=False)
-        return apply_mix(x, params, validate_args=False)
 
     # ------------------------------------------------------------------ GAN discriminator
 
-    def mix_discriminator(self, real: Tensor, fake: Tensor, *, epoch: int, step: int) -> tuple[Tensor, Tensor]:
+    def mix_discriminator(
+        self, real: Tensor, fake: Tensor, *, epoch: int, step: int | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Discriminator inputs and soft labels (1 = real) for one discriminator step.
 
         Mixed as ``discriminator_mode`` says when the schedule is on (and, with ``prob`` < 1, for that share of
@@ -353,6 +373,7 @@ class MixupEngine:
         Raises:
             ValueError: if only CutMix is configured (``alpha=0``, ``cutmix_alpha > 0``): it has no discriminator form.
         """
+        warn_unused_step(step, "MixupEngine.mix_discriminator")
         check_tensor(real, "real", min_ndim=1, floating=True)
         check_tensor(fake, "fake", min_ndim=1, floating=True)
         if self.policy.alpha == 0 and self.policy.cutmix_alpha > 0:
@@ -362,7 +383,7 @@ class MixupEngine:
                 "mixed. Set alpha (mixup's α) for discriminator mixup."
             )
         batch_size = int(real.shape[0])
-        apply = self.should_apply(epoch, step) and batch_size > 0
+        apply = self.should_apply(epoch) and batch_size > 0
         if apply and self.policy.prob < 1.0:  # `prob` decides per discriminator batch; `mode` does not apply here
             apply = bool(torch.rand((), generator=self._generator) < self.policy.prob)
         if apply:
@@ -372,8 +393,7 @@ class MixupEngine:
             self.stats.add(params, params.batch_size)
             return apply_discriminator_mix(real, fake, params)
         self.stats.add(None, 2 * batch_size)
-        labels = torch.cat([torch.ones(batch_size, device=real.device), torch.zeros(len(fake), device=real.device)])
-        return torch.cat([real, fake]), labels
+        return unmixed_discriminator_batch(real, fake)
 
     # ------------------------------------------------------------------ hooks
 

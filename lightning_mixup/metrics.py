@@ -20,7 +20,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torchmetrics import Metric
 
-from lightning_mixup._checks import check_choice, check_int
+from lightning_mixup._checks import check_choice, check_int, check_probability
 from lightning_mixup.functional import MixedLabels
 from lightning_mixup.functional.apply import blend_pair
 
@@ -80,8 +80,7 @@ class MixupAccuracy(Metric):
         check_choice(average, "average", ACCURACY_AVERAGES)
         check_int(num_classes, "num_classes", minimum=2, optional=True)
         check_int(top_k, "top_k", minimum=1)
-        if not isinstance(threshold, (int, float)) or isinstance(threshold, bool) or not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"Expected argument `threshold` to be a float in [0, 1], but got {threshold!r}.")
+        check_probability(threshold, "threshold")
         if task == "binary" and top_k != 1:
             raise ValueError(f"Expected argument `top_k` to be 1 for task='binary', but got {top_k}.")
         if average == "macro" and task == "multiclass" and num_classes is None:

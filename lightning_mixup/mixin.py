@@ -15,11 +15,10 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-import torch
 from torch import Tensor
 
 from lightning_mixup import _compat
-from lightning_mixup.engine import INPUT_LAYER, MixupEngine
+from lightning_mixup.engine import INPUT_LAYER, MixupEngine, unmixed_discriminator_batch
 from lightning_mixup.functional import MixedLabels
 
 __all__ = ["MixupMixin"]
@@ -88,9 +87,8 @@ class MixupMixin:
             )
         return self
 
-    def _where(self) -> dict[str, int]:
-        module = self._module()
-        return {"epoch": int(module.current_epoch), "step": int(module.global_step)}
+    def _epoch(self) -> int:
+        return int(self._module().current_epoch)
 
     def mix_batch(self, x: Tensor, y: Tensor, *, layers: Sequence[str] | None = None) -> tuple[Tensor, Tensor]:
         """Mix a batch with the callback's policy: ``(mixed inputs, targets)``.
@@ -109,7 +107,7 @@ class MixupMixin:
         engine = self._active_engine()
         if engine is None:
             return x, y
-        return engine.mix(self._module(), x, y, layers=layers, **self._where())
+        return engine.mix(self._module(), x, y, layers=layers, epoch=self._epoch())
 
     @contextmanager
     def manifold_mixup(
@@ -135,7 +133,7 @@ class MixupMixin:
                 "Expected Manifold Mixup layers: pass `layers=[...]` or MixupCallback(manifold_layers=[...]), but got "
                 "none."
             )
-        mixed = engine.mix(self._module(), x, y, layers=names, **self._where())
+        mixed = engine.mix(self._module(), x, y, layers=names, epoch=self._epoch())
         try:
             yield mixed
             missing = [name for name in engine.pending() if name != INPUT_LAYER]
@@ -159,9 +157,8 @@ class MixupMixin:
         """
         engine = self._active_engine()
         if engine is None:
-            labels = torch.cat([torch.ones(len(real)), torch.zeros(len(fake))]).to(real.device)
-            return torch.cat([real, fake]), labels
-        return engine.mix_discriminator(real, fake, **self._where())
+            return unmixed_discriminator_batch(real, fake)
+        return engine.mix_discriminator(real, fake, epoch=self._epoch())
 
     def mixup_loss(
         self, loss_fn: Callable[..., Tensor], output: Tensor, target: Tensor, reduction: str = "mean", **kwargs: Any

@@ -226,7 +226,9 @@ def test_schedule_warmup_and_stop_epoch_and_logging(make_trainer):
     trainer.fit(model, DataLoader(dataset(), batch_size=8))
     kinds = [type(y) for _, y, _, _ in model.train_seen]
     assert kinds == [torch.Tensor] * 3 + [MixedLabels] * 6 + [torch.Tensor] * 3
-    assert [callback.should_apply(e, 0) for e in range(4)] == [False, True, True, False]
+    assert [callback.should_apply(e) for e in range(4)] == [False, True, True, False]
+    with pytest.warns(DeprecationWarning, match="`step` argument of MixupCallback.should_apply is deprecated"):
+        assert callback.should_apply(1, 0) and not callback.should_apply(3, 0)
     metrics = trainer.callback_metrics
     assert "mixup/lam" in metrics and "mixup/mixed_share" in metrics
     assert float(logged[1]["mixup/mixed_share"]) > 0.5
@@ -431,7 +433,9 @@ def test_batch_structure_errors(make_trainer):
         ({"num_classes": 0}, ValueError, "Expected argument `num_classes` to be an int >= 1 or None"),
         ({"num_classes": True}, ValueError, "Expected argument `num_classes` to be an int >= 1 or None"),
         ({"label_smoothing": 1.0}, ValueError, r"Expected argument `label_smoothing` to be a float in \[0, 1\)"),
-        ({"input_key": 1.5}, ValueError, "Expected `input_key`/`target_key` to be an int index, a str key"),
+        ({"input_key": 1.5}, ValueError, "Expected argument `input_key` to be an int index, a str key or None"),
+        ({"input_key": [0, True]}, ValueError, "Expected argument `input_key` to be an int index, a str key"),
+        ({"target_key": 0.5}, ValueError, "Expected argument `target_key` to be an int index, a str key or None"),
         ({"input_key": 1, "target_key": 1}, ValueError, "Expected `input_key` and `target_key` to differ"),
         ({"input_key": []}, ValueError, "Expected argument `input_key` to be a key, a non-empty list of keys"),
         (

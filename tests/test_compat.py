@@ -71,21 +71,6 @@ def test_both_lightning_namespaces_are_recognised():
     assert not _compat.is_lightning_module(torch.nn.Linear(1, 1))
 
 
-class Plain(BoringClassifier):
-    def training_step(self, batch, batch_idx):  # no self.log: Lightning's log() does not trace under dynamo here
-        x, y = batch
-        return F.cross_entropy(self(x), y)
-
-
-def test_compiled_modules_are_recognised(make_trainer):
-    model = Plain()
-    compiled = torch.compile(model, backend="eager")
-    data = DataLoader(TensorDataset(torch.randn(8, 8), torch.randint(3, (8,))), batch_size=4)
-    trainer = make_trainer(max_steps=1)
-    trainer.fit(compiled, data)
-    assert _compat.is_compiled(trainer.lightning_module)
-
-
 def test_the_callback_is_a_callback_of_both_distributions():
     import lightning.pytorch
     import pytorch_lightning

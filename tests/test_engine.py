@@ -85,7 +85,7 @@ def test_attention_masks_of_a_mixed_pair_are_combined():
         "attention_mask": torch.tensor([[1, 1, 0], [1, 0, 0], [1, 1, 1]]),
         "labels": torch.tensor([0, 1, 2]),
     }
-    mixed = engine.mix_batch(holder, batch, epoch=0, step=0)
+    mixed = engine.mix_container(holder, batch, epoch=0)
     labels = mixed["labels"]
     assert torch.equal(mixed["input_ids"], batch["input_ids"])  # ids are not blended: their embeddings are
     partner = batch["attention_mask"][torch.tensor([labels.y_b.tolist().index(int(b)) for b in labels.y_b])]
@@ -96,6 +96,11 @@ def test_attention_masks_of_a_mixed_pair_are_combined():
             assert torch.equal(mixed["attention_mask"][i], expected)
     assert partner is not None
     assert batch["attention_mask"][1].tolist() == [1, 0, 0]  # the batch itself is not modified
+    engine.reseed(0)
+    with pytest.warns(DeprecationWarning, match=r"mix_batch\(module, batch\) is deprecated: use MixupEngine.mix_con"):
+        again = engine.mix_batch(holder, batch, epoch=0)
+    assert torch.equal(again["attention_mask"], mixed["attention_mask"])
+    assert torch.equal(again["labels"].lam, labels.lam)
     engine.stop()
 
 
@@ -127,14 +132,31 @@ def test_callback_and_trainer_pickle_during_fit(make_trainer):
 
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.int32])
 def test_label_dtypes_behave_as_plain_cross_entropy_does(make_trainer, dtype):
+    seen = []
+
     class Step(BoringClassifier):
         def training_step(self, batch, batch_idx):
             x, y = batch
-            return F.cross_entropy(self(x), y.long() if dtype == torch.int32 else y)
+            logits = self(x)
+            assert isinstance(y, MixedLabels) and y.dtype == dtype  # the batch's label dtype is kept
+            if dtype == torch.int32:  # plain cross_entropy refuses int32 targets, and so do mixed ones
+                with pytest.raises(RuntimeError, match="Long or Byte"):
+                    F.cross_entropy(logits, y.y_a)
+                with pytest.raises(RuntimeError, match="Long or Byte"):
+                    F.cross_entropy(logits, y)
+                y = y.long()
+            loss = F.cross_entropy(logits, y)
+            per_sample = [F.cross_entropy(logits, t.long(), reduction="none") for t in (y.y_a, y.y_b)]
+            reference = (y.lam * per_sample[0] + (1 - y.lam) * per_sample[1]).mean()
+            seen.append((float(loss), float(reference), float(y.lam.min())))
+            return loss
 
     make_trainer(max_steps=1, callbacks=[MixupCallback(alpha=1.0)]).fit(
         Step(), DataLoader(dataset(label_dtype=dtype), batch_size=8)
     )
+    assert len(seen) == 1
+    loss, reference, lam_min = seen[0]
+    assert lam_min < 1.0 and loss == pytest.approx(reference, rel=1e-5)
 
 
 def test_out_of_range_labels_get_torchs_message(make_trainer):
@@ -230,3 +252,16 @@ def test_log_false_logs_nothing(make_trainer):
         trainer = make_trainer(max_epochs=1, callbacks=[MixupCallback(alpha=1.0, log=log)])
         trainer.fit(BoringClassifier(), DataLoader(dataset(), batch_size=8))
         assert ("mixup/lam" in trainer.callback_metrics) is log
+
+
+def test_the_unused_step_argument_is_deprecated():
+    engine = MixupEngine(MixupPolicy(alpha=1.0), warmup_epochs=1, stop_epoch=2)
+    assert [engine.should_apply(epoch) for epoch in range(3)] == [False, True, False]
+    with pytest.warns(DeprecationWarning, match="`step` argument of MixupEngine.should_apply is deprecated"):
+        assert engine.should_apply(1, 10**6)
+    engine.start(nn.Linear(2, 2), seed=0, rank=0)
+    engine.reseed(0)
+    with pytest.warns(DeprecationWarning, match="`step` argument of MixupEngine.mix is deprecated"):
+        _, y = engine.mix(nn.Linear(2, 2), torch.rand(4, 2), torch.tensor([0, 1, 1, 0]), epoch=1, step=0)
+    assert isinstance(y, MixedLabels)
+    engine.stop()

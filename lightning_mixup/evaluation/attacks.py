@@ -76,7 +76,7 @@ import torch
 from lightning_utilities.core.imports import RequirementCache
 from torch import Tensor, nn
 
-from lightning_mixup._checks import check_bool, check_choice, check_int
+from lightning_mixup._checks import check_bool, check_choice, check_finite_float, check_int, describe
 
 AttackName = Literal["fgsm", "pgd", "pgdl2", "autoattack", "transfer_fgsm", "transfer_pgd"]
 ATTACKS: tuple[str, ...] = ("fgsm", "pgd", "pgdl2", "autoattack", "transfer_fgsm", "transfer_pgd")
@@ -220,9 +220,7 @@ def fgsm_eps_sweep(attack: object, images: Tensor, labels: Tensor, eps: Sequence
     torchattacks = require_torchattacks()
     if not isinstance(attack, torchattacks.FGSM):
         raise TypeError(f"Expected argument `attack` to be a torchattacks.FGSM, but got {type(attack).__name__}.")
-    values = [float(e) for e in eps]
-    if any(not math.isfinite(e) or e < 0 for e in values):
-        raise ValueError(f"Expected argument `eps` to be finite non-negative floats, but got {values}.")
+    values = _eps_values("eps", eps)
     reference = float(attack.eps)
     if reference < torch.finfo(images.dtype).eps:
         raise ValueError(
@@ -398,6 +396,62 @@ def _component_name(attack: Any) -> str:
     return name
 
 
+def _eps_values(name: str, values: Sequence[float]) -> list[float]:
+    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
+        raise TypeError(f"Expected argument `{name}` to be a sequence of floats, but got {describe(values)}.")
+    if not all(
+        isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value >= 0
+        for value in values
+    ):
+        raise ValueError(f"Expected argument `{name}` to hold finite non-negative floats, but got {list(values)!r}.")
+    return [float(value) for value in values]
+
+
+def check_eps_grid(name: str, values: Sequence[float]) -> list[float]:
+    """An ε grid: finite non-negative floats without repeats, returned sorted."""
+    out = sorted(_eps_values(name, values))
+    if len(set(out)) != len(out):
+        raise ValueError(f"Expected argument `{name}` without repeated values, but got {out!r}.")
+    return out
+
+
+def check_attack_options(
+    *,
+    fgsm_eps: Sequence[float],
+    pgd_eps: Sequence[float],
+    pgdl2_eps: Sequence[float],
+    pgd_steps: int,
+    pgd_rel_step: float,
+    pgd_restarts: int,
+    pgd_clean_start: bool,
+) -> dict[str, Any]:
+    """The FGSM/PGD options of an :class:`AttackSuite`, checked; the ε grids sorted.
+
+    The one definition shared by the suite, :class:`~lightning_mixup.evaluation.RobustnessEvaluator` and
+    :class:`~lightning_mixup.evaluation.RobustnessCallback`, which check them when they are built.
+
+    Example:
+        >>> check_attack_options(fgsm_eps=[0.1, 0.0], pgd_eps=[], pgdl2_eps=[], pgd_steps=10, pgd_rel_step=2.5,
+        ...                      pgd_restarts=1, pgd_clean_start=True)["fgsm_eps"]
+        [0.0, 0.1]
+    """
+    check_int(pgd_steps, "pgd_steps", minimum=1)
+    check_finite_float(pgd_rel_step, "pgd_rel_step", minimum=0.0, allow_zero=False, min_positive=1e-6)
+    check_int(pgd_restarts, "pgd_restarts", minimum=0)
+    check_bool(pgd_clean_start, "pgd_clean_start")
+    if pgd_restarts == 0 and not pgd_clean_start:
+        raise ValueError("Expected at least one PGD run: `pgd_restarts` >= 1 or `pgd_clean_start=True`.")
+    return {
+        "fgsm_eps": check_eps_grid("fgsm_eps", fgsm_eps),
+        "pgd_eps": check_eps_grid("pgd_eps", pgd_eps),
+        "pgdl2_eps": check_eps_grid("pgdl2_eps", pgdl2_eps),
+        "pgd_steps": pgd_steps,
+        "pgd_rel_step": float(pgd_rel_step),
+        "pgd_restarts": pgd_restarts,
+        "pgd_clean_start": pgd_clean_start,
+    }
+
+
 class AttackSuite:
     """The attacks of one evaluation: FGSM, PGD, L2 PGD, AutoAttack, and transfer FGSM/PGD from a source model.
 
@@ -456,14 +510,15 @@ class AttackSuite:
         seed: int = 0,
         transfer_model: nn.Module | None = None,
     ) -> None:
-        check_int(pgd_restarts, "pgd_restarts", minimum=0)
-        check_bool(pgd_clean_start, "pgd_clean_start")
-        if pgd_restarts == 0 and not pgd_clean_start:
-            raise ValueError("Expected at least one PGD run: `pgd_restarts` >= 1 or `pgd_clean_start=True`.")
+        options = check_attack_options(
+            fgsm_eps=fgsm_eps, pgd_eps=pgd_eps, pgdl2_eps=pgdl2_eps, pgd_steps=pgd_steps, pgd_rel_step=pgd_rel_step,
+            pgd_restarts=pgd_restarts, pgd_clean_start=pgd_clean_start,
+        )  # fmt: skip
+        fgsm_eps, pgd_eps, pgdl2_eps = options["fgsm_eps"], options["pgd_eps"], options["pgdl2_eps"]
         self.model = model
         self.transfer_model = transfer_model
         self.device = torch.device(device)
-        self.fgsm_eps = [float(e) for e in fgsm_eps]
+        self.fgsm_eps = fgsm_eps
         self.fgsm_sweep = fgsm_sweep
         self.autoattack_names: list[str] = []
         self.fgsm: list[Any] = []
@@ -477,9 +532,7 @@ class AttackSuite:
         if autoattack_eps and num_classes is None:
             raise ValueError("Expected `num_classes` with `autoattack_eps`.")
         ta = require_torchattacks()
-        pgd: dict[str, Any] = {
-            "steps": pgd_steps, "rel_step": pgd_rel_step, "restarts": pgd_restarts, "clean_start": pgd_clean_start
-        }
+        pgd = {key: options[f"pgd_{key}"] for key in ("steps", "rel_step", "restarts", "clean_start")}
         with _quiet_construction():
             self.fgsm = self._fgsm_attacks(ta, model)
             self.pgd = [(float(e), _pgd_runs(ta, model, e, norm="Linf", **pgd)) for e in pgd_eps]

@@ -19,6 +19,7 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from lightning_mixup._checks import check_int
 from lightning_mixup.evaluation.results import ReliabilityBins
 
 
@@ -54,8 +55,7 @@ class ReliabilityDiagram(Metric):
 
     def __init__(self, n_bins: int = 15, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        if not isinstance(n_bins, int) or isinstance(n_bins, bool) or n_bins < 1:
-            raise ValueError(f"Expected argument `n_bins` to be a positive int, but got {n_bins!r}.")
+        check_int(n_bins, "n_bins", minimum=1)
         self.n_bins = n_bins
         for name in ("count", "confidence_sum", "correct_sum"):
             self.add_state(name, default=torch.zeros(n_bins + 1, dtype=torch.float64), dist_reduce_fx="sum")

@@ -13,25 +13,25 @@ References:
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
+from typing import Any
 
-import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 from typing_extensions import override
 
-from lightning_mixup._checks import check_bool, check_int
+from lightning_mixup._checks import check_int
+from lightning_mixup._compat import Callback
 from lightning_mixup.evaluation.attacks import (
     AttackModel,
     AttackSuite,
     as_attack_input,
+    check_attack_options,
     require_torchattacks,
     seeded_rng,
 )
 from lightning_mixup.evaluation.results import format_eps
-from lightning_mixup.evaluation.robustness import BatchKey, _check_eps, to_unit_inputs
+from lightning_mixup.evaluation.robustness import BatchKey, to_unit_inputs
 
 
 class RobustnessCallback(Callback):
@@ -65,9 +65,12 @@ class RobustnessCallback(Callback):
     Attributes:
         history: one dict per attacked epoch: ``{"epoch": ..., "clean_acc": ..., "fgsm_acc@0.1": ..., ...}``.
 
+    A callback of both ``lightning.pytorch`` and ``pytorch_lightning``: a Trainer of either accepts it.
+
     Example:
+        >>> from lightning.pytorch import Trainer
         >>> callback = RobustnessCallback(every_n_epochs=2, fgsm_eps=[0.1], pgd_eps=[])
-        >>> trainer = pl.Trainer(callbacks=[callback], logger=False, enable_progress_bar=False,
+        >>> trainer = Trainer(callbacks=[callback], logger=False, enable_progress_bar=False,
         ...                      enable_checkpointing=False, enable_model_summary=False)
     """
 
@@ -90,30 +93,20 @@ class RobustnessCallback(Callback):
         prefix: str = "robust",
     ) -> None:
         super().__init__()
-        for name, value in (("every_n_epochs", every_n_epochs), ("max_batches", max_batches), ("pgd_steps", pgd_steps)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"Expected argument `{name}` to be a positive int, but got {value!r}.")
-        if not isinstance(pgd_rel_step, (int, float)) or not math.isfinite(pgd_rel_step) or pgd_rel_step <= 0:
-            raise ValueError(f"Expected argument `pgd_rel_step` to be a positive float, but got {pgd_rel_step!r}.")
-        self.fgsm_eps = _check_eps("fgsm_eps", fgsm_eps)
-        self.pgd_eps = _check_eps("pgd_eps", pgd_eps)
-        self.pgdl2_eps = _check_eps("pgdl2_eps", pgdl2_eps)
-        if not (self.fgsm_eps or self.pgd_eps or self.pgdl2_eps):
+        check_int(every_n_epochs, "every_n_epochs", minimum=1)
+        check_int(max_batches, "max_batches", minimum=1)
+        self.attack_options = check_attack_options(
+            fgsm_eps=fgsm_eps, pgd_eps=pgd_eps, pgdl2_eps=pgdl2_eps, pgd_steps=pgd_steps, pgd_rel_step=pgd_rel_step,
+            pgd_restarts=pgd_restarts, pgd_clean_start=pgd_clean_start,
+        )  # fmt: skip
+        if not any(self.attack_options[name] for name in ("fgsm_eps", "pgd_eps", "pgdl2_eps")):
             raise ValueError("Expected at least one ε in `fgsm_eps`, `pgd_eps` or `pgdl2_eps`, but all are empty.")
         if (normalize_mean is None) != (normalize_std is None):
             raise ValueError("Expected both `normalize_mean` and `normalize_std`, or neither.")
-        check_int(pgd_restarts, "pgd_restarts", minimum=0)
-        check_bool(pgd_clean_start, "pgd_clean_start")
-        if pgd_restarts == 0 and not pgd_clean_start:
-            raise ValueError("Expected at least one PGD run: `pgd_restarts` >= 1 or `pgd_clean_start=True`.")
         check_int(seed, "seed")
         require_torchattacks()
         self.every_n_epochs = every_n_epochs
         self.max_batches = max_batches
-        self.pgd_steps = pgd_steps
-        self.pgd_rel_step = float(pgd_rel_step)
-        self.pgd_restarts = pgd_restarts
-        self.pgd_clean_start = pgd_clean_start
         self.normalize_mean = normalize_mean
         self.normalize_std = normalize_std
         self.input_key = input_key
@@ -125,7 +118,7 @@ class RobustnessCallback(Callback):
         self._model: AttackModel | None = None
         self._suite: AttackSuite | None = None
 
-    def should_attack(self, trainer: pl.Trainer) -> bool:
+    def should_attack(self, trainer: Any) -> bool:
         """Whether this validation epoch is attacked: during ``fit``, not the sanity check, every N epochs."""
         return (
             trainer.state.fn == "fit"
@@ -134,23 +127,13 @@ class RobustnessCallback(Callback):
         )
 
     @override
-    def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
         """Build the attacks on the module's device (torchattacks fixes the device at construction)."""
         self._model = AttackModel(pl_module, self.normalize_mean, self.normalize_std)
-        self._suite = AttackSuite(
-            self._model,
-            pl_module.device,
-            fgsm_eps=self.fgsm_eps,
-            pgd_eps=self.pgd_eps,
-            pgdl2_eps=self.pgdl2_eps,
-            pgd_steps=self.pgd_steps,
-            pgd_rel_step=self.pgd_rel_step,
-            pgd_restarts=self.pgd_restarts,
-            pgd_clean_start=self.pgd_clean_start,
-        )
+        self._suite = AttackSuite(self._model, pl_module.device, **self.attack_options)
         self._subset = None
 
-    def _take_subset(self, trainer: pl.Trainer) -> list[tuple[Tensor, Tensor]]:
+    def _take_subset(self, trainer: Any) -> list[tuple[Tensor, Tensor]]:
         loaders = trainer.val_dataloaders
         loader = loaders[0] if isinstance(loaders, (list, tuple)) else loaders
         if loader is None:
@@ -176,7 +159,7 @@ class RobustnessCallback(Callback):
         return subset
 
     @override
-    def on_validation_epoch_end(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
+    def on_validation_epoch_end(self, trainer: Any, pl_module: Any) -> None:
         """Every N epochs of ``fit``: :meth:`measure` and log the accuracies."""
         if not self.should_attack(trainer):
             return
@@ -186,7 +169,7 @@ class RobustnessCallback(Callback):
                 pl_module.log(f"{self.prefix}/{key}", value, sync_dist=False)  # already summed over ranks
         self.history.append(values)
 
-    def measure(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> dict[str, float]:
+    def measure(self, trainer: Any, pl_module: Any) -> dict[str, float]:
         """Attack the subset in eval mode, restore every module's mode; accuracies summed over ranks.
 
         Returns:

@@ -14,7 +14,7 @@ References:
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from torch import Tensor
@@ -51,13 +51,7 @@ class SanityCheck:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (cells as ``[attack, ε]`` pairs)."""
-        return {
-            "name": self.name,
-            "passed": self.passed,
-            "detail": self.detail,
-            "doc": self.doc,
-            "cells": [[attack, eps] for attack, eps in self.cells],
-        }
+        return {**asdict(self), "cells": [[attack, eps] for attack, eps in self.cells]}
 
 
 @dataclass
@@ -120,12 +114,8 @@ class ReliabilityBins:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (``nan`` becomes ``None``)."""
-        return {
-            "edges": self.edges,
-            "count": self.count,
-            "confidence": [_finite_or_none(c) for c in self.confidence],
-            "accuracy": [_finite_or_none(a) for a in self.accuracy],
-        }
+        finite = {name: [_finite_or_none(v) for v in getattr(self, name)] for name in ("confidence", "accuracy")}
+        return {**asdict(self), **finite}
 
 
 @dataclass

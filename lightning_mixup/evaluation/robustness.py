@@ -68,6 +68,8 @@ from lightning_mixup.evaluation.attacks import (
     AttackSuite,
     AutoAttackVersion,
     as_attack_input,
+    check_attack_options,
+    check_eps_grid,
     require_torchattacks,
     seeded_rng,
 )
@@ -99,21 +101,6 @@ DEFAULT_LINF_EPS: tuple[float, ...] = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 
 DEFAULT_L2_EPS: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0)
 UINT8_MAX = 255.0
 _RANGE_TOL = 1e-6
-
-
-def _check_eps(name: str, values: Sequence[float]) -> list[float]:
-    if isinstance(values, (str, bytes)) or not isinstance(values, Sequence):
-        raise TypeError(f"Expected argument `{name}` to be a sequence of floats, but got {describe(values)}.")
-    out = []
-    for value in values:
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
-            raise ValueError(
-                f"Expected argument `{name}` to hold finite non-negative floats, but got {list(values)!r}."
-            )
-        out.append(float(value))
-    if len(set(out)) != len(out):
-        raise ValueError(f"Expected argument `{name}` without repeated values, but got {out!r}.")
-    return sorted(out)
 
 
 def to_unit_inputs(x: Any, name: str = "inputs") -> Tensor:
@@ -242,12 +229,12 @@ class RobustnessEvaluator(pl.LightningModule):
                 f"{type(transfer_from).__name__}."
             )
         check_int(num_classes, "num_classes", minimum=2)
-        check_int(pgd_steps, "pgd_steps", minimum=1)
-        check_finite_float(pgd_rel_step, "pgd_rel_step", minimum=0.0, allow_zero=False, min_positive=1e-6)
-        check_int(pgd_restarts, "pgd_restarts", minimum=0)
-        check_bool(pgd_clean_start, "pgd_clean_start")
-        if pgd_restarts == 0 and not pgd_clean_start:
-            raise ValueError("Expected at least one PGD run: `pgd_restarts` >= 1 or `pgd_clean_start=True`.")
+        self.attack_options = check_attack_options(
+            fgsm_eps=fgsm_eps, pgd_eps=pgd_eps, pgdl2_eps=pgdl2_eps, pgd_steps=pgd_steps, pgd_rel_step=pgd_rel_step,
+            pgd_restarts=pgd_restarts, pgd_clean_start=pgd_clean_start,
+        )  # fmt: skip
+        self.fgsm_eps, self.pgd_eps = self.attack_options["fgsm_eps"], self.attack_options["pgd_eps"]
+        self.pgdl2_eps = self.attack_options["pgdl2_eps"]
         check_bool(fgsm_sweep, "fgsm_sweep")
         check_choice(autoattack_version, "autoattack_version", AUTOATTACK_VERSIONS)
         check_int(n_bins, "n_bins", minimum=1)
@@ -260,10 +247,7 @@ class RobustnessEvaluator(pl.LightningModule):
             check_finite_float(value, name, minimum=0.0)
         check_finite_float(large_linf_eps, "large_linf_eps", minimum=0.0)
         check_finite_float(large_eps_max_accuracy, "large_eps_max_accuracy", minimum=0.0, maximum=1.0)
-        self.fgsm_eps = _check_eps("fgsm_eps", fgsm_eps)
-        self.pgd_eps = _check_eps("pgd_eps", pgd_eps)
-        self.pgdl2_eps = _check_eps("pgdl2_eps", pgdl2_eps)
-        self.autoattack_eps = _check_eps("autoattack_eps", autoattack_eps)
+        self.autoattack_eps = check_eps_grid("autoattack_eps", autoattack_eps)
         if transfer_from is not None and not (self.fgsm_eps or self.pgd_eps):
             raise ValueError(
                 "Expected a non-empty `fgsm_eps` or `pgd_eps` with `transfer_from`: the transfer attacks use those "
@@ -274,10 +258,6 @@ class RobustnessEvaluator(pl.LightningModule):
             AttackModel(transfer_from, normalize_mean, normalize_std) if transfer_from is not None else None
         )
         self.num_classes = num_classes
-        self.pgd_steps = pgd_steps
-        self.pgd_rel_step = float(pgd_rel_step)
-        self.pgd_restarts = pgd_restarts
-        self.pgd_clean_start = pgd_clean_start
         self.fgsm_sweep = fgsm_sweep
         self.autoattack_version = autoattack_version
         self.input_check = input_check
@@ -358,13 +338,7 @@ class RobustnessEvaluator(pl.LightningModule):
         self.suite = AttackSuite(
             self.attack_model,
             self.device,
-            fgsm_eps=self.fgsm_eps,
-            pgd_eps=self.pgd_eps,
-            pgdl2_eps=self.pgdl2_eps,
-            pgd_steps=self.pgd_steps,
-            pgd_rel_step=self.pgd_rel_step,
-            pgd_restarts=self.pgd_restarts,
-            pgd_clean_start=self.pgd_clean_start,
+            **self.attack_options,
             fgsm_sweep=self.fgsm_sweep,
             autoattack_eps=self.autoattack_eps,
             autoattack_version=self.autoattack_version,
@@ -402,13 +376,7 @@ class RobustnessEvaluator(pl.LightningModule):
         if isinstance(x, Tensor) and x.dtype == torch.uint8:
             self._uint8_seen = True
         x = to_unit_inputs(x)
-        if (
-            not isinstance(y, Tensor)
-            or y.ndim != 1
-            or y.shape[0] != x.shape[0]
-            or y.is_floating_point()
-            or y.is_complex()
-        ):
+        if not isinstance(y, Tensor) or y.shape != (x.shape[0],) or y.is_floating_point() or y.is_complex():
             raise ValueError(f"Expected integer targets of shape ({x.shape[0]},), but got {describe(y)}.")
         y = y.long()
         if y.numel():
@@ -531,35 +499,16 @@ class RobustnessEvaluator(pl.LightningModule):
             if prefix + name in self._buffer_snapshot
             and not torch.equal(b.detach(), self._buffer_snapshot[prefix + name].to(b.device))
         ]
-        every_cell = tuple(self.grid)
-        checks.append(
-            SanityCheck(
-                "buffers_unchanged",
-                not changed,
-                "no buffer changed" if not changed else f"changed: {changed[:5]}",
-                "buffers",
-                every_cell if changed else (),
-            )
-        )
-        checks.append(
-            SanityCheck(
-                "eval_mode_during_attacks",
-                not self._train_mode_modules,
-                "all modules in eval mode" if not self._train_mode_modules
-                else f"in training mode: {sorted(self._train_mode_modules)[:5]}",
-                "train-mode",
-                every_cell if self._train_mode_modules else (),
-            )
-        )
-        checks.append(
-            SanityCheck(
-                "outputs_are_logits",
-                not self._probabilities_seen,
-                "outputs are not probability rows" if not self._probabilities_seen else "outputs sum to 1 per row",
-                "probabilities",
-                every_cell if self._probabilities_seen else (),
-            )
-        )
+        training = sorted(self._train_mode_modules)
+        for name, failed, if_passed, if_failed, doc in (  # each failure makes every cell untrustworthy
+            ("buffers_unchanged", bool(changed), "no buffer changed", f"changed: {changed[:5]}", "buffers"),
+            ("eval_mode_during_attacks", bool(training), "all modules in eval mode",
+             f"in training mode: {training[:5]}", "train-mode"),
+            ("outputs_are_logits", self._probabilities_seen, "outputs are not probability rows",
+             "outputs sum to 1 per row", "probabilities"),
+        ):  # fmt: skip
+            detail = if_failed if failed else if_passed
+            checks.append(SanityCheck(name, not failed, detail, doc, tuple(self.grid) if failed else ()))
         warn_failed([c for c in checks if c.doc not in ("train-mode", "probabilities")])  # those warned already
         single = self.trainer.world_size == 1 and self.keep_flags
         self.result = RobustnessResult(
@@ -596,13 +545,7 @@ class RobustnessEvaluator(pl.LightningModule):
     def config(self) -> dict[str, Any]:
         """The attack settings, for the result's ``config``."""
         return {
-            "fgsm_eps": self.fgsm_eps,
-            "pgd_eps": self.pgd_eps,
-            "pgdl2_eps": self.pgdl2_eps,
-            "pgd_steps": self.pgd_steps,
-            "pgd_rel_step": self.pgd_rel_step,
-            "pgd_restarts": self.pgd_restarts,
-            "pgd_clean_start": self.pgd_clean_start,
+            **self.attack_options,
             "fgsm_sweep": self.fgsm_sweep,
             "autoattack_eps": self.autoattack_eps,
             "autoattack_version": self.autoattack_version if self.autoattack_eps else None,
@@ -744,15 +687,10 @@ def evaluate_robustness(
     if trainer is None:
         if trainer_kwargs is not None and not isinstance(trainer_kwargs, Mapping):
             raise TypeError(f"Expected argument `trainer_kwargs` to be a dict, but got {describe(trainer_kwargs)}.")
-        kwargs: dict[str, Any] = {
-            "accelerator": "auto",
-            "devices": 1,
-            "logger": False,
-            "enable_checkpointing": False,
-            "enable_progress_bar": False,
-            "enable_model_summary": False,
-            "inference_mode": False,
-        }
+        kwargs: dict[str, Any] = dict(
+            accelerator="auto", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+            enable_model_summary=False, inference_mode=False,
+        )  # fmt: skip
         kwargs.update(trainer_kwargs or {})
         if kwargs["inference_mode"]:
             raise ValueError(

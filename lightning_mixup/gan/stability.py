@@ -41,11 +41,11 @@ from typing import Any
 
 import lightning.pytorch as pl
 import torch
-from lightning.pytorch.callbacks import Callback
 from torch import Tensor, nn
 from typing_extensions import override
 
 from lightning_mixup._checks import check_bool, check_finite_float, check_int, check_probability
+from lightning_mixup._compat import Callback
 from lightning_mixup.gan.metrics import (
     VERDICTS,
     VerdictRule,

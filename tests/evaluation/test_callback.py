@@ -72,12 +72,16 @@ def test_attacks_in_eval_mode_and_restores_modes_and_statistics(test_trainer):
 
 
 def test_callback_errors(test_trainer):
-    with pytest.raises(ValueError, match="`every_n_epochs` to be a positive int"):
+    with pytest.raises(ValueError, match="Expected argument `every_n_epochs` to be an int >= 1, but got 0"):
         RobustnessCallback(every_n_epochs=0)
-    with pytest.raises(ValueError, match="`max_batches` to be a positive int"):
-        RobustnessCallback(max_batches=0)
-    with pytest.raises(ValueError, match="`pgd_rel_step` to be a positive float"):
+    with pytest.raises(ValueError, match="Expected argument `max_batches` to be an int >= 1, but got True"):
+        RobustnessCallback(max_batches=True)
+    with pytest.raises(ValueError, match="`pgd_rel_step` to be a finite float >= 1e-06"):
         RobustnessCallback(pgd_rel_step=0.0)
+    with pytest.raises(ValueError, match="`pgd_eps` without repeated values"):
+        RobustnessCallback(pgd_eps=[0.1, 0.1])
+    with pytest.raises(ValueError, match="Expected at least one PGD run"):
+        RobustnessCallback(pgd_restarts=0, pgd_clean_start=False)
     with pytest.raises(ValueError, match="at least one ε"):
         RobustnessCallback(fgsm_eps=[], pgd_eps=[])
     with pytest.raises(ValueError, match="both `normalize_mean` and `normalize_std`"):
@@ -88,3 +92,40 @@ def test_callback_errors(test_trainer):
     )
     with pytest.raises(ValueError, match=r"Expected validation inputs in \[0, 1\]"):
         trainer.fit(BNClassifier(), loader(x, y), loader(x * 4 - 2, y))
+
+
+def test_a_pytorch_lightning_trainer_accepts_the_callback(tmp_path):
+    import pytorch_lightning
+
+    class Standalone(pytorch_lightning.LightningModule):
+        def __init__(self) -> None:
+            super().__init__()
+            self.net = nn.Sequential(nn.Flatten(), nn.Linear(16, 3))
+
+        def forward(self, x: Tensor) -> Tensor:
+            return self.net(x)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            return F.cross_entropy(self(x), y)
+
+        def validation_step(self, batch, batch_idx):
+            pass
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    torch.manual_seed(0)
+    x, y = make_images(32)
+    callback = RobustnessCallback(max_batches=1, fgsm_eps=[0.0], pgd_eps=[])
+    assert isinstance(callback, pytorch_lightning.Callback) and isinstance(callback, pl.Callback)
+    module = Standalone()
+    trainer = pytorch_lightning.Trainer(
+        max_epochs=1, callbacks=[callback], default_root_dir=tmp_path, logger=False, enable_progress_bar=False,
+        enable_checkpointing=False, enable_model_summary=False, num_sanity_val_steps=0, inference_mode=False,
+    )  # fmt: skip
+    trainer.fit(module, loader(x, y), loader(x, y))
+    with torch.no_grad():
+        expected = (module(x[:16]).argmax(1) == y[:16]).float().mean().item()
+    assert [h["epoch"] for h in callback.history] == [0.0]
+    assert callback.history[0]["clean_acc"] == pytest.approx(expected) == callback.history[0]["fgsm_acc@0"]

@@ -139,7 +139,7 @@ def test_reliability_bins_match_torchmetrics_ece():
     assert sum(bins.count) == 500 and len(bins.count) == 11
     merged = bins.merged()
     assert len(merged.count) == 10 and sum(merged.count) == 500
-    with pytest.raises(ValueError, match="`n_bins` to be a positive int"):
+    with pytest.raises(ValueError, match="Expected argument `n_bins` to be an int >= 1, but got 0"):
         ReliabilityDiagram(n_bins=0)
     with pytest.raises(ValueError, match=r"Expected `probs` of shape \(B, C\)"):
         metric.update(probs[:, 0], target)

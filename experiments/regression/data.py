@@ -339,7 +339,8 @@ def fold_indices(n: int, fold: int, num_folds: int = 10, seed: int = 0, val_frac
         >>> f = fold_indices(10, 0, num_folds=5, seed=0)
         >>> len(f.train), len(f.val), len(f.test)
         (8, 0, 2)
-        >>> sorted(np.concatenate([fold_indices(10, k, num_folds=5).test for k in range(5)]).tolist()) == list(range(10))
+        >>> tests = np.concatenate([fold_indices(10, k, num_folds=5).test for k in range(5)])
+        >>> sorted(tests.tolist()) == list(range(10))
         True
     """
     if not isinstance(num_folds, int) or num_folds < 2 or num_folds > n:

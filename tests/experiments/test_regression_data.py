@@ -280,3 +280,13 @@ def test_command_line_quick_options(tmp_path, monkeypatch):
     regression_study.main(["--quick", "--out", str(tmp_path), "--steps", "7", "--jobs", "2"])
     assert calls["tables"] == regression_study.QUICK_TABLES and calls["folds"] == [0, 1]
     assert calls["config"].max_steps == 7 and calls["jobs"] == 2 and calls["arms"] == ["erm", "mixup"]
+
+
+def test_parallel_tables_give_the_same_results():
+    tables = ["islp_hitters", "islp_auto"]
+    config = StudyConfig(max_steps=4, batch_size=16)
+    one, two = run_study(tables, config, [1], jobs=1), run_study(tables, config, [1], jobs=2)
+    for a, b in zip(one["tables"], two["tables"], strict=True):
+        for arm in ("erm", "mixup"):
+            assert a["folds"][0]["arms"][arm]["rmse"] == b["folds"][0]["arms"][arm]["rmse"]
+            assert a["folds"][0]["arms"][arm]["train_loss"] == b["folds"][0]["arms"][arm]["train_loss"]

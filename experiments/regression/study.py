@@ -26,9 +26,10 @@ Usage::
     python -m experiments.regression.study --quick          # 3 tables, 2 folds: 12 fits
     python -m experiments.regression.study --jobs 2         # every table, 10 folds, ERM and mixup: 260 fits
 
-Cost: a fit (600 steps through ``Trainer``) takes about 1.5-2 s of CPU with one torch thread (ERM about 1.5 s,
-mixup about 2 s), whatever the table; the whole study is about 7-8 minutes of CPU, under 5 minutes of wall time
-with ``--jobs 2`` on two free cores (each fit's ``cpu_seconds`` is in the JSON).
+Cost: a fit (600 steps through ``Trainer``, one torch thread) takes about 1.2-1.3 s of CPU for ERM and 1.5-1.7 s
+for mixup, whatever the table (measured: ``islp_bikeshare``, 10 folds, both arms, 27 s of CPU); the whole study is
+about 6 minutes of CPU, about 3 minutes of wall time with ``--jobs 2`` on two free cores (each fit's
+``cpu_seconds`` is in the JSON).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ Every table here is a file inside an installed package (read directly, without i
 its dependencies is needed):
 
 - scikit-learn's ``diabetes`` (bundled with scikit-learn, a project dependency);
-- eight tables of ``ISLP`` 0.6.0 (the data of James, Witten, Hastie, Tibshirani & Taylor, *An Introduction to
+- eight tables of ``ISLP`` 0.4.1 (the data of James, Witten, Hastie, Tibshirani & Taylor, *An Introduction to
   Statistical Learning with Applications in Python*, Springer 2023), files ``ISLP/data/<name>.csv``;
 - four tables of ``dmba`` 0.2.4 (the data of Shmueli, Bruce, Gedeck & Patel, *Data Mining for Business Analytics:
   Concepts, Techniques and Applications in Python*, Wiley 2019), files ``dmba/csvFiles/<name>.csv.gz``.
@@ -13,7 +13,10 @@ its dependencies is needed):
 Both packages declare heavy dependencies their data files do not need (ISLP: pandas, statsmodels, pygam,
 pytorch_lightning, ...), so they are installed without them::
 
-    pip install --no-deps ISLP==0.6.0 dmba==0.2.4
+    pip install --no-deps ISLP==0.4.1 dmba==0.2.4
+
+ISLP 0.4.1 is its last release that installs on Python 3.10 (0.5 and later require 3.11); the eight CSV files are
+byte for byte those of ISLP 0.6.0.
 
 Preprocessing, per table (:data:`TABLES` lists each table's choices): the target column and the columns that leak
 it are removed from the features, identifier and free-text columns are dropped, categorical columns are one-hot
@@ -53,7 +56,7 @@ __all__ = [
     "load_regression_table",
 ]
 
-INSTALL_LINE = "pip install --no-deps ISLP==0.6.0 dmba==0.2.4"
+INSTALL_LINE = "pip install --no-deps ISLP==0.4.1 dmba==0.2.4"
 
 _MISSING = frozenset({"", "NA", "NaN", "nan", "?"})
 
@@ -278,8 +281,8 @@ def load_regression_table(name: str) -> tuple[np.ndarray, np.ndarray, str]:
         >>> x, y, source = load_regression_table("sklearn_diabetes")
         >>> x.shape, y.shape, x.dtype, y.dtype
         ((442, 10), (442,), dtype('float32'), dtype('float32'))
-        >>> source.split(";")[0]
-        'sklearn 1.9.1, sklearn/datasets/data/diabetes_data_raw.csv.gz'
+        >>> source.split(";")[0].split(", ")[1]
+        'sklearn/datasets/data/diabetes_data_raw.csv.gz'
     """
     if name not in TABLES:
         raise ValueError(f"Expected argument `name` to be one of {REGRESSION_TABLES}, but got {name!r}.")

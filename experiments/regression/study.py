@@ -13,7 +13,8 @@ Protocol, per table and fold (:func:`run_fold`):
 - One network per fold: an MLP with two hidden layers of 64 ReLU units, Adam (lr 1e-3), batch 64, 600 optimiser
   steps whatever the table's size (:class:`StudyConfig`); every arm of a fold starts from the same initialisation
   and sees the same data order (one seed per fold), only the mixing differs.
-- Arms: ``"erm"``; ``"mixup"``: the same ``Trainer`` with :class:`lightning_mixup.MixupCallback` ``(alpha=α)``,
+- Arms: ``"erm"``; ``"mixup"``: the same ``Trainer`` with :class:`lightning_mixup.MixupCallback` ``(alpha=α)``
+  (α = 0.2 by default, the callback's own default, not a value from the C-Mixup paper; ``--alpha``),
   which interpolates float targets (``(B,)`` or ``(B, 1)``) like the inputs, so the unchanged ``F.mse_loss`` step
   trains on ``(λx_i + (1-λ)x_j, λy_i + (1-λ)y_j)``; ``"cmixup"``: a placeholder that raises
   ``NotImplementedError`` until ``MixupCallback(method="cmixup", ...)`` exists.

@@ -3,10 +3,13 @@ import gzip
 import io
 import json
 
+import lightning.pytorch as pl
 import numpy as np
 import pytest
 import torch
+import torch.nn.functional as F
 from scipy import stats
+from torch.utils.data import DataLoader, TensorDataset
 
 from experiments.regression import study as regression_study
 from experiments.regression.data import (
@@ -19,6 +22,7 @@ from experiments.regression.data import (
     package_dir,
 )
 from experiments.regression.study import StudyConfig, markdown_table, run_fold, run_study, wilcoxon_vs_erm
+from lightning_mixup import MixupCallback
 
 # (rows, features) after preprocessing: the sizes the sources document (ISLR: Hitters 263 players with a salary,
 # Auto 392 cars, ...), the features counted from each table's columns, one-hot levels and drops.
@@ -290,3 +294,35 @@ def test_parallel_tables_give_the_same_results():
         for arm in ("erm", "mixup"):
             assert a["folds"][0]["arms"][arm]["rmse"] == b["folds"][0]["arms"][arm]["rmse"]
             assert a["folds"][0]["arms"][arm]["train_loss"] == b["folds"][0]["arms"][arm]["train_loss"]
+
+
+@pytest.mark.parametrize("shape", [(16,), (16, 1)])
+def test_callback_interpolates_float_targets_of_either_shape(tmp_path, shape):
+    """MixupCallback hands an unchanged MSE step plain float targets λ·y_i + (1-λ)·y_j, as (B,) or (B, 1)."""
+    seen = []
+
+    class Probe(pl.LightningModule):
+        def __init__(self):
+            super().__init__()
+            self.net = torch.nn.Linear(2, 1)
+
+        def training_step(self, batch, batch_idx):
+            x, y = batch
+            seen.append((x.clone(), y.clone(), type(y)))
+            out = self.net(x)
+            return F.mse_loss(out if y.ndim == 2 else out.squeeze(-1), y)
+
+        def configure_optimizers(self):
+            return torch.optim.SGD(self.parameters(), lr=0.1)
+
+    x = torch.randn(16, 2, generator=torch.Generator().manual_seed(1))
+    y = (3 * x[:, 0] - x[:, 1]).reshape(shape)
+    trainer = pl.Trainer(
+        max_steps=2, callbacks=[MixupCallback(alpha=1.0, seed=0, log=False)], logger=False, enable_progress_bar=False,
+        enable_checkpointing=False, enable_model_summary=False, default_root_dir=tmp_path,
+    )  # fmt: skip
+    trainer.fit(Probe(), DataLoader(TensorDataset(x, y), batch_size=16))
+    for xb, yb, kind in seen:
+        assert kind is torch.Tensor and yb.shape == shape and yb.dtype == torch.float32
+        torch.testing.assert_close(yb, (3 * xb[:, 0] - xb[:, 1]).reshape(shape))
+        assert not torch.allclose(xb, x)  # the inputs were mixed

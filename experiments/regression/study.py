@@ -27,10 +27,10 @@ Usage::
     python -m experiments.regression.study --quick          # 3 tables, 2 folds: 12 fits
     python -m experiments.regression.study --jobs 2         # every table, 10 folds, ERM and mixup: 260 fits
 
-Cost: a fit (600 steps through ``Trainer``, one torch thread) takes about 1.2-1.3 s of CPU for ERM and 1.5-1.7 s
-for mixup, whatever the table (measured: ``islp_bikeshare``, 10 folds, both arms, 27 s of CPU); the whole study is
-about 6 minutes of CPU, about 3 minutes of wall time with ``--jobs 2`` on two free cores (each fit's
-``cpu_seconds`` is in the JSON).
+Cost: a fit (600 steps through ``Trainer``, one torch thread) takes about 1.0-1.3 s of CPU for ERM and 1.3-1.7 s
+for mixup, whatever the table. Measured: the whole study (13 tables, 10 folds, ERM and mixup, ``--jobs 1``) took
+304 s of CPU and 582 s of wall time on a shared two-core machine; ``--jobs 2`` halves the wall time on two free
+cores (each fit's ``cpu_seconds`` is in the JSON).
 """
 
 from __future__ import annotations
@@ -320,10 +320,12 @@ def markdown_table(study: dict[str, Any]) -> str:
     for t in study["tables"]:
         cells = [t["name"], str(t["n"]), str(t["d"])]
         erm = t["mean_rmse"].get(ERM)
+        scale = erm or t["mean_rmse"][arms[0]]
+        decimals = max(0, 3 - math.floor(math.log10(scale))) if scale > 0 else 3  # 4 significant digits
         for arm in arms:
             value = t["mean_rmse"][arm]
             rel = f" ({100 * (value / erm - 1):+.1f} %)" if arm != ERM and erm else ""
-            cells.append(f"{value:.4g}{rel}" if value >= 1000 else f"{value:.3f}{rel}")
+            cells.append(f"{value:.{decimals}f}{rel}")
         lines.append("| " + " | ".join(cells) + " |")
     lines.append("")
     for arm in others:

@@ -1,0 +1,371 @@
+r"""ERM against mixup (and, once it exists, C-Mixup) on regression tables: 10-fold CV, RMSE, Wilcoxon across tables.
+
+Issue #25. C-Mixup (Yao et al., "C-Mixup: Improving Generalization in Regression", NeurIPS 2022,
+https://arxiv.org/abs/2210.05775, code https://github.com/huaxiuyao/C-Mixup) reports that plain mixup can hurt
+regression (Airfoil RMSE 2.901 for ERM, 3.730 for mixup), because interpolating two samples with distant targets
+makes the mixed label wrong for the mixed input. This study asks whether that holds on the offline tables of
+:mod:`experiments.regression.data`.
+
+Protocol, per table and fold (:func:`run_fold`):
+
+- 10-fold cross-validation (:func:`~experiments.regression.data.fold_indices`, shuffled with a fixed seed);
+  features and target standardised on the training fold only; RMSE on the test fold in the target's units.
+- One network per fold: an MLP with two hidden layers of 64 ReLU units, Adam (lr 1e-3), batch 64, 600 optimiser
+  steps whatever the table's size (:class:`StudyConfig`); every arm of a fold starts from the same initialisation
+  and sees the same data order (one seed per fold), only the mixing differs.
+- Arms: ``"erm"``; ``"mixup"``: the same ``Trainer`` with :class:`lightning_mixup.MixupCallback` ``(alpha=α)``
+  (α = 0.2 by default, the callback's own default, not a value from the C-Mixup paper; ``--alpha``),
+  which interpolates float targets (``(B,)`` or ``(B, 1)``) like the inputs, so the unchanged ``F.mse_loss`` step
+  trains on ``(λx_i + (1-λ)x_j, λy_i + (1-λ)y_j)``; ``"cmixup"``: a placeholder that raises
+  ``NotImplementedError`` until ``MixupCallback(method="cmixup", ...)`` exists.
+- Across tables (:func:`wilcoxon_vs_erm`): ``scipy.stats.wilcoxon`` on the per-table relative differences of the
+  mean RMSE, ``mean_rmse(arm) / mean_rmse(erm) - 1`` (the tables' RMSEs are in different units, so their raw
+  differences cannot be ranked together; the sign is that of the raw difference).
+
+Usage::
+
+    python -m experiments.regression.study --quick          # 3 tables, 2 folds: 12 fits
+    python -m experiments.regression.study --jobs 2         # every table, 10 folds, ERM and mixup: 260 fits
+
+Cost: a fit (600 steps through ``Trainer``, one torch thread) takes about 1.0-1.3 s of CPU for ERM and 1.3-1.7 s
+for mixup, whatever the table. Measured: the whole study (13 tables, 10 folds, ERM and mixup, ``--jobs 1``) took
+304 s of CPU and 582 s of wall time on a shared two-core machine; ``--jobs 2`` halves the wall time on two free
+cores (each fit's ``cpu_seconds`` is in the JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import tempfile
+import time
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import asdict, dataclass
+from itertools import repeat
+from pathlib import Path
+from typing import Any
+
+import lightning.pytorch as pl
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy import stats
+from torch import Tensor, nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from experiments.regression.data import REGRESSION_TABLES, Standardizer, fold_indices, load_regression_table
+from lightning_mixup import MixupCallback
+
+__all__ = [
+    "ARMS",
+    "QUICK_TABLES",
+    "RegressionMLP",
+    "StudyConfig",
+    "markdown_table",
+    "run_fold",
+    "run_study",
+    "run_table",
+    "wilcoxon_vs_erm",
+]
+
+ERM = "erm"
+ARMS: tuple[str, ...] = (ERM, "mixup", "cmixup")
+DEFAULT_ARMS: tuple[str, ...] = (ERM, "mixup")
+#: ``--quick``: three small tables, two folds.
+QUICK_TABLES: tuple[str, ...] = ("islp_hitters", "sklearn_diabetes", "islp_boston")
+DEFAULT_OUT = Path(__file__).resolve().parents[1] / "results" / "regression"
+
+
+@dataclass(frozen=True)
+class StudyConfig:
+    """The training budget and the network, the same for every arm and table.
+
+    Attributes:
+        hidden: units of each hidden layer.
+        depth: hidden layers.
+        lr: Adam's learning rate.
+        batch_size: training batch size (capped at the training fold's size).
+        max_steps: optimiser steps per run, whatever the table's size (the data are reshuffled every epoch).
+        alpha: mixup's Beta(α, α) concentration.
+        num_folds: cross-validation folds.
+        seed: the seed of the folds, the initialisations, the data order and the mixing draws.
+    """
+
+    hidden: int = 64
+    depth: int = 2
+    lr: float = 1e-3
+    batch_size: int = 64
+    max_steps: int = 600
+    alpha: float = 0.2
+    num_folds: int = 10
+    seed: int = 0
+
+
+class RegressionMLP(pl.LightningModule):
+    """A ReLU MLP regressor trained with ``F.mse_loss`` on ``(inputs, targets)`` batches, targets ``(B,)``.
+
+    It keeps every training step's loss in :attr:`train_losses` (for the study's JSON).
+
+    Example:
+        >>> _ = torch.manual_seed(0)
+        >>> RegressionMLP(3)(torch.zeros(2, 3)).shape
+        torch.Size([2])
+    """
+
+    def __init__(self, in_features: int, hidden: int = 64, depth: int = 2, lr: float = 1e-3) -> None:
+        super().__init__()
+        layers: list[nn.Module] = []
+        width = in_features
+        for _ in range(depth):
+            layers += [nn.Linear(width, hidden), nn.ReLU()]
+            width = hidden
+        layers.append(nn.Linear(width, 1))
+        self.net = nn.Sequential(*layers)
+        self.lr = lr
+        self.train_losses: list[float] = []
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Predictions of shape ``(B,)``."""
+        return self.net(x).squeeze(-1)
+
+    def training_step(self, batch: Any, batch_idx: int) -> Tensor:
+        """``F.mse_loss`` of the predictions on the (possibly mixed) targets."""
+        x, y = batch
+        loss = F.mse_loss(self(x), y)
+        self.train_losses.append(float(loss.detach()))
+        return loss
+
+    def configure_optimizers(self) -> torch.optim.Optimizer:
+        """Adam."""
+        return torch.optim.Adam(self.parameters(), lr=self.lr)
+
+
+def _callbacks(arm: str, config: StudyConfig, fold: int) -> list[Any]:
+    if arm == ERM:
+        return []
+    if arm == "mixup":
+        return [MixupCallback(alpha=config.alpha, seed=1000 * config.seed + fold, log=False)]
+    if arm == "cmixup":
+        raise NotImplementedError(
+            "The `cmixup` arm needs `MixupCallback(method='cmixup', ...)` (C-Mixup, Yao et al. 2022), which does not "
+            "exist yet; run the study with `--arms erm mixup`."
+        )
+    raise ValueError(f"Expected argument `arm` to be one of {ARMS}, but got {arm!r}.")
+
+
+def run_fold(x: np.ndarray, y: np.ndarray, fold: int, arm: str, config: StudyConfig) -> dict[str, Any]:
+    """Train one arm on one fold through ``Trainer`` and score it on the fold's test rows.
+
+    Returns:
+        ``{"rmse": test RMSE in y's units, "train_loss": mean training loss over the run (standardised units, on
+        the mixed targets for mixup), "steps": optimiser steps, "seconds": wall time, "cpu_seconds": this process's
+        CPU time (the cost on a shared machine)}``.
+
+    Raises:
+        NotImplementedError: for ``"cmixup"`` (not built yet).
+        ValueError: for an unknown arm.
+    """
+    callbacks = _callbacks(arm, config, fold)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    idx = fold_indices(len(y), fold, config.num_folds, seed=config.seed)
+    scaler = Standardizer(x[idx.train], y[idx.train])
+    train = TensorDataset(torch.from_numpy(scaler.x(x[idx.train])), torch.from_numpy(scaler.y(y[idx.train])))
+    seed = 1000 * config.seed + fold
+    loader = DataLoader(
+        train,
+        batch_size=min(config.batch_size, len(idx.train)),
+        shuffle=True,
+        drop_last=True,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    torch.manual_seed(seed)
+    model = RegressionMLP(x.shape[1], hidden=config.hidden, depth=config.depth, lr=config.lr)
+    with tempfile.TemporaryDirectory() as root:
+        trainer = pl.Trainer(
+            max_steps=config.max_steps,
+            max_epochs=-1,
+            callbacks=callbacks,
+            accelerator="cpu",
+            devices=1,
+            logger=False,
+            enable_progress_bar=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            default_root_dir=root,
+        )
+        trainer.fit(model, loader)
+    model.eval()
+    with torch.no_grad():
+        pred = model(torch.from_numpy(scaler.x(x[idx.test]))).numpy()
+    rmse = float(np.sqrt(np.mean((scaler.y_inverse(pred).astype(np.float64) - y[idx.test]) ** 2)))
+    return {
+        "rmse": rmse,
+        "train_loss": float(np.mean(model.train_losses)),
+        "steps": int(trainer.global_step),
+        "seconds": time.perf_counter() - start,
+        "cpu_seconds": time.process_time() - cpu_start,
+    }
+
+
+def run_table(
+    name: str, config: StudyConfig, folds: Sequence[int] | None = None, arms: Sequence[str] = DEFAULT_ARMS
+) -> dict[str, Any]:
+    """Every arm on the given folds (default: all) of one table.
+
+    Returns:
+        ``{"name", "n", "d", "source", "folds": [{"fold", "n_train", "n_test", "arms": {arm: run_fold's dict}}],
+        "mean_rmse": {arm: mean over folds}, "seconds"}``.
+    """
+    start = time.perf_counter()
+    x, y, source = load_regression_table(name)
+    folds = list(range(config.num_folds)) if folds is None else list(folds)
+    rows: list[dict[str, Any]] = []
+    for fold in folds:
+        idx = fold_indices(len(y), fold, config.num_folds, seed=config.seed)
+        arms_out = {arm: run_fold(x, y, fold, arm, config) for arm in arms}
+        rows.append({"fold": fold, "n_train": len(idx.train), "n_test": len(idx.test), "arms": arms_out})
+    mean_rmse = {arm: float(np.mean([r["arms"][arm]["rmse"] for r in rows])) for arm in arms}
+    return {
+        "name": name, "n": int(x.shape[0]), "d": int(x.shape[1]), "source": source, "folds": rows,
+        "mean_rmse": mean_rmse, "seconds": time.perf_counter() - start,
+    }  # fmt: skip
+
+
+def wilcoxon_vs_erm(tables: Sequence[dict[str, Any]], arm: str) -> dict[str, Any]:
+    """``scipy.stats.wilcoxon`` over tables of ``mean_rmse[arm] / mean_rmse["erm"] - 1`` (negative: arm better).
+
+    Returns:
+        ``{"arm", "n_tables", "wins", "losses", "ties" (wins: lower RMSE than ERM), "median_relative_difference",
+        "statistic", "pvalue"}``; the p-value is two-sided (``zero_method="zsplit"``), 1.0 when every difference is 0.
+
+    Example:
+        >>> t = [{"mean_rmse": {"erm": 1.0, "mixup": m}} for m in (0.9, 0.8, 1.1, 0.7, 0.95)]
+        >>> r = wilcoxon_vs_erm(t, "mixup")
+        >>> r["wins"], r["losses"], round(r["pvalue"], 4)
+        (4, 1, 0.3125)
+    """
+    d = np.asarray([t["mean_rmse"][arm] / t["mean_rmse"][ERM] - 1.0 for t in tables], dtype=np.float64)
+    if d.size == 0 or not np.isfinite(d).all():
+        raise ValueError(f"Expected at least one table with finite RMSEs for `{arm}` and `erm`, but got {d.tolist()}.")
+    if np.all(d == 0):
+        statistic, pvalue = math.nan, 1.0
+    else:
+        res = stats.wilcoxon(d, zero_method="zsplit", alternative="two-sided")
+        statistic, pvalue = float(res.statistic), float(res.pvalue)
+    return {
+        "arm": arm, "n_tables": int(d.size), "wins": int((d < 0).sum()), "losses": int((d > 0).sum()),
+        "ties": int((d == 0).sum()), "median_relative_difference": float(np.median(d)),
+        "statistic": statistic, "pvalue": pvalue,
+    }  # fmt: skip
+
+
+def run_study(
+    tables: Sequence[str] = REGRESSION_TABLES,
+    config: StudyConfig | None = None,
+    folds: Sequence[int] | None = None,
+    arms: Sequence[str] = DEFAULT_ARMS,
+    out: str | Path | None = None,
+    jobs: int = 1,
+) -> dict[str, Any]:
+    """Run every table, test every arm against ERM, and write ``regression_study.json`` and ``.md`` under ``out``.
+
+    With ``jobs > 1`` the tables run in that many processes of one torch thread each (every table costs about the
+    same: the step budget does not depend on its size); the results do not depend on ``jobs``.
+
+    Returns:
+        ``{"config", "folds", "arms", "tables": [run_table's dicts], "wilcoxon": {arm: wilcoxon_vs_erm's dict},
+        "seconds"}``.
+    """
+    config = config or StudyConfig()
+    for arm in arms:
+        if arm not in ARMS:
+            raise ValueError(f"Expected every arm to be one of {ARMS}, but got {arm!r}.")
+    start = time.perf_counter()
+    if jobs > 1:
+        with ProcessPoolExecutor(jobs, initializer=torch.set_num_threads, initargs=(1,)) as pool:
+            results = list(pool.map(run_table, tables, repeat(config), repeat(folds), repeat(arms)))
+    else:
+        results = [run_table(name, config, folds, arms) for name in tables]
+    study = {
+        "config": asdict(config), "folds": list(range(config.num_folds)) if folds is None else list(folds),
+        "arms": list(arms), "tables": results,
+        "wilcoxon": {arm: wilcoxon_vs_erm(results, arm) for arm in arms if arm != ERM},
+        "seconds": time.perf_counter() - start,
+    }  # fmt: skip
+    if out is not None:
+        folder = Path(out)
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "regression_study.json").write_text(json.dumps(study, indent=1) + "\n")
+        (folder / "regression_study.md").write_text(markdown_table(study))
+    return study
+
+
+def markdown_table(study: dict[str, Any]) -> str:
+    """A markdown table: one row per table (n, d, mean RMSE per arm, relative difference to ERM), then the tests.
+
+    Example:
+        >>> s = {"arms": ["erm", "mixup"], "tables": [{"name": "t", "n": 10, "d": 2,
+        ...      "mean_rmse": {"erm": 2.0, "mixup": 1.5}}], "wilcoxon": {"mixup": {"n_tables": 1, "wins": 1,
+        ...      "losses": 0, "ties": 0, "median_relative_difference": -0.25, "pvalue": 1.0}}}
+        >>> print(markdown_table(s).splitlines()[2])
+        | t | 10 | 2 | 2.000 | 1.500 (-25.0 %) |
+    """
+    arms = list(study["arms"])
+    others = [a for a in arms if a != ERM]
+    head = "| table | n | d | " + " | ".join(f"{a} RMSE" for a in arms) + " |"
+    lines = [head, "|" + " --- |" * (3 + len(arms))]
+    for t in study["tables"]:
+        cells = [t["name"], str(t["n"]), str(t["d"])]
+        erm = t["mean_rmse"].get(ERM)
+        scale = erm or t["mean_rmse"][arms[0]]
+        decimals = max(0, 3 - math.floor(math.log10(scale))) if scale > 0 else 3  # 4 significant digits
+        for arm in arms:
+            value = t["mean_rmse"][arm]
+            rel = f" ({100 * (value / erm - 1):+.1f} %)" if arm != ERM and erm else ""
+            cells.append(f"{value:.{decimals}f}{rel}")
+        lines.append("| " + " | ".join(cells) + " |")
+    lines.append("")
+    for arm in others:
+        w = study["wilcoxon"][arm]
+        lines.append(
+            f"{arm} vs ERM over {w['n_tables']} tables: {w['wins']} lower RMSE, {w['losses']} higher, "
+            f"{w['ties']} tied; "
+            f"median relative difference {100 * w['median_relative_difference']:+.1f} %; Wilcoxon signed-rank "
+            f"p = {w['pvalue']:.3g}."
+        )
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
+    parser = argparse.ArgumentParser(
+        description="ERM against mixup on offline regression tables (issue #25): 10-fold CV, RMSE, Wilcoxon.",
+        prog="python -m experiments.regression.study",
+    )
+    parser.add_argument("--quick", action="store_true", help=f"tables {', '.join(QUICK_TABLES)}, folds 0 and 1")
+    parser.add_argument("--tables", nargs="+", choices=REGRESSION_TABLES, help="default: every table")
+    parser.add_argument("--folds", nargs="+", type=int, help="default: every fold")
+    parser.add_argument("--arms", nargs="+", choices=ARMS, default=list(DEFAULT_ARMS))
+    parser.add_argument("--alpha", type=float, default=StudyConfig.alpha)
+    parser.add_argument("--steps", type=int, default=StudyConfig.max_steps, help="optimiser steps per run")
+    parser.add_argument("--seed", type=int, default=StudyConfig.seed)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (with --jobs 1)")
+    parser.add_argument("--jobs", type=int, default=1, help="tables run in parallel processes")
+    parser.add_argument("--out", default=str(DEFAULT_OUT), help="folder for regression_study.json / .md")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    for name in ("lightning.pytorch", "lightning.fabric", "pytorch_lightning", "lightning_fabric"):
+        logging.getLogger(name).setLevel(logging.WARNING)  # three lines per fit otherwise ("GPU available", ...)
+    tables = args.tables or (QUICK_TABLES if args.quick else REGRESSION_TABLES)
+    folds = args.folds or ([0, 1] if args.quick else None)
+    config = StudyConfig(max_steps=args.steps, alpha=args.alpha, seed=args.seed)
+    study = run_study(tables, config, folds, args.arms, args.out, jobs=args.jobs)
+    print(markdown_table(study), end="")
+    print(f"{study['seconds']:.0f} s; results in {args.out}")
+    return study
+
+
+if __name__ == "__main__":
+    main()

@@ -38,6 +38,7 @@ import torch
 from experiments.classification.engine import RunSpec, evaluate_logits, fit_batched
 from experiments.classification.metrics import evaluate_logits as score
 from experiments.classification.metrics import reliability
+from experiments.data.tabular import KEEL_DATASETS, SKLEARN_DUPLICATES, SKLEARN_TABLES, load_table, split_fold
 from experiments.stats import (
     TIE,
     PairedTest,
@@ -46,7 +47,6 @@ from experiments.stats import (
     wilcoxon_signed_rank,
     win_tie_loss,
 )
-from lightning_mixup.data.tabular import KEEL_DATASETS, SKLEARN_DUPLICATES, SKLEARN_TABLES, load_table, split_fold
 from lightning_mixup.engine import batch_seed
 from lightning_mixup.models import build_backbone
 

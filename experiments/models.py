@@ -45,6 +45,7 @@ class MNIST1DCNN(nn.Module):
     """MNIST-1D's CNN: three ReLU 1-D convolutions (kernel 5, 3, 3; stride 2; 25 channels) and a linear head.
 
     Example:
+        >>> import torch
         >>> net = MNIST1DCNN(40, 10)
         >>> sum(p.numel() for p in net.parameters()), tuple(net(torch.zeros(2, 40)).shape)
         (5210, (2, 10))

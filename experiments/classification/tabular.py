@@ -4,7 +4,7 @@ The claim (Zhang et al. 2018, §3.4, Table 4): on six UCI datasets, "mixup impro
 out of the six considered datasets, and never underperforms ERM", with a fully connected network of two hidden
 layers of 128 ReLU units, Adam with default hyperparameters, batch size 16, 10 epochs.
 
-Protocol, per dataset (:class:`~lightning_mixup.data.TabularFoldsDataModule`'s folds and preprocessing):
+Protocol, per dataset (:class:`~experiments.data.tabular.TabularFoldsDataModule`'s folds and preprocessing):
 
 - For every fold, one initialisation of the paper's network (``build_backbone("mlp")``, seeded per fold) is copied
   into the ERM arm and one arm per α ∈ {0.1, 0.2, 0.4, 1.0}; all arms share the data order (one order seed per fold)

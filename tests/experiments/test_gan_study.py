@@ -89,7 +89,7 @@ def test_run_gan_study_keeps_the_old_interface(tmp_path):
         ({"seeds": 0}, "`seeds` to be a positive int"),
         ({"num_threads": 0}, "`num_threads` to be a positive int or None"),
         ({"num_samples": 100}, r"`num_samples` to be None or an int >= batch_size \(128\), but got 100"),
-        ({"verdict_window": 0}, "`window` to be a positive int"),
+        ({"verdict_window": 0}, "`window` to be an int >= 1"),
     ],
 )
 def test_invalid_settings(config, match):

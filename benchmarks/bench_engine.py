@@ -29,8 +29,8 @@ import torch
 
 from benchmarks.common import markdown_table, write_results
 from experiments.classification.engine import RunSpec, evaluate_logits, fit_batched
+from experiments.data.tabular import TabularFoldsDataModule, keel_available
 from lightning_mixup import MixupCallback
-from lightning_mixup.data.tabular import TabularFoldsDataModule, keel_available
 from lightning_mixup.models import Classifier
 
 ALPHAS = (0.0, 0.1, 0.2, 0.4, 1.0)

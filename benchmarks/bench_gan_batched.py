@@ -26,6 +26,7 @@ from typing import Any
 import torch
 
 from experiments.gan.batched import EngineConfig, GANRunSpec, lightning_run, train_gan_batch
+from experiments.gan.suite import PACGAN_MODEL
 from lightning_mixup.gan import GaussianMixture, grid_modes, ring_modes
 
 
@@ -98,19 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         "d_steps": 5,
         "g_objective": "saturating",
     }
-    pacgan = {
-        "g_hidden": 100,
-        "g_depth": 4,
-        "g_batchnorm": True,
-        "d_hidden": 50,
-        "d_depth": 3,
-        "d_maxout": 5,
-        "init_std": 0.02,
-        "lr_g": 1e-4,
-        "lr_d": 1e-4,
-        "betas": (0.8, 0.999),
-        "d_steps": 1,
-    }
+    pacgan = dict(PACGAN_MODEL)
     n, it = args.runs, args.iterations
     settings = [
         ("authors ring, shuffle α=0.2", GaussianMixture(ring_modes(), 0.01), authors, 128, "shuffle", it),

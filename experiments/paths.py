@@ -11,8 +11,10 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The studies' LightningCLI configs (``python -m lightning_mixup fit --config experiments/configs/<name>.yaml``).
+CONFIGS = ROOT / "experiments" / "configs"
 
-__all__ = ["ROOT", "relative", "repo_relative", "repo_relative_files"]
+__all__ = ["CONFIGS", "ROOT", "relative", "repo_relative", "repo_relative_files"]
 
 
 def relative(path: str | Path, base: str | Path) -> str:

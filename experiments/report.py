@@ -136,7 +136,7 @@ def _paired_signs(gan: Mapping[str, Any], dataset: str, method: str, metric: str
 
 
 def gan_claims(gan: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """Claim 5 from a GAN study (output of ``run_gan_study``), per dataset and mixup form.
+    """Claim 5 from a GAN study (output of ``experiments.gan.suite.run_gan_study``), per dataset and mixup form.
 
     More modes alone is no evidence of stability: a blurry generator "captures" modes by chance (the study's
     uniform-smear reference shows how many). So, paired by seed against ERM with sign tests (p < 0.05): mixup

@@ -3,8 +3,7 @@
 1. Classification (:mod:`experiments.classification.study`, configuration ``DEMO``): 10 small KEEL tables with
    10-fold cross-validation in the paper's setting; MNIST-1D's CNN and scikit-learn's digits with calibration and
    FGSM/PGD robustness; the statistics and verdicts of the full study on this subset.
-2. GAN stability: ``experiments.gan.suite.run(out, demo=True)`` (or, where that module is absent, the earlier
-   ``experiments.gan.study`` sweep).
+2. GAN stability: ``experiments.gan.suite.run(out, demo=True)``.
 3. ``experiments/results/demo/REPORT.md`` and ``summary.json``: every measured effect beside the claim it tests.
    The full study (``make study``) writes the same files to ``experiments/results/`` (the committed results) and
    refreshes the README's results section from them.
@@ -18,7 +17,6 @@
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import re
 import sys
@@ -41,20 +39,10 @@ QUICK = replace(
 
 
 def run_gan(out: Path, demo: bool) -> dict[str, Any]:
-    """The GAN part: ``experiments.gan.suite.run`` when present, else the earlier sweep, in one shape."""
-    if importlib.util.find_spec("experiments.gan.suite") is not None:
-        from experiments.gan import suite
+    """The GAN part: :func:`experiments.gan.suite.run`."""
+    from experiments.gan import suite
 
-        return suite.run(out, demo=demo)
-    from experiments.gan.study import run_gan_study
-    from experiments.report import gan_claims
-
-    start = time.perf_counter()
-    gan = run_gan_study({"out": str(out), "quick": not demo})
-    rows = [{"claim": r["claim"], "setting": r["dataset"], "measured": r["measured"], "verdict": r["verdict"]}
-            for r in gan_claims(gan)]  # fmt: skip
-    files = [str(p) for p in gan.get("files", {}).values()]
-    return {"markdown": gan["markdown"], "claims": rows, "files": files, "seconds": time.perf_counter() - start}
+    return suite.run(out, demo=demo)
 
 
 def run(out: Path, config: classification.Config, *, gan: bool = True, demo: bool = True) -> dict[str, Any]:

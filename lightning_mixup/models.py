@@ -3,10 +3,6 @@
 - ``"mlp"``: fully connected, 2 hidden layers of 128 ReLU units — the network of the paper's UCI experiments
   (Zhang et al. 2018, §3.4: Adam, batch 16).
 - ``"cnn"``: two 3×3 conv layers (32, 64 channels) and a linear head, for 1×8×8 digits.
-- ``"mnist1d_mlp"``, ``"mnist1d_cnn"``: the MLP (100 units, one residual hidden layer, 15,210 parameters) and the
-  CNN (three stride-2 1-D convolutions of 25 channels and a linear head, 5,210 parameters) of the MNIST-1D
-  repository's benchmark (Greydanus & Kobak 2020, https://arxiv.org/abs/2011.14439, ``notebooks/models.py``), for
-  inputs ``(B, L)`` or ``(B, 1, L)``.
 - ``"preact_resnet18"``: PreAct ResNet-18 (He et al. 2016, https://arxiv.org/abs/1603.05027) for 32×32 images,
   the paper's CIFAR-10 network; meant for GPU users.
 
@@ -27,10 +23,11 @@ import torch.nn.functional as F
 import torchmetrics
 from torch import Tensor, nn
 
+from lightning_mixup._checks import check_choice, check_int
 from lightning_mixup.metrics import MixupAccuracy
 
-Architecture = Literal["mlp", "cnn", "mnist1d_mlp", "mnist1d_cnn", "preact_resnet18"]
-ARCHITECTURES: tuple[str, ...] = ("mlp", "cnn", "mnist1d_mlp", "mnist1d_cnn", "preact_resnet18")
+Architecture = Literal["mlp", "cnn", "preact_resnet18"]
+ARCHITECTURES: tuple[str, ...] = ("mlp", "cnn", "preact_resnet18")
 OptimizerName = Literal["adam", "sgd"]
 OPTIMIZERS: tuple[str, ...] = ("adam", "sgd")
 
@@ -73,55 +70,6 @@ class _PreActBlock(nn.Module):
         return out + shortcut
 
 
-class MNIST1DMLP(nn.Module):
-    """MNIST-1D's MLP: ``h = relu(W1 x)``, ``h = h + relu(W2 h)``, logits ``W3 h``.
-
-    Example:
-        >>> sum(p.numel() for p in MNIST1DMLP(40, 10).parameters())
-        15210
-    """
-
-    def __init__(self, input_size: int, num_classes: int, hidden: int = 100) -> None:
-        super().__init__()
-        self.linear1 = nn.Linear(input_size, hidden)
-        self.linear2 = nn.Linear(hidden, hidden)
-        self.linear3 = nn.Linear(hidden, num_classes)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Logits of ``(B, L)`` (or ``(B, 1, L)``) signals."""
-        h = F.relu(self.linear1(x.flatten(1)))
-        h = h + F.relu(self.linear2(h))
-        return self.linear3(h)
-
-
-class MNIST1DCNN(nn.Module):
-    """MNIST-1D's CNN: three ReLU 1-D convolutions (kernel 5, 3, 3; stride 2; 25 channels) and a linear head.
-
-    Example:
-        >>> net = MNIST1DCNN(40, 10)
-        >>> sum(p.numel() for p in net.parameters()), tuple(net(torch.zeros(2, 40)).shape)
-        (5210, (2, 10))
-    """
-
-    def __init__(self, length: int, num_classes: int, channels: int = 25) -> None:
-        super().__init__()
-        self.conv1 = nn.Conv1d(1, channels, 5, stride=2, padding=1)
-        self.conv2 = nn.Conv1d(channels, channels, 3, stride=2, padding=1)
-        self.conv3 = nn.Conv1d(channels, channels, 3, stride=2, padding=1)
-        out = length
-        for kernel in (5, 3, 3):
-            out = (out + 2 - kernel) // 2 + 1
-        self.linear = nn.Linear(channels * out, num_classes)
-
-    def forward(self, x: Tensor) -> Tensor:
-        """Logits of ``(B, L)`` or ``(B, 1, L)`` signals."""
-        h = x.reshape(x.shape[0], 1, x.shape[-1])
-        h = F.relu(self.conv1(h))
-        h = F.relu(self.conv2(h))
-        h = F.relu(self.conv3(h))
-        return self.linear(h.flatten(1))
-
-
 def _preact_resnet18(in_channels: int, num_classes: int) -> nn.Sequential:
     layers: list[nn.Module] = [nn.Conv2d(in_channels, 64, 3, 1, 1, bias=False)]
     in_planes = 64
@@ -139,8 +87,7 @@ def build_backbone(arch: Architecture, input_shape: tuple[int, ...], num_classes
         >>> build_backbone("cnn", (1, 8, 8), 10)(torch.zeros(2, 1, 8, 8)).shape
         torch.Size([2, 10])
     """
-    if arch not in ARCHITECTURES:
-        raise ValueError(f"Expected argument `arch` to be one of {ARCHITECTURES}, but got {arch!r}.")
+    check_choice(arch, "arch", ARCHITECTURES)
     if arch == "mlp":
         features = math.prod(input_shape)
         return nn.Sequential(
@@ -151,10 +98,6 @@ def build_backbone(arch: Architecture, input_shape: tuple[int, ...], num_classes
             nn.ReLU(),
             nn.Linear(hidden, num_classes),
         )
-    if arch == "mnist1d_mlp":
-        return MNIST1DMLP(math.prod(input_shape), num_classes)  # the repository's width, 100
-    if arch == "mnist1d_cnn":
-        return MNIST1DCNN(input_shape[-1], num_classes)
     if len(input_shape) != 3:
         raise ValueError(f"Expected image inputs (C, H, W) for arch={arch!r}, but got input_shape={input_shape}.")
     channels, height, width = input_shape
@@ -184,7 +127,7 @@ class Classifier(pl.LightningModule):
         arch: ``"mlp"`` (paper's UCI net), ``"cnn"`` (digits) or ``"preact_resnet18"`` (CIFAR-10).
         input_shape: shape of one input, e.g. ``[1, 8, 8]`` or ``[4]``.
         num_classes: number of classes.
-        hidden: hidden width of the ``"mlp"`` network (the MNIST-1D networks keep their published sizes).
+        hidden: hidden width of the ``"mlp"`` network.
         optimizer: ``"adam"`` or ``"sgd"`` (momentum 0.9).
         lr: learning rate.
         weight_decay: L2 weight decay.
@@ -212,10 +155,8 @@ class Classifier(pl.LightningModule):
         normalize_std: list[float] | None = None,
     ) -> None:
         super().__init__()
-        if optimizer not in OPTIMIZERS:
-            raise ValueError(f"Expected argument `optimizer` to be one of {OPTIMIZERS}, but got {optimizer!r}.")
-        if not isinstance(num_classes, int) or num_classes < 2:
-            raise ValueError(f"Expected argument `num_classes` to be an int >= 2, but got {num_classes!r}.")
+        check_choice(optimizer, "optimizer", OPTIMIZERS)
+        check_int(num_classes, "num_classes", minimum=2)
         if (normalize_mean is None) != (normalize_std is None):
             raise ValueError("Expected both `normalize_mean` and `normalize_std`, or neither.")
         self.save_hyperparameters()

@@ -87,7 +87,7 @@ def test_sklearn_splits_are_fixed_disjoint_and_stratified(name, sizes):
 def test_sklearn_datamodule_errors():
     with pytest.raises(ValueError, match="Expected argument `name` to be one of"):
         SklearnDataModule("mnist")
-    with pytest.raises(ValueError, match="Expected argument `batch_size` to be a positive int"):
+    with pytest.raises(ValueError, match="Expected argument `batch_size` to be an int >= 1"):
         SklearnDataModule(batch_size=0)
     with pytest.raises(ValueError, match="Expected `val_fraction` and `test_fraction` in"):
         SklearnDataModule(val_fraction=0.6, test_fraction=0.5)

@@ -11,7 +11,7 @@ both ways and compares the weights):
 
 - *Data order*: each run's epochs are the batches of ``DataLoader(range(n), batch_size, shuffle=True,
   drop_last=True, generator=torch.Generator().manual_seed(order_seed))``, the loader of
-  :class:`~lightning_mixup.data.TabularFoldsDataModule` with ``order_seed`` and ``drop_last=True``.
+  :class:`~experiments.data.tabular.TabularFoldsDataModule` with ``order_seed`` and ``drop_last=True``.
 - *Mixing draws*: batch ``n`` of the fit (counted from 0) draws from
   :func:`lightning_mixup.engine.batch_generator` ``(mix_seed, 0, n)`` with
   ``MixupPolicy(alpha=α).sample(x, g)``, as the callback does.

@@ -47,12 +47,12 @@ from experiments.classification.engine import RunSpec, evaluate_logits, fit_batc
 from experiments.classification.metrics import evaluate_logits as score
 from experiments.classification.metrics import reliability
 from experiments.classification.tabular import ALPHAS, ERM, SELECTED, arm_name, select_alpha
-from lightning_mixup.data.mnist1d import make_mnist1d
-from lightning_mixup.data.tabular import load_table, split_fold
+from experiments.data.mnist1d import make_mnist1d
+from experiments.data.tabular import load_table, split_fold
+from experiments.models import build_backbone
 from lightning_mixup.engine import batch_seed
 from lightning_mixup.evaluation import evaluate_robustness
 from lightning_mixup.evaluation.robustness import RobustnessEvaluator
-from lightning_mixup.models import build_backbone
 
 #: The MNIST-1D repository's recipe (notebooks/train.py; the benchmark notebook runs 6,000 steps).
 RECIPE = {"lr": 1e-2, "batch_size": 100, "steps": 6000}

@@ -9,8 +9,8 @@ from typing import Any
 
 from experiments.classification import tabular as tab
 from experiments.paths import relative
-from lightning_mixup.evaluation.plots import plot_accuracy_curves, plot_reliability_diagrams, pool_bins
-from lightning_mixup.plotting import pyplot, save_figure
+from experiments.plots import plot_accuracy_curves, plot_reliability_diagrams, pool_bins
+from experiments.plotting import pyplot, save_figure
 
 
 def _pp(x: float | None) -> str:

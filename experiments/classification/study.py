@@ -377,7 +377,7 @@ def _with_selected(rows: list[dict[str, Any]], reps: list[dict[str, Any]], key: 
 
 def _strip(result: dict[str, Any]) -> dict[str, Any]:
     """What goes into the JSON: no Markdown, files relative to the repository, reliability bins pooled per setting."""
-    from lightning_mixup.evaluation.plots import pool_bins
+    from experiments.plots import pool_bins
 
     out = {k: v for k, v in result.items() if k != "markdown"}
     if "files" in out:

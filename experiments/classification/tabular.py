@@ -4,7 +4,7 @@ The claim (Zhang et al. 2018, §3.4, Table 4): on six UCI datasets, "mixup impro
 out of the six considered datasets, and never underperforms ERM", with a fully connected network of two hidden
 layers of 128 ReLU units, Adam with default hyperparameters, batch size 16, 10 epochs.
 
-Protocol, per dataset (:class:`~lightning_mixup.data.TabularFoldsDataModule`'s folds and preprocessing):
+Protocol, per dataset (:class:`~experiments.data.tabular.TabularFoldsDataModule`'s folds and preprocessing):
 
 - For every fold, one initialisation of the paper's network (``build_backbone("mlp")``, seeded per fold) is copied
   into the ERM arm and one arm per α ∈ {0.1, 0.2, 0.4, 1.0}; all arms share the data order (one order seed per fold)
@@ -38,6 +38,7 @@ import torch
 from experiments.classification.engine import RunSpec, evaluate_logits, fit_batched
 from experiments.classification.metrics import evaluate_logits as score
 from experiments.classification.metrics import reliability
+from experiments.data.tabular import KEEL_DATASETS, SKLEARN_DUPLICATES, SKLEARN_TABLES, load_table, split_fold
 from experiments.stats import (
     TIE,
     PairedTest,
@@ -46,7 +47,6 @@ from experiments.stats import (
     wilcoxon_signed_rank,
     win_tie_loss,
 )
-from lightning_mixup.data.tabular import KEEL_DATASETS, SKLEARN_DUPLICATES, SKLEARN_TABLES, load_table, split_fold
 from lightning_mixup.engine import batch_seed
 from lightning_mixup.models import build_backbone
 

@@ -42,7 +42,15 @@ from pathlib import Path
 from typing import Any
 
 from experiments.gan.study import SettingConfig
-from experiments.gan.suite import _anchor_check, _authors, _baseline_section, _pacgan, claims, run_settings
+from experiments.gan.suite import (
+    PACGAN_FULL_WIDTH,
+    _anchor_check,
+    _authors,
+    _baseline_section,
+    _pacgan,
+    claims,
+    run_settings,
+)
 from lightning_mixup.gan.module import UPDATE_SCHEDULES
 
 __all__ = ["authors_configs", "configs", "main", "run"]
@@ -80,9 +88,6 @@ TARGETS = {"pacgan": "make gan-baseline", "authors": "make gan-authors"}
 #: January 2017 (mila-iqia/blocks#1159, #1176); PacGAN's ``"beta1": 0.8`` is β1 = 0.8 in the later convention, 0.2 in
 #: the earlier one, and its code names only "Blocks, development version".
 BETA1_NOTE = "its config's beta1 0.8 read in Blocks' Adam convention before January 2017 (1 − β1)"
-
-#: PacGAN's hidden widths (generator, discriminator), for ``--full-width``; the CPU runs' are 100 / 50.
-FULL_WIDTH = (400, 200)
 
 _WORDS = {2: "two", 3: "three", 4: "four", 5: "five", 6: "six", 7: "seven", 8: "eight", 9: "nine", 10: "ten"}
 
@@ -129,7 +134,7 @@ def configs(
     if beta1 != model["betas"][0]:
         model["betas"] = (beta1, model["betas"][1])
     if full_width:
-        model.update(g_hidden=FULL_WIDTH[0], d_hidden=FULL_WIDTH[1])
+        model.update(PACGAN_FULL_WIDTH)
     widths = f"{model['g_depth']}×{model['g_hidden']} / {model['d_depth']}×{model['d_hidden']}"
     if updates != "alternating":
         model["updates"] = updates
@@ -193,7 +198,7 @@ def authors_configs(
             f"their code trains 3×512 MLPs for 20,001 generator iterations; here the study's 3×64 MLPs for "
             f"{iterations} iterations (the study: {base.iterations}), ERM against the code's shuffle form at "
             "α = 0.2 and 1 and the paper's form at α = 0.2, latent size 2. Full-width run: "
-            "lightning_mixup/configs/gan_authors_*.yaml."
+            "experiments/configs/gan_authors_*.yaml."
         ),
     )
 

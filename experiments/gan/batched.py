@@ -134,7 +134,7 @@ class EngineConfig:
 
     Attributes:
         sampler: the data (a :class:`~lightning_mixup.gan.GaussianMixture` or
-            :class:`~lightning_mixup.gan.StackedDigits`).
+            :class:`~experiments.gan.digits.StackedDigits`).
         model: :class:`~lightning_mixup.gan.GANModule` keyword arguments (architecture, optimizers, ``d_steps``,
             ``updates``, ``g_objective``; ``loss`` must be ``"bce"``; ``noise_seed`` is the run's seed).
         batch_size: real samples per discriminator step.

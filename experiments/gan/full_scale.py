@@ -39,11 +39,11 @@ from experiments.gan.study import (
     chance_high_quality,
     markdown,
 )
-from experiments.gan.suite import _anchor_check, _baseline_section, claims, settings
+from experiments.gan.suite import PACGAN_FULL_WIDTH, _anchor_check, _baseline_section, claims, settings
 
 ORIGINAL = {
     "authors": ({"g_hidden": 512, "d_hidden": 512}, 20_001),
-    "pacgan": ({"g_hidden": 400, "d_hidden": 200}, 400_000),
+    "pacgan": (PACGAN_FULL_WIDTH, 400_000),
 }
 
 

@@ -15,7 +15,7 @@ from typing import Any
 
 from torch import Tensor
 
-from lightning_mixup.plotting import pyplot, save_figure
+from experiments.plotting import pyplot, save_figure
 
 __all__ = ["plot_metric_curves", "plot_scatter_grid"]
 

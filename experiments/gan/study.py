@@ -39,12 +39,12 @@ from experiments.gan.batched import (
     check_num_samples,
     train_gan_batch,
 )
+from experiments.gan.compare import paired_interval
+from experiments.gan.digits import StackedDigitClassifier, StackedDigits, train_digit_classifier
 from experiments.paths import repo_relative_files
 from lightning_mixup.gan import (
     VERDICTS,
     GaussianMixture,
-    StackedDigitClassifier,
-    StackedDigits,
     VerdictRule,
     classifier_coverage,
     classifier_mode_counts,
@@ -53,11 +53,9 @@ from lightning_mixup.gan import (
     mode_histogram,
     ring_modes,
     run_verdict,
-    train_digit_classifier,
 )
-from lightning_mixup.gan.stability import paired_interval
 
-__all__ = ["DATASETS", "SettingConfig", "arm_label", "run_gan_study", "run_setting"]
+__all__ = ["DATASETS", "SettingConfig", "arm_label", "run_setting"]
 
 DATASETS: tuple[str, ...] = ("ring", "grid", "digits")
 _FORM_LABELS = {"erm": "ERM", "paper": "mixup Beta(α, α)", "shuffle": "mixup U(0, α) shuffle"}
@@ -579,38 +577,3 @@ def run_setting(
         return out_dict
     finally:
         torch.set_num_threads(previous_threads)
-
-
-def run_gan_study(options: Mapping[str, Any] | None = None) -> dict[str, Any]:
-    """One-setting entry point kept for ``experiments.run_all`` (until it calls :func:`experiments.gan.suite.run`).
-
-    Runs the ``make demo`` subset of setting 1 (``quick``: 150 iterations, 3 seeds) with the given
-    :class:`SettingConfig` overrides, and adds the per-arm ``"summary"`` (ERM labelled ``"erm"``) that
-    ``experiments.report.gan_claims`` reads. The full study is :func:`experiments.gan.suite.run`.
-    """
-    from experiments.gan.suite import settings
-
-    opts = dict(options or {})
-    out = opts.pop("out", None)
-    quick = bool(opts.pop("quick", False))
-    opts.pop("progress", None)
-    base = dataclasses.asdict(settings(demo=True)[0])
-    if quick:
-        base.update(iterations=150, eval_every=25, seeds=3, snapshot_steps=[10, 75, 150])
-    result = run_setting(SettingConfig(**{**base, **opts}), out)
-    for run in result["runs"]:
-        if run["form"] == "erm":
-            run["method"] = "erm"
-    summary = []
-    for dataset in dict.fromkeys(r["dataset"] for r in result["runs"]):
-        for method in dict.fromkeys(r["method"] for r in result["runs"] if r["dataset"] == dataset):
-            members = [r for r in result["runs"] if r["dataset"] == dataset and r["method"] == method]
-            entry: dict[str, Any] = {"dataset": dataset, "method": method, "runs": len(members)}
-            entry["num_modes"] = members[0]["num_modes"]
-            for metric in ("modes_captured", "high_quality_share", "reverse_kl"):
-                entry[metric] = _mean_std([m[metric] for m in members])
-            for verdict in VERDICTS:
-                entry[verdict] = sum(m["verdict"] == verdict for m in members) / len(members)
-            summary.append(entry)
-    result["summary"] = summary
-    return result

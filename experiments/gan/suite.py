@@ -20,22 +20,34 @@ Settings (each ERM against discriminator mixup, paired by seed):
 
 The CPU cannot train the original sizes (3×512 MLPs for 20,001 generator iterations; PacGAN's 400 epochs), so the
 networks are narrower and the runs shorter; every setting states what it cut, and
-``lightning_mixup/configs/gan_*.yaml`` are the full runs.
+``experiments/configs/gan_*.yaml`` are the full runs.
 
 Entry point for the orchestration: :func:`run` ``(out, demo=...)``.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from experiments.gan.study import SettingConfig, run_setting
+from experiments.gan.study import SettingConfig, _mean_std, run_setting
+from lightning_mixup.gan import VERDICTS
 
-__all__ = ["ANCHORS", "CLAIM", "claims", "run", "run_settings", "settings"]
+__all__ = [
+    "ANCHORS",
+    "CLAIM",
+    "PACGAN_FULL_WIDTH",
+    "PACGAN_MODEL",
+    "claims",
+    "run",
+    "run_gan_study",
+    "run_settings",
+    "settings",
+]
 
 CLAIM = "5. discriminator mixup stabilises GANs"
 
@@ -55,6 +67,26 @@ ANCHOR_NOTE = (
     "(PacGAN's VEEGAN_experiment config); its published values could not be read as text here either, so they are "
     "not quoted."
 )
+
+
+#: PacGAN's 2D networks (fjxmlzn/PacGAN synthetic_data_experiments): a BN-ReLU generator and a maxout-5
+#: discriminator, N(0, 0.02²) weights, Adam (1e-4, β 0.8/0.999), one discriminator step per generator step; at the
+#: CPU study's widths (4×100 / 3×50). Their own widths are :data:`PACGAN_FULL_WIDTH`.
+PACGAN_MODEL: dict[str, Any] = {
+    "g_hidden": 100,
+    "g_depth": 4,
+    "g_batchnorm": True,
+    "d_hidden": 50,
+    "d_depth": 3,
+    "d_maxout": 5,
+    "init_std": 0.02,
+    "lr_g": 1e-4,
+    "lr_d": 1e-4,
+    "betas": (0.8, 0.999),
+    "d_steps": 1,
+}
+#: PacGAN's own hidden widths (generator 4×400, discriminator 3×200).
+PACGAN_FULL_WIDTH: dict[str, int] = {"g_hidden": 400, "d_hidden": 200}
 
 
 def _authors(demo: bool) -> SettingConfig:
@@ -100,7 +132,7 @@ def _authors(demo: bool) -> SettingConfig:
             f"{iterations} iterations, all α at latent size 2 and α = 0.2 at latent sizes 5 and 10"
             + (" (demo: α = 0.2 at latent size 2 only)" if demo else "")
             + ". Their mixup draws a second shuffled real+fake batch as partners; the shuffle form pairs the batch "
-            "with a permutation of itself. Full run: lightning_mixup/configs/gan_authors_*.yaml."
+            "with a permutation of itself. Full run: experiments/configs/gan_authors_*.yaml."
         ),
     )
 
@@ -114,19 +146,7 @@ def _pacgan(demo: bool) -> SettingConfig:
         datasets=["ring", "grid"],
         ring={"radius": 1.0, "std": 0.01},
         grid={"spacing": 2.0, "std": 0.05},
-        model={
-            "g_hidden": 100,
-            "g_depth": 4,
-            "g_batchnorm": True,
-            "d_hidden": 50,
-            "d_depth": 3,
-            "d_maxout": 5,
-            "init_std": 0.02,
-            "lr_g": 1e-4,
-            "lr_d": 1e-4,
-            "betas": (0.8, 0.999),
-            "d_steps": 1,
-        },
+        model=dict(PACGAN_MODEL),
         cells=cells,
         seeds=5,
         batch_size=100,
@@ -138,7 +158,7 @@ def _pacgan(demo: bool) -> SettingConfig:
             "PacGAN trains a 4×400 BN-ReLU generator and a 3×200 maxout-5 discriminator for 400 epochs of 100,000 "
             "samples (400,000 iterations, simultaneous updates of both networks on each batch); here 4×100 and "
             f"3×50 for {iterations} alternating iterations on fresh samples. Full run: "
-            "lightning_mixup/configs/gan_pacgan_*.yaml."
+            "experiments/configs/gan_pacgan_*.yaml."
         ),
     )
 
@@ -398,3 +418,36 @@ def run(out: Path, *, demo: bool, workers: int | None = None) -> dict[str, Any]:
     report.write_text(text)
     files = [str(report)] + [p for r in results for p in r["files"].values()]
     return {"markdown": text, "claims": rows, "files": files, "seconds": seconds}
+
+
+def run_gan_study(options: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The earlier one-setting entry point of the GAN study (``experiments.run_all`` now calls :func:`run`).
+
+    Runs the ``make demo`` subset of setting 1 (``quick``: 150 iterations, 3 seeds) with the given
+    :class:`SettingConfig` overrides, and adds the per-arm ``"summary"`` (ERM labelled ``"erm"``) that
+    ``experiments.report.gan_claims`` reads. The full study is :func:`run`.
+    """
+    opts = dict(options or {})
+    out = opts.pop("out", None)
+    quick = bool(opts.pop("quick", False))
+    opts.pop("progress", None)
+    base = dataclasses.asdict(settings(demo=True)[0])
+    if quick:
+        base.update(iterations=150, eval_every=25, seeds=3, snapshot_steps=[10, 75, 150])
+    result = run_setting(SettingConfig(**{**base, **opts}), out)
+    for run in result["runs"]:
+        if run["form"] == "erm":
+            run["method"] = "erm"
+    summary = []
+    for dataset in dict.fromkeys(r["dataset"] for r in result["runs"]):
+        for method in dict.fromkeys(r["method"] for r in result["runs"] if r["dataset"] == dataset):
+            members = [r for r in result["runs"] if r["dataset"] == dataset and r["method"] == method]
+            entry: dict[str, Any] = {"dataset": dataset, "method": method, "runs": len(members)}
+            entry["num_modes"] = members[0]["num_modes"]
+            for metric in ("modes_captured", "high_quality_share", "reverse_kl"):
+                entry[metric] = _mean_std([m[metric] for m in members])
+            for verdict in VERDICTS:
+                entry[verdict] = sum(m["verdict"] == verdict for m in members) / len(members)
+            summary.append(entry)
+    result["summary"] = summary
+    return result

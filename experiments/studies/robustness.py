@@ -52,10 +52,10 @@ from lightning.pytorch.callbacks import Callback
 from torch.utils.data import DataLoader, TensorDataset
 
 from experiments.paths import repo_relative_files
+from experiments.plots import plot_accuracy_curves, plot_reliability_diagrams, pool_bins
 from lightning_mixup.callback import MixupCallback
 from lightning_mixup.data.sklearn import SKLEARN_DATASETS, SklearnDataModule
 from lightning_mixup.evaluation import RobustnessResult, evaluate_robustness, format_eps
-from lightning_mixup.evaluation.plots import plot_accuracy_curves, plot_reliability_diagrams, pool_bins
 from lightning_mixup.models import Classifier
 
 METHODS: tuple[str, ...] = ("erm", "mixup")

@@ -16,6 +16,8 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, TensorDataset
 
+from lightning_mixup._checks import check_choice, check_int
+
 SklearnDataset = Literal["digits", "iris", "wine", "breast_cancer"]
 SKLEARN_DATASETS: tuple[str, ...] = ("digits", "iris", "wine", "breast_cancer")
 
@@ -48,10 +50,8 @@ class SklearnDataModule(pl.LightningDataModule):
         num_workers: int = 0,
     ) -> None:
         super().__init__()
-        if name not in SKLEARN_DATASETS:
-            raise ValueError(f"Expected argument `name` to be one of {SKLEARN_DATASETS}, but got {name!r}.")
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"Expected argument `batch_size` to be a positive int, but got {batch_size!r}.")
+        check_choice(name, "name", SKLEARN_DATASETS)
+        check_int(batch_size, "batch_size", minimum=1)
         if not (0 < val_fraction < 1 and 0 < test_fraction < 1 and val_fraction + test_fraction < 1):
             raise ValueError(
                 "Expected `val_fraction` and `test_fraction` in (0, 1) with a sum below 1, but got "

@@ -17,6 +17,8 @@ import lightning.pytorch as pl
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
+from lightning_mixup._checks import check_int
+
 CIFAR10_MEAN = [0.4914, 0.4822, 0.4465]
 CIFAR10_STD = [0.2470, 0.2435, 0.2616]
 
@@ -53,8 +55,7 @@ class _TorchvisionDataModule(pl.LightningDataModule):
         download: bool = True,
     ) -> None:
         super().__init__()
-        if not isinstance(batch_size, int) or batch_size < 1:
-            raise ValueError(f"Expected argument `batch_size` to be a positive int, but got {batch_size!r}.")
+        check_int(batch_size, "batch_size", minimum=1)
         self.data_dir = data_dir
         self.batch_size = batch_size
         self.num_workers = num_workers

@@ -2,15 +2,15 @@
 
 - :class:`GANStabilityCallback`: every N steps, samples from a GAN's generator and scores modes captured,
   high-quality share and reverse KL (mixtures: VEEGAN/PacGAN definitions; images: a classifier as mode counter),
-  loss variance and gradient norms, and a converged / mode-collapsed / diverged verdict; :func:`compare_stability`
-  trains ERM and mixup runs paired by seed on top of it.
+  loss variance and gradient norms, and a converged / mode-collapsed / diverged verdict (:func:`run_verdict`).
 - :class:`GANModule`: a reference MLP GAN LightningModule (manual optimization) whose discriminator is mixed
   through :class:`~lightning_mixup.MixupMixin` when the trainer has a :class:`~lightning_mixup.MixupCallback`.
-- Data: :class:`RingDataModule`, :class:`GridDataModule` (Gaussian mixtures), :class:`StackedDigitsDataModule`
-  (three scikit-learn digits as channels, 1,000 modes), all drawn by one sampler (:mod:`lightning_mixup.gan.data`).
-- Metrics: :class:`ModeCoverage`, :class:`ClassifierModeCoverage` and friends, and :func:`run_verdict`.
+- Data: :class:`RingDataModule`, :class:`GridDataModule` (Gaussian mixtures), drawn by one sampler
+  (:mod:`lightning_mixup.gan.data`).
+- Metrics: :class:`ModeCoverage` and friends, :func:`classifier_mode_counts` for images.
 
-The study (the sweep, its batched engine, report and figures) is research code in ``experiments.gan``.
+The study (stacked digits, the ERM-vs-mixup comparison over seeds, the sweep, its batched engine, report and
+figures) is research code in ``experiments.gan``.
 
 References:
     - mixup: Zhang et al., ICLR 2018, https://arxiv.org/abs/1710.09412 (§3.5)
@@ -30,12 +30,6 @@ from lightning_mixup.gan.data import (
     ring_modes,
     sample_mixture,
 )
-from lightning_mixup.gan.digits import (
-    StackedDigitClassifier,
-    StackedDigits,
-    StackedDigitsDataModule,
-    train_digit_classifier,
-)
 from lightning_mixup.gan.losses import (
     GAN_LOSSES,
     GENERATOR_OBJECTIVES,
@@ -45,7 +39,6 @@ from lightning_mixup.gan.losses import (
 )
 from lightning_mixup.gan.metrics import (
     VERDICTS,
-    ClassifierModeCoverage,
     HighQualityShare,
     ModeCoverage,
     ModesCaptured,
@@ -60,9 +53,7 @@ from lightning_mixup.gan.metrics import (
 from lightning_mixup.gan.module import GANModule, Maxout, mlp, noise_generator
 from lightning_mixup.gan.stability import (
     GANStabilityCallback,
-    StabilityComparison,
     StabilityReport,
-    compare_stability,
     default_sample_fn,
 )
 
@@ -70,7 +61,6 @@ __all__ = [
     "GAN_LOSSES",
     "GENERATOR_OBJECTIVES",
     "VERDICTS",
-    "ClassifierModeCoverage",
     "FreshSamples",
     "GANModule",
     "GANStabilityCallback",
@@ -84,15 +74,10 @@ __all__ = [
     "ReverseKLToUniform",
     "RingDataModule",
     "SamplerDataModule",
-    "StabilityComparison",
     "StabilityReport",
-    "StackedDigitClassifier",
-    "StackedDigits",
-    "StackedDigitsDataModule",
     "VerdictRule",
     "classifier_coverage",
     "classifier_mode_counts",
-    "compare_stability",
     "coverage_from_counts",
     "data_generator",
     "default_sample_fn",
@@ -106,5 +91,4 @@ __all__ = [
     "run_verdict",
     "sample_mixture",
     "soft_label_loss",
-    "train_digit_classifier",
 ]

@@ -1,12 +1,10 @@
-"""GAN training data: the ring and grid of Gaussians, stacked digits, and the one sampler they are drawn with.
+"""GAN training data: the ring and grid of Gaussians, and the one sampler they are drawn with.
 
 - **ring**: ``num_modes`` Gaussians at angles ``2πk/num_modes`` (``k = 0..num_modes-1``, all distinct; note that
   ``linspace(0, 2π, 8)`` would repeat a mode) on a circle of radius ``radius``.
 - **grid**: ``grid_size²`` Gaussians at ``spacing·{-(n-1)/2, …, (n-1)/2}²``.
-- **stacked digits**: three scikit-learn 8×8 digits stacked as the channels of one ``3×8×8`` image, 1,000 modes (the
-  digit triples); the small stand-in for VEEGAN's stacked MNIST (:mod:`lightning_mixup.gan.digits`).
 
-Settings in the literature (the study uses all of them):
+Settings in the literature (the study in ``experiments.gan`` uses both, and stacked digits):
 
 - the mixup authors' GAN code (Zhang et al., ICLR 2018, https://arxiv.org/abs/1710.09412; hongyi-zhang/mixup
   ``gan/example_gan.py``): ring of 8 on the unit circle and a 5×5 grid with spacing 0.5 on ``[-1, 1]²``, std 0.01,
@@ -15,7 +13,7 @@ Settings in the literature (the study uses all of them):
   configs): ring of 8 on the unit circle with std 0.01, grid ``{-4, -2, 0, 2, 4}²`` with std 0.05.
 
 **One sampler.** Every real batch, in the data modules and in the study's batched engine alike, is
-:meth:`GaussianMixture.sample` (or :meth:`~lightning_mixup.gan.digits.StackedDigits.sample`) called with a
+:meth:`GaussianMixture.sample` (or any :class:`Sampler`, e.g. the study's stacked digits) called with a
 ``torch.Generator``. With ``num_samples=None`` a data module draws a fresh batch at every step (an infinite training
 set, as the mixup authors' code does): training batch ``n`` of rank ``r`` is drawn with
 :func:`data_generator` ``(seed, r, n)``, so its content depends on its number only (not on how many batches the
@@ -35,7 +33,7 @@ import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
-from lightning_mixup._checks import check_int
+from lightning_mixup._checks import check_finite_float, check_int, describe
 from lightning_mixup._compat import batches_fetched
 
 __all__ = [
@@ -54,15 +52,12 @@ __all__ = [
 
 
 def _positive(value: Any, name: str) -> None:
-    if isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value) and value > 0:
-        return
-    raise ValueError(f"Expected argument `{name}` to be a positive finite float, but got {value!r}.")
+    check_finite_float(value, name, minimum=0.0, allow_zero=False, min_positive=1e-12)
 
 
 def _modes_validation(modes: Any) -> None:
     if not isinstance(modes, Tensor) or modes.ndim != 2 or modes.shape[0] < 1:
-        shape = tuple(modes.shape) if isinstance(modes, Tensor) else type(modes).__name__
-        raise ValueError(f"Expected argument `modes` of shape (K, D) with K >= 1, but got {shape}.")
+        raise ValueError(f"Expected argument `modes` of shape (K, D) with K >= 1, but got {describe(modes)}.")
 
 
 def ring_modes(num_modes: int = 8, radius: float = 1.0) -> Tensor:

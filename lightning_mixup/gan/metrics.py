@@ -20,12 +20,12 @@ Samples with a non-finite coordinate are never high quality. The metrics are tor
 sum the per-mode counts across batches and DDP processes) with functional twins that also take a leading run
 dimension, used by the batched study.
 
-Image data (stacked MNIST in VEEGAN §5.2 and PacGAN §5.2; stacked scikit-learn digits here): a trained classifier
-labels every generated sample, the label is the sample's mode (``100·c₀ + 10·c₁ + c₂`` for three stacked digits),
-**modes captured** counts the labels that occur at least once and the **reverse KL** is ``KL(q ‖ u)`` of the label
-histogram of *all* samples (their protocol); the **high-quality share** is the share of samples that the classifier
-labels confidently (every channel's top softmax probability at least ``confidence``), a proxy for sample quality.
-See :class:`ClassifierModeCoverage`.
+Image data (stacked MNIST in VEEGAN §5.2 and PacGAN §5.2): a trained classifier labels every generated sample, the
+label is the sample's mode (``100·c₀ + 10·c₁ + c₂`` for three stacked digits), **modes captured** counts the labels
+that occur at least once and the **reverse KL** is ``KL(q ‖ u)`` of the label histogram of *all* samples (their
+protocol); the **high-quality share** is the share of samples that the classifier labels confidently (every
+channel's top softmax probability at least ``confidence``), a proxy for sample quality. See
+:func:`classifier_mode_counts` and :func:`classifier_coverage`.
 """
 
 from __future__ import annotations
@@ -39,9 +39,11 @@ import torch
 from torch import Tensor
 from torchmetrics import Metric
 
+from lightning_mixup._checks import check_finite_float, check_int, check_probability, describe
+from lightning_mixup.gan.data import _modes_validation, _positive
+
 __all__ = [
     "VERDICTS",
-    "ClassifierModeCoverage",
     "HighQualityShare",
     "ModeCoverage",
     "ModesCaptured",
@@ -60,14 +62,10 @@ VERDICTS: tuple[str, ...] = ("converged", "mode-collapsed", "unconverged", "dive
 
 
 def _coverage_arg_validation(modes: Tensor, std: float, threshold: float, min_count: int) -> None:
-    if not isinstance(modes, Tensor) or modes.ndim != 2 or modes.shape[0] < 1:
-        shape = tuple(modes.shape) if isinstance(modes, Tensor) else type(modes).__name__
-        raise ValueError(f"Expected argument `modes` of shape (K, D) with K >= 1, but got {shape}.")
-    for name, value in (("std", std), ("threshold", threshold)):
-        if not isinstance(value, (int, float)) or isinstance(value, bool) or not math.isfinite(value) or value <= 0:
-            raise ValueError(f"Expected argument `{name}` to be a positive finite float, but got {value!r}.")
-    if not isinstance(min_count, int) or isinstance(min_count, bool) or min_count < 1:
-        raise ValueError(f"Expected argument `min_count` to be a positive int, but got {min_count!r}.")
+    _modes_validation(modes)
+    _positive(std, "std")
+    _positive(threshold, "threshold")
+    check_int(min_count, "min_count", minimum=1)
 
 
 def mode_histogram(samples: Tensor, modes: Tensor, std: float, *, threshold: float = 3.0) -> tuple[Tensor, Tensor]:
@@ -94,8 +92,8 @@ def mode_histogram(samples: Tensor, modes: Tensor, std: float, *, threshold: flo
     """
     _coverage_arg_validation(modes, std, threshold, 1)
     if not isinstance(samples, Tensor) or samples.ndim < 2 or samples.shape[-1] != modes.shape[1]:
-        shape = tuple(samples.shape) if isinstance(samples, Tensor) else type(samples).__name__
-        raise ValueError(f"Expected argument `samples` of shape (..., S, {modes.shape[1]}), but got {shape}.")
+        expected = f"(..., S, {modes.shape[1]})"
+        raise ValueError(f"Expected argument `samples` of shape {expected}, but got {describe(samples)}.")
     means = modes.to(device=samples.device, dtype=samples.dtype)
     dist2 = (samples.unsqueeze(-2) - means).pow(2).sum(-1)  # (..., S, K)
     nearest_d2, nearest = dist2.min(dim=-1)
@@ -123,8 +121,7 @@ def coverage_from_counts(counts: Tensor, total: Tensor, *, min_count: int = 1) -
         >>> out["modes_captured"].item(), out["high_quality_share"].item(), round(out["reverse_kl"].item(), 4)
         (2.0, 1.0, 0.6931)
     """
-    if not isinstance(min_count, int) or isinstance(min_count, bool) or min_count < 1:
-        raise ValueError(f"Expected argument `min_count` to be a positive int, but got {min_count!r}.")
+    check_int(min_count, "min_count", minimum=1)
     counts = counts.double()
     num_modes = counts.shape[-1]
     hq = counts.sum(-1)
@@ -191,8 +188,8 @@ class ModeCoverage(Metric):
     def update(self, samples: Tensor) -> None:
         """Score a batch of generated samples ``(S, D)``."""
         if not isinstance(samples, Tensor) or samples.ndim != 2:
-            shape = tuple(samples.shape) if isinstance(samples, Tensor) else type(samples).__name__
-            raise ValueError(f"Expected argument `samples` of shape (S, {self.modes.shape[1]}), but got {shape}.")
+            dim = self.modes.shape[1]
+            raise ValueError(f"Expected argument `samples` of shape (S, {dim}), but got {describe(samples)}.")
         counts, total = mode_histogram(samples.detach(), self.modes, self.std, threshold=self.threshold)
         self.counts += counts.to(self.counts.device)
         self.total += total.to(self.total.device)
@@ -269,8 +266,7 @@ def classifier_mode_counts(logits: Tensor, *, confidence: float = 0.5) -> tuple[
         ([0, 1, 1, 0], 1, 2)
     """
     if not isinstance(logits, Tensor) or logits.ndim not in (2, 3) or logits.shape[-1] < 1:
-        shape = tuple(logits.shape) if isinstance(logits, Tensor) else type(logits).__name__
-        raise ValueError(f"Expected argument `logits` of shape (S, K) or (S, C, k), but got {shape}.")
+        raise ValueError(f"Expected argument `logits` of shape (S, K) or (S, C, k), but got {describe(logits)}.")
     per_channel = logits.detach().float() if logits.ndim == 3 else logits.detach().float().unsqueeze(1)
     channels, classes = per_channel.shape[1], per_channel.shape[2]
     finite = torch.isfinite(per_channel).flatten(1).all(1)
@@ -300,64 +296,6 @@ def classifier_coverage(counts: Tensor, confident: Tensor, total: Tensor) -> dic
     return out
 
 
-class ClassifierModeCoverage(Metric):
-    """Classifier-based mode coverage of generated images: modes captured, confident share, reverse KL.
-
-    Inputs:
-        - ``logits``: ``(S, K)`` or ``(S, C, k)`` classifier outputs for ``S`` generated samples.
-
-    Args:
-        num_modes: the number of modes, ``K`` or ``k^C`` (1,000 for three stacked digits).
-        confidence: see :func:`classifier_mode_counts`.
-        kwargs: passed to :class:`torchmetrics.Metric`.
-
-    Returns (``compute``):
-        a dict of scalar tensors ``"modes_captured"``, ``"high_quality_share"`` (the confident share),
-        ``"reverse_kl"``.
-
-    Example:
-        >>> metric = ClassifierModeCoverage(num_modes=4)
-        >>> metric.update(torch.eye(4)[[0, 1, 1, 3]] * 10)
-        >>> {k: round(v.item(), 3) for k, v in metric.compute().items()}
-        {'modes_captured': 3.0, 'high_quality_share': 1.0, 'reverse_kl': 0.347}
-    """
-
-    is_differentiable = False
-    higher_is_better: bool | None = None
-    full_state_update = False
-    counts: Tensor
-    confident: Tensor
-    total: Tensor
-
-    def __init__(self, num_modes: int, confidence: float = 0.5, **kwargs: Any) -> None:
-        super().__init__(**kwargs)
-        if not isinstance(num_modes, int) or isinstance(num_modes, bool) or num_modes < 1:
-            raise ValueError(f"Expected argument `num_modes` to be a positive int, but got {num_modes!r}.")
-        if not isinstance(confidence, (int, float)) or isinstance(confidence, bool) or not 0.0 <= confidence <= 1.0:
-            raise ValueError(f"Expected argument `confidence` to be a float in [0, 1], but got {confidence!r}.")
-        self.num_modes = num_modes
-        self.confidence = float(confidence)
-        self.add_state("counts", default=torch.zeros(num_modes, dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("confident", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-        self.add_state("total", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
-
-    def update(self, logits: Tensor) -> None:
-        """Count a batch of classifier outputs."""
-        counts, confident, total = classifier_mode_counts(logits, confidence=self.confidence)
-        if counts.numel() != self.num_modes:
-            raise ValueError(
-                f"Expected logits for {self.num_modes} modes, but got logits of shape {tuple(logits.shape)} "
-                f"({counts.numel()} modes)."
-            )
-        self.counts += counts.to(self.counts.device)
-        self.confident += confident.to(self.confident.device)
-        self.total += total.to(self.total.device)
-
-    def compute(self) -> dict[str, Tensor]:
-        """The three coverage numbers over everything seen since the last reset."""
-        return classifier_coverage(self.counts, self.confident, self.total)
-
-
 @dataclass(frozen=True)
 class VerdictRule:
     """The thresholds of :func:`run_verdict`.
@@ -381,16 +319,10 @@ class VerdictRule:
     min_modes_share: float = 1.0
 
     def __post_init__(self) -> None:
-        if not isinstance(self.window, int) or isinstance(self.window, bool) or self.window < 1:
-            raise ValueError(f"Expected argument `window` to be a positive int, but got {self.window!r}.")
+        check_int(self.window, "window", minimum=1)
         for name in ("diverged_high_quality", "min_high_quality", "min_modes_share"):
-            value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-                raise ValueError(f"Expected argument `{name}` to be a float in [0, 1], but got {value!r}.")
-        if not isinstance(self.max_reverse_kl, (int, float)) or self.max_reverse_kl < 0:
-            raise ValueError(
-                f"Expected argument `max_reverse_kl` to be a non-negative float, but got {self.max_reverse_kl!r}."
-            )
+            check_probability(getattr(self, name), name)
+        check_finite_float(self.max_reverse_kl, "max_reverse_kl", minimum=0.0)
 
 
 def run_verdict(

@@ -1,4 +1,4 @@
-"""Training-stability evaluation for any GAN LightningModule, and an ERM-vs-mixup comparison over seeds.
+"""Training-stability evaluation for any GAN LightningModule.
 
 :class:`GANStabilityCallback` watches a GAN while it trains and, every ``every_n_steps`` optimizer steps, samples
 from its generator and scores the samples:
@@ -6,7 +6,7 @@ from its generator and scores the samples:
 - mixture targets (``modes`` and ``std``, e.g. the ring and grid of Gaussians): modes captured, high-quality share
   and reverse KL to uniform with the VEEGAN/PacGAN definitions (:class:`~lightning_mixup.gan.ModeCoverage`);
 - images (``classifier``): a trained classifier labels the samples, as on stacked MNIST in VEEGAN and PacGAN
-  (:class:`~lightning_mixup.gan.ClassifierModeCoverage`);
+  (:func:`~lightning_mixup.gan.classifier_mode_counts`);
 - for every GAN: the variance of the discriminator and generator losses and their gradient norms over the last
   ``loss_window`` optimizer steps of each, and a verdict over the last ``window`` evaluations
   (:func:`~lightning_mixup.gan.run_verdict`: converged / mode-collapsed / unconverged / diverged).
@@ -35,7 +35,7 @@ from __future__ import annotations
 
 import math
 from collections import deque
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -44,8 +44,9 @@ import torch
 from torch import Tensor, nn
 from typing_extensions import override
 
-from lightning_mixup._checks import check_bool, check_finite_float, check_int, check_probability
+from lightning_mixup._checks import check_bool, check_int, check_probability
 from lightning_mixup._compat import Callback
+from lightning_mixup.gan.data import _modes_validation, _positive
 from lightning_mixup.gan.metrics import (
     VERDICTS,
     VerdictRule,
@@ -59,9 +60,7 @@ from lightning_mixup.gan.metrics import (
 __all__ = [
     "GANStabilityCallback",
     "SampleFn",
-    "StabilityComparison",
     "StabilityReport",
-    "compare_stability",
     "default_sample_fn",
 ]
 
@@ -154,7 +153,7 @@ class GANStabilityCallback(Callback):
     - ``modes`` and ``std`` (or neither, when the datamodule has ``modes`` and ``std`` attributes, like
       :class:`~lightning_mixup.gan.RingDataModule`): samples ``(n, D)`` scored against the mixture;
     - ``classifier``: an ``nn.Module`` (or callable) mapping samples to logits ``(n, K)`` or per-channel logits
-      ``(n, C, k)`` (e.g. :class:`~lightning_mixup.gan.digits.StackedDigitClassifier`, 1,000 modes).
+      ``(n, C, k)`` (e.g. the study's ``experiments.gan.digits.StackedDigitClassifier``, 1,000 modes).
 
     Logged at every evaluation (``log_prefix`` + name): ``modes_captured``, ``high_quality_share``, ``reverse_kl``,
     ``d_loss_var``, ``g_loss_var``, ``d_grad_norm``, ``g_grad_norm`` and ``verdict`` (the index into
@@ -216,7 +215,7 @@ class GANStabilityCallback(Callback):
         check_int(num_samples, "num_samples", minimum=1)
         check_int(loss_window, "loss_window", minimum=2)
         check_int(seed, "seed", minimum=0)
-        check_finite_float(threshold, "threshold", minimum=0.0, allow_zero=False, min_positive=1e-12)
+        _positive(threshold, "threshold")
         check_probability(confidence, "confidence")
         check_bool(eval_mode, "eval_mode")
         if sample_fn is not None and not callable(sample_fn):
@@ -228,12 +227,10 @@ class GANStabilityCallback(Callback):
         if classifier is not None and modes is not None:
             raise ValueError("Expected either mixture `modes`/`std` or a `classifier`, but got both.")
         self._modes = None if modes is None else torch.as_tensor(modes, dtype=torch.float32)
-        if self._modes is not None and (self._modes.ndim != 2 or self._modes.shape[0] < 1):
-            raise ValueError(
-                f"Expected argument `modes` of shape (K, D) with K >= 1, but got {tuple(self._modes.shape)}."
-            )
+        if self._modes is not None:
+            _modes_validation(self._modes)
         if std is not None:
-            check_finite_float(std, "std", minimum=0.0, allow_zero=False, min_positive=1e-12)
+            _positive(std, "std")
         self._std = None if std is None else float(std)
         self.rule = VerdictRule(
             window=window,
@@ -425,163 +422,3 @@ class GANStabilityCallback(Callback):
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._report = StabilityReport(**state_dict["report"])
         self._next_eval_step = int(state_dict["next_eval_step"])
-
-
-# ---------------------------------------------------------------------------------------------- comparison
-
-
-@dataclass
-class StabilityComparison:
-    """ERM against mixup runs of one GAN, paired by seed (output of :func:`compare_stability`).
-
-    Attributes:
-        seeds: the seeds, in order.
-        erm: one :class:`StabilityReport` per seed without a ``MixupCallback``.
-        mixup: one per seed with it.
-        paired: per metric (``modes_captured``, ``high_quality_share``, ``reverse_kl``) the mean of the paired
-            difference mixup − ERM of the final values, its 95 % t-interval and the counts of seeds where mixup is
-            higher / equal / lower.
-        verdicts: per arm, the share of runs with each verdict.
-    """
-
-    seeds: list[int]
-    erm: list[StabilityReport]
-    mixup: list[StabilityReport]
-    paired: dict[str, dict[str, float]] = field(default_factory=dict)
-    verdicts: dict[str, dict[str, float]] = field(default_factory=dict)
-
-    def markdown(self) -> str:
-        """A small Markdown summary."""
-        lines = [
-            f"ERM vs mixup, {len(self.seeds)} seeds (paired by seed)",
-            "",
-            "| metric | ERM | mixup | mixup − ERM (95 % CI) | higher / equal / lower |",
-            "|---|---|---|---|---|",
-        ]
-        for metric, p in self.paired.items():
-            lines.append(
-                f"| {metric} | {p['erm_mean']:.3g} | {p['mixup_mean']:.3g} | {p['mean']:+.3g} "
-                f"[{p['low']:+.3g}, {p['high']:+.3g}] | {int(p['higher'])} / {int(p['equal'])} / {int(p['lower'])} |"
-            )
-        lines += ["", "| arm | " + " | ".join(VERDICTS) + " |", "|---|" + "---|" * len(VERDICTS)]
-        for arm, shares in self.verdicts.items():
-            lines.append(f"| {arm} | " + " | ".join(f"{shares[v]:.0%}" for v in VERDICTS) + " |")
-        return "\n".join(lines)
-
-
-def paired_interval(differences: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and two-sided t-interval of paired differences (``nan`` bounds for fewer than two values).
-
-    Example:
-        >>> mean, low, high = paired_interval([1.0, 2.0, 3.0])
-        >>> mean, round(low, 3), round(high, 3)
-        (2.0, -0.484, 4.484)
-    """
-    from scipy import stats
-
-    values = [float(d) for d in differences if math.isfinite(float(d))]
-    if not values:
-        return math.nan, math.nan, math.nan
-    mean = sum(values) / len(values)
-    if len(values) < 2:
-        return mean, math.nan, math.nan
-    sem = math.sqrt(_var(values) / len(values))
-    if sem == 0:
-        return mean, mean, mean
-    half = float(stats.t.ppf(0.5 + confidence / 2, len(values) - 1)) * sem
-    return mean, mean - half, mean + half
-
-
-def summarise_pairs(
-    erm: Sequence[Mapping[str, Any]], mixup: Sequence[Mapping[str, Any]], metric: str
-) -> dict[str, float]:
-    """Paired summary of one final metric: means, mean difference mixup − ERM with its interval, sign counts."""
-    a = [float(r[metric]) for r in erm]
-    b = [float(r[metric]) for r in mixup]
-    diffs = [y - x for x, y in zip(a, b, strict=True)]
-    mean, low, high = paired_interval(diffs)
-    return {
-        "erm_mean": _mean(a),
-        "mixup_mean": _mean(b),
-        "mean": mean,
-        "low": low,
-        "high": high,
-        "higher": float(sum(d > 0 for d in diffs)),
-        "equal": float(sum(d == 0 for d in diffs)),
-        "lower": float(sum(d < 0 for d in diffs)),
-    }
-
-
-def verdict_shares(verdicts: Sequence[str]) -> dict[str, float]:
-    """The share of each verdict in ``verdicts``."""
-    return {v: (sum(x == v for x in verdicts) / len(verdicts) if verdicts else 0.0) for v in VERDICTS}
-
-
-def compare_stability(
-    make_model: Callable[[], pl.LightningModule],
-    make_datamodule: Callable[[int], pl.LightningDataModule],
-    *,
-    seeds: Sequence[int],
-    mixup: Mapping[str, Any],
-    callback: Mapping[str, Any] | None = None,
-    trainer: Mapping[str, Any] | None = None,
-) -> StabilityComparison:
-    """Train the same GAN with and without discriminator mixup for every seed and compare their stability.
-
-    For each seed and arm: ``seed_everything(seed)``, then ``make_model()`` and ``make_datamodule(seed)``, and a fit
-    with a fresh :class:`GANStabilityCallback` (``callback`` kwargs); the mixup arm adds
-    ``MixupCallback(seed=seed, **mixup)``. Both arms start from the same weights and data, so the runs are paired.
-
-    Args:
-        make_model: builds the GAN; it must derive from :class:`~lightning_mixup.MixupMixin` and mix its
-            discriminator batches with ``self.mix_discriminator(real, fake)`` (without the callback that is ERM).
-        make_datamodule: builds the data for a seed.
-        seeds: the seeds.
-        mixup: ``MixupCallback`` kwargs of the mixup arm, e.g. ``{"alpha": 0.2, "discriminator_mode": "shuffle"}``.
-        callback: ``GANStabilityCallback`` kwargs.
-        trainer: ``Trainer`` kwargs (``max_steps``, ...); logger, checkpointing, progress bar and model summary are
-            off unless given.
-
-    Returns:
-        :class:`StabilityComparison`.
-
-    Raises:
-        TypeError: if the model is not a ``MixupMixin`` (the callback could not mix its discriminator).
-        ValueError: if ``seeds`` is empty.
-    """
-    from lightning_mixup.callback import MixupCallback
-    from lightning_mixup.mixin import MixupMixin
-
-    if not seeds:
-        raise ValueError("Expected at least one seed in `seeds`, but got none.")
-    options: dict[str, Any] = {
-        "logger": False,
-        "enable_checkpointing": False,
-        "enable_progress_bar": False,
-        "enable_model_summary": False,
-    }
-    options.update(trainer or {})
-    reports: dict[str, list[StabilityReport]] = {"erm": [], "mixup": []}
-    for seed in seeds:
-        for arm in ("erm", "mixup"):
-            pl.seed_everything(seed, verbose=False)
-            model = make_model()
-            if not isinstance(model, MixupMixin):
-                raise TypeError(
-                    f"Expected `make_model()` to return a MixupMixin LightningModule that mixes its discriminator "
-                    f"with `self.mix_discriminator(real, fake)`, but got {type(model).__name__}."
-                )
-            datamodule = make_datamodule(seed)
-            stability = GANStabilityCallback(**dict(callback or {}))
-            callbacks: list[Callback] = [stability]
-            if arm == "mixup":
-                callbacks.append(MixupCallback(**{"seed": seed, **dict(mixup)}))
-            pl.Trainer(**options, callbacks=callbacks).fit(model, datamodule)
-            reports[arm].append(stability.report())
-    finals = {arm: [r.final() for r in runs] for arm, runs in reports.items()}
-    paired = {
-        m: summarise_pairs(finals["erm"], finals["mixup"], m)
-        for m in ("modes_captured", "high_quality_share", "reverse_kl")
-    }
-    verdicts = {arm: verdict_shares([r.verdict for r in runs]) for arm, runs in reports.items()}
-    return StabilityComparison(list(seeds), reports["erm"], reports["mixup"], paired, verdicts)

@@ -1,5 +1,4 @@
 import ast
-import math
 from pathlib import Path
 
 import pytest
@@ -7,8 +6,7 @@ import torch
 from torchmetrics.classification import MulticlassCalibrationError
 
 import lightning_mixup.evaluation as evaluation
-from lightning_mixup.evaluation import ReliabilityBins, ReliabilityDiagram, RobustnessSanityWarning, run_sanity_checks
-from lightning_mixup.evaluation.plots import plot_accuracy_curves, plot_reliability_diagrams, pool_bins
+from lightning_mixup.evaluation import ReliabilityDiagram, RobustnessSanityWarning, run_sanity_checks
 from lightning_mixup.evaluation.sanity import looks_like_probabilities, warn_failed
 
 
@@ -143,25 +141,6 @@ def test_reliability_bins_match_torchmetrics_ece():
         ReliabilityDiagram(n_bins=0)
     with pytest.raises(ValueError, match=r"Expected `probs` of shape \(B, C\)"):
         metric.update(probs[:, 0], target)
-
-
-def test_pooling_and_plots(tmp_path):
-    a = ReliabilityBins([0.0, 0.5, 1.0, 1.0], [2, 2, 0], [0.3, 0.7, math.nan], [0.5, 1.0, math.nan])
-    b = ReliabilityBins([0.0, 0.5, 1.0, 1.0], [0, 2, 2], [math.nan, 0.9, 1.0], [math.nan, 0.5, 1.0])
-    pooled = pool_bins([a, b])
-    assert pooled.count == [2, 4, 2]
-    assert pooled.confidence[1] == pytest.approx(0.8)
-    with pytest.raises(ValueError, match="same edges"):
-        pool_bins([a, ReliabilityBins([0.0, 1.0], [1], [0.5], [1.0])])
-    with pytest.raises(ValueError, match="at least one ReliabilityBins"):
-        pool_bins([])
-    curves = {"ERM": {"fgsm": {"eps": [0, 0.1], "mean": [0.9, 0.3], "low": [0.8, math.nan], "high": [1.0, 0.4]}}}
-    assert plot_accuracy_curves(curves, tmp_path / "a.png").stat().st_size > 1000
-    assert plot_reliability_diagrams({"ERM": a, "mixup": pooled}, tmp_path / "r.png").stat().st_size > 1000
-    with pytest.raises(ValueError, match="at least one attack curve"):
-        plot_accuracy_curves({"ERM": {}}, tmp_path / "b.png")
-    with pytest.raises(ValueError, match="at least one entry in `bins`"):
-        plot_reliability_diagrams({}, tmp_path / "c.png")
 
 
 TRAINING_MODULES = ("callback", "mixin", "models", "policy", "functional", "data", "studies", "cli", "gan", "demos")

@@ -12,8 +12,8 @@ from experiments.classification.engine import (
     fit_batched,
     mix_stack,
 )
+from experiments.data.tabular import TabularFoldsDataModule
 from lightning_mixup import MixupCallback
-from lightning_mixup.data import TabularFoldsDataModule
 from lightning_mixup.engine import batch_generator
 from lightning_mixup.functional import apply_mix
 from lightning_mixup.models import Classifier

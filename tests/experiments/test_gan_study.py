@@ -6,7 +6,9 @@ from pathlib import Path
 import pytest
 
 from experiments.gan import suite
-from experiments.gan.study import SettingConfig, run_gan_study, run_setting
+from experiments.gan.study import SettingConfig, run_setting
+from experiments.gan.suite import run_gan_study
+from experiments.paths import CONFIGS as STUDY_CONFIGS
 from lightning_mixup.gan import VERDICTS
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -87,7 +89,7 @@ def test_run_gan_study_keeps_the_old_interface(tmp_path):
         ({"seeds": 0}, "`seeds` to be a positive int"),
         ({"num_threads": 0}, "`num_threads` to be a positive int or None"),
         ({"num_samples": 100}, r"`num_samples` to be None or an int >= batch_size \(128\), but got 100"),
-        ({"verdict_window": 0}, "`window` to be a positive int"),
+        ({"verdict_window": 0}, "`window` to be an int >= 1"),
     ],
 )
 def test_invalid_settings(config, match):
@@ -119,7 +121,7 @@ def test_script_help():
     assert "--demo" in out.stdout and "--setting" in out.stdout and "--set" in out.stdout
 
 
-CONFIGS = sorted(p.stem for p in (ROOT / "lightning_mixup" / "configs").glob("gan_*.yaml"))
+CONFIGS = sorted(p.stem for p in STUDY_CONFIGS.glob("gan_*.yaml"))
 
 
 @pytest.fixture(autouse=True)
@@ -141,7 +143,7 @@ def test_cli_configs_build_and_train(name, tmp_path):
 
     args = [
         "--config",
-        str(ROOT / "lightning_mixup" / "configs" / f"{name}.yaml"),
+        str(STUDY_CONFIGS / f"{name}.yaml"),
         "--trainer.max_steps=4",
         "--trainer.logger=false",
         "--trainer.enable_progress_bar=false",

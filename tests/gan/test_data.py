@@ -69,9 +69,9 @@ def test_samples_lie_near_the_modes():
 @pytest.mark.parametrize(
     ("factory", "match"),
     [
-        (lambda: RingDataModule(radius=-1.0), "`radius` to be a positive finite float"),
+        (lambda: RingDataModule(radius=-1.0), "`radius` to be a finite float >= 1e-12"),
         (lambda: RingDataModule(num_modes=0), "`num_modes` to be an int >= 1"),
-        (lambda: GridDataModule(std=0.0), "`std` to be a positive finite float"),
+        (lambda: GridDataModule(std=0.0), "`std` to be a finite float >= 1e-12"),
         (lambda: GridDataModule(grid_size=0), "`grid_size` to be an int >= 1"),
         (lambda: RingDataModule(num_samples=8, batch_size=16), "`batch_size` to be at most `num_samples`"),
         (lambda: RingDataModule(seed=-1), "`seed` to be an int >= 0"),

@@ -112,9 +112,9 @@ def test_verdicts():
 @pytest.mark.parametrize(
     ("call", "error", "match"),
     [
-        (lambda: ModeCoverage([[0.0, 0.0]], std=0.0), ValueError, "`std` to be a positive finite float"),
-        (lambda: ModeCoverage([[0.0, 0.0]], std=0.1, threshold=-1), ValueError, "`threshold` to be a positive"),
-        (lambda: ModeCoverage([[0.0, 0.0]], std=0.1, min_count=0), ValueError, "`min_count` to be a positive int"),
+        (lambda: ModeCoverage([[0.0, 0.0]], std=0.0), ValueError, "`std` to be a finite float >= 1e-12"),
+        (lambda: ModeCoverage([[0.0, 0.0]], std=0.1, threshold=-1), ValueError, "`threshold` to be a finite float"),
+        (lambda: ModeCoverage([[0.0, 0.0]], std=0.1, min_count=0), ValueError, "`min_count` to be an int >= 1"),
         (lambda: ModeCoverage([0.0, 0.0], std=0.1), ValueError, r"`modes` of shape \(K, D\)"),
         (
             lambda: ModeCoverage([[0.0, 0.0]], std=0.1).update(torch.zeros(3)),
@@ -128,10 +128,10 @@ def test_verdicts():
         ),
         (lambda: coverage_from_counts(torch.ones(2), torch.tensor(2), min_count=0), ValueError, "`min_count`"),
         (lambda: run_verdict([1], [1.0, 1.0], [0.0], num_modes=1), ValueError, "trajectories of equal length"),
-        (lambda: VerdictRule(window=0), ValueError, "`window` to be a positive int"),
+        (lambda: VerdictRule(window=0), ValueError, "`window` to be an int >= 1"),
         (lambda: VerdictRule(min_high_quality=2.0), ValueError, r"`min_high_quality` to be a float in \[0, 1\]"),
         (lambda: VerdictRule(diverged_high_quality=-0.1), ValueError, "`diverged_high_quality` to be a float in"),
-        (lambda: VerdictRule(max_reverse_kl=-1.0), ValueError, "`max_reverse_kl` to be a non-negative float"),
+        (lambda: VerdictRule(max_reverse_kl=-1.0), ValueError, "`max_reverse_kl` to be a non-negative finite float"),
     ],
 )
 def test_invalid_arguments(call, error, match):

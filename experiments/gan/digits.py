@@ -8,22 +8,27 @@ digits are scikit-learn's 1,797 8×8 digits (values scaled to [0, 1]), so a samp
 
 The mode of a sample is ``100·c₀ + 10·c₁ + c₂`` for the classes ``cᵢ`` of its three channels; the coverage numbers
 (modes captured, reverse KL to the uniform distribution over the 1,000 modes, share of confidently classified
-samples) are computed by :class:`~lightning_mixup.gan.metrics.ClassifierModeCoverage`.
+samples) are computed by :class:`ClassifierModeCoverage` (the functional counting lives in
+:mod:`lightning_mixup.gan.metrics`, which :class:`~lightning_mixup.gan.GANStabilityCallback` uses for any classifier).
 """
 
 from __future__ import annotations
 
 import copy
 import functools
+from typing import Any
 
 import torch
 from torch import Tensor, nn
+from torchmetrics import Metric
 
-from lightning_mixup._checks import check_int
+from lightning_mixup._checks import check_int, check_probability
 from lightning_mixup.gan.data import SamplerDataModule
+from lightning_mixup.gan.metrics import classifier_coverage, classifier_mode_counts
 
 __all__ = [
     "DIGIT_SIZE",
+    "ClassifierModeCoverage",
     "StackedDigitClassifier",
     "StackedDigits",
     "StackedDigitsDataModule",
@@ -176,3 +181,59 @@ def _trained_digit_classifier(seed: int, steps: int, hidden: int) -> nn.Module:
     for p in net.parameters():
         p.requires_grad_(False)
     return net
+
+
+class ClassifierModeCoverage(Metric):
+    """Classifier-based mode coverage of generated images: modes captured, confident share, reverse KL.
+
+    Inputs:
+        - ``logits``: ``(S, K)`` or ``(S, C, k)`` classifier outputs for ``S`` generated samples.
+
+    Args:
+        num_modes: the number of modes, ``K`` or ``k^C`` (1,000 for three stacked digits).
+        confidence: see :func:`~lightning_mixup.gan.metrics.classifier_mode_counts`.
+        kwargs: passed to :class:`torchmetrics.Metric`.
+
+    Returns (``compute``):
+        a dict of scalar tensors ``"modes_captured"``, ``"high_quality_share"`` (the confident share),
+        ``"reverse_kl"``.
+
+    Example:
+        >>> metric = ClassifierModeCoverage(num_modes=4)
+        >>> metric.update(torch.eye(4)[[0, 1, 1, 3]] * 10)
+        >>> {k: round(v.item(), 3) for k, v in metric.compute().items()}
+        {'modes_captured': 3.0, 'high_quality_share': 1.0, 'reverse_kl': 0.347}
+    """
+
+    is_differentiable = False
+    higher_is_better: bool | None = None
+    full_state_update = False
+    counts: Tensor
+    confident: Tensor
+    total: Tensor
+
+    def __init__(self, num_modes: int, confidence: float = 0.5, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        check_int(num_modes, "num_modes", minimum=1)
+        check_probability(confidence, "confidence")
+        self.num_modes = num_modes
+        self.confidence = float(confidence)
+        self.add_state("counts", default=torch.zeros(num_modes, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("confident", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+        self.add_state("total", default=torch.tensor(0, dtype=torch.long), dist_reduce_fx="sum")
+
+    def update(self, logits: Tensor) -> None:
+        """Count a batch of classifier outputs."""
+        counts, confident, total = classifier_mode_counts(logits, confidence=self.confidence)
+        if counts.numel() != self.num_modes:
+            raise ValueError(
+                f"Expected logits for {self.num_modes} modes, but got logits of shape {tuple(logits.shape)} "
+                f"({counts.numel()} modes)."
+            )
+        self.counts += counts.to(self.counts.device)
+        self.confident += confident.to(self.confident.device)
+        self.total += total.to(self.total.device)
+
+    def compute(self) -> dict[str, Tensor]:
+        """The three coverage numbers over everything seen since the last reset."""
+        return classifier_coverage(self.counts, self.confident, self.total)

@@ -30,8 +30,8 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
+from experiments.data._splits import SplitLoaders
 from lightning_mixup._checks import check_int
-from lightning_mixup.data._splits import SplitLoaders
 
 MNIST1D_INSTALL = "pip install mnist1d"
 MNIST1D_LENGTH = 40

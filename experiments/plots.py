@@ -16,8 +16,8 @@ import os
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
+from experiments.plotting import pyplot, save_figure
 from lightning_mixup.evaluation.results import ReliabilityBins
-from lightning_mixup.plotting import pyplot, save_figure
 
 ATTACK_TITLES = {"fgsm": "FGSM (L∞)", "pgd": "PGD (L∞)", "pgdl2": "PGD (L2)"}
 

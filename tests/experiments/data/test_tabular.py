@@ -2,7 +2,7 @@ import numpy as np
 import pytest
 import torch
 
-from lightning_mixup.data.tabular import (
+from experiments.data.tabular import (
     KEEL_DATASETS,
     SKLEARN_TABLES,
     TabularFoldsDataModule,

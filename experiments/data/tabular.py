@@ -48,8 +48,8 @@ import numpy as np
 import torch
 from torch.utils.data import TensorDataset
 
+from experiments.data._splits import SplitLoaders
 from lightning_mixup._checks import check_choice, check_finite_float, check_int
-from lightning_mixup.data._splits import SplitLoaders
 
 TabularSource = Literal["keel", "sklearn"]
 TABULAR_SOURCES: tuple[str, ...] = ("keel", "sklearn")

@@ -160,11 +160,13 @@ class Patcher:
         self.originals = {(id(obj), attr): (obj, attr, getattr(obj, attr)) for obj, attr, _ in patches}
 
     def set(self, patches: list[Patch]) -> None:
+        """Restore every patched attribute, then apply ``patches``."""
         self.restore()
         for obj, attr, value in patches:
             setattr(obj, attr, value)
 
     def restore(self) -> None:
+        """Put every patched attribute back."""
         for obj, attr, value in self.originals.values():
             setattr(obj, attr, value)
 
@@ -256,9 +258,7 @@ def _summary(ratios: list[float]) -> dict[str, Any]:
     return {"ratio": round(statistics.median(ratios), 4), "quartiles": [round(v, 4) for v in q], "n": len(ratios)}
 
 
-def rotating(
-    image_size: int, batch_size: int, cycles: int, switches: dict[str, list[Patch] | str]
-) -> dict[str, Any]:
+def rotating(image_size: int, batch_size: int, cycles: int, switches: dict[str, list[Patch] | str]) -> dict[str, Any]:
     """One fit whose steps cycle through the arms; paired ratios to the shipped step of the same cycle."""
     active = {name: patches for name, patches in switches.items() if not isinstance(patches, str)}
     paths = [name for name in active if exercised(name, image_size, batch_size)]
@@ -519,7 +519,8 @@ def to_markdown(result: dict[str, Any]) -> str:
             ratio = "1" if name == "shipped" else _fmt(r["vs_shipped"][name])
             lines.append(f"| {name} | {ms} | {ratio} |")
         if r["not_exercised"]:
-            lines += ["", f"Not exercised at this size (the shipped code does not take it): {', '.join(r['not_exercised'])}."]
+            skipped = ", ".join(r["not_exercised"])
+            lines += ["", f"Not exercised at this size (the shipped code does not take it): {skipped}."]
         if r["output_buffers"]:
             lines += ["", f"Output buffers: {r['output_buffers']['allocated']} allocated, "
                       f"{r['output_buffers']['reused']} reused."]  # fmt: skip

@@ -126,6 +126,7 @@ def test_an_unknown_name_lists_the_packaged_ones(tmp_path, capsys):
     assert "but got 'digits_mixpu.yaml', which is neither" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # CLI subprocess
 def test_console_script_and_module_entry_points(tmp_path, monkeypatch, capsys):
     # the console script: a real fit from a directory without configs; exit status 0 (entry_point returns nothing)
     script = shutil.which("lightning-mixup", path=str(Path(sys.executable).parent))

@@ -4,6 +4,8 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 BLOCK_LIGHTNING = """
 import sys
 class Block:
@@ -55,6 +57,7 @@ print('ok')
 """
 
 
+@pytest.mark.slow  # a subprocess importing every module
 def test_package_never_imports_torchvision():
     result = subprocess.run([sys.executable, "-c", PACKAGE_IMPORT], capture_output=True, text=True, check=False)
     assert result.returncode == 0, result.stderr
@@ -72,6 +75,7 @@ print(sorted(m for m in sys.modules if m.split('.')[0] in {'experiments', 'bench
 """
 
 
+@pytest.mark.slow  # a subprocess importing every module
 def test_plugin_never_imports_the_research_code():
     result = subprocess.run(
         [sys.executable, "-c", PLUGIN_IMPORTS_NO_RESEARCH], capture_output=True, text=True, check=False, cwd="/"
@@ -185,6 +189,7 @@ print(sorted(m for m in sys.modules if m.startswith('lightning_mixup.')))
 """
 
 
+@pytest.mark.slow  # a subprocess importing every module
 def test_evaluation_never_loads_training_code():
     result = subprocess.run(
         [sys.executable, "-c", EVALUATION_IMPORT], capture_output=True, text=True, check=False, cwd=ROOT

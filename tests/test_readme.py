@@ -83,6 +83,7 @@ def test_evaluation_block_runs(tmp_path, monkeypatch):
     assert result.robust_accuracy["fgsm"][0.0] == result.clean_accuracy
 
 
+@pytest.mark.slow  # one subprocess per script
 def test_script_blocks_have_working_help():
     for command in commands(blocks("bash", "3. The evaluations")[0]):
         words = command.split()

@@ -112,6 +112,7 @@ def test_study_settings_are_sized_as_the_issue_asks():
     assert [cfg.name for cfg in suite.settings(demo=True)] == ["authors", "digits"]
 
 
+@pytest.mark.slow  # a subprocess
 def test_script_help():
     out = subprocess.run(
         [sys.executable, "-m", "experiments.gan_study", "--help"], cwd=ROOT, capture_output=True, text=True, check=True
@@ -160,6 +161,7 @@ def test_cli_configs_build_and_train(name, tmp_path):
     assert cli.trainer.global_step == 4
 
 
+@pytest.mark.slow  # benchmark
 def test_benchmark_smoke(tmp_path):
     from benchmarks import bench_gan_batched
 

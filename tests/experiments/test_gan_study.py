@@ -28,6 +28,7 @@ TINY = {
 }
 
 
+@pytest.mark.slow  # study
 def test_setting_writes_json_markdown_and_figures(tmp_path):
     result = run_setting({**TINY, "name": "tiny"}, tmp_path)
     assert len(result["runs"]) == 2 * 3 * 2  # datasets × cells × seeds
@@ -56,6 +57,7 @@ def test_paired_runs_share_their_start_and_differ_only_by_mixing():
     assert all(len(t) == 1 for t in by_seed.values())  # at iteration 0 ERM and mixup runs are the same network
 
 
+@pytest.mark.slow  # study
 def test_suite_returns_the_orchestration_interface(tmp_path, monkeypatch):
     tiny = [SettingConfig(**{**TINY, "name": "authors", "datasets": ["ring"]})]
     pacgan = SettingConfig(**{**TINY, "name": "pacgan", "datasets": ["ring"], "cells": TINY["cells"][:2]})
@@ -72,6 +74,7 @@ def test_suite_returns_the_orchestration_interface(tmp_path, monkeypatch):
     assert all(Path(f).exists() for f in result["files"])
 
 
+@pytest.mark.slow  # study
 def test_run_gan_study_keeps_the_old_interface(tmp_path):
     result = run_gan_study({**TINY, "datasets": ["ring"], "cells": TINY["cells"][:2], "out": str(tmp_path)})
     assert {e["method"] for e in result["summary"]} == {"erm", "shuffle α=0.2"}

@@ -13,9 +13,11 @@ run). Each fast path is switched off by a monkeypatch, one at a time and all tog
 A toggle whose fast path no longer exists in the code is skipped (and said so): ERM against the callback still
 runs, and the callback's whole cost bounds what any path inside it can save.
 
-Two measurements, both in one run:
+Steps are timed in the process's CPU time (user + system, so page faults count) with torch on one thread: on a
+machine shared with other jobs the wall time of a step jumps by ±20 % with their load (it is reported beside).
+Three measurements, all in one run:
 
-1. **Steps rotating within one fit** (the decisive one): one ``Trainer.fit`` per image size whose consecutive steps
+1. **Steps rotating within one fit**: one ``Trainer.fit`` per image size whose consecutive steps
    cycle through the arms (shuffled order in every cycle) — the callback idle (schedule off: ERM with the hooks),
    the callback as shipped, twice (an A/A control), and each fast path off. The arm of a step is set at the end of
    the previous step. Each arm is compared with the shipped step *of the same cycle* (adjacent steps), so machine
@@ -24,9 +26,15 @@ Two measurements, both in one run:
    callback (twice: A/A), ``MixupCallback()`` as shipped, everything off, and CutMix as shipped
    (``MixupCallback(alpha=0, cutmix_alpha=1)``), in a shuffled order in every repeat; ratios of each fit's median
    step to the ERM fit of the same repeat.
+3. **The callback's own work, timed alone**: mixing, labels, the mixed cross-entropy and the end-of-step check with
+   each path on and off, in a shuffled order every round. A patch changes nothing but this work, so it bounds what
+   the path can save of the step.
 
-    python -m benchmarks.bench_step            # about 3 minutes on 2 cores; writes benchmarks/results/step.{json,md}
+A path is kept only where (1) and (3) both show a saving of at least 3 % of the step.
+
+    python -m benchmarks.bench_step            # about 3-4 minutes on 2 cores; writes benchmarks/results/step.{json,md}
     python -m benchmarks.bench_step --quick    # a few seconds, for a smoke test
+    python -m benchmarks.bench_step --render benchmarks/results/step.json   # the Markdown again, from the JSON
 """
 
 from __future__ import annotations

@@ -57,6 +57,7 @@ def fake_torchvision(monkeypatch):
 
 
 @pytest.mark.parametrize("config", [c for c in CONFIGS if c.name.startswith("cifar")], ids=lambda c: c.stem)
+@pytest.mark.slow  # CLI fits of the CIFAR ResNet configs
 def test_cifar_configs_run_with_a_torchvision(config, tmp_path, fake_torchvision):
     cli = main(
         [

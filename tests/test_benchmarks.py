@@ -9,9 +9,12 @@ import pytest
 
 ROOT = Path(__file__).parents[1]
 
+pytestmark = pytest.mark.slow  # each runs a benchmark script in a subprocess
+
 
 @pytest.mark.parametrize(
-    ("script", "stem"), [("bench_mixup", "mixup"), ("bench_attacks", "robustness"), ("bench_engine", "engine")]
+    ("script", "stem"),
+    [("bench_mixup", "mixup"), ("bench_attacks", "robustness"), ("bench_engine", "engine"), ("bench_step", "step")],
 )
 def test_benchmark_smoke(tmp_path, script, stem):
     result = subprocess.run(

@@ -57,6 +57,7 @@ def fake_torchvision(monkeypatch):
 
 
 @pytest.mark.parametrize("config", [c for c in CONFIGS if c.name.startswith("cifar")], ids=lambda c: c.stem)
+@pytest.mark.slow  # CLI fits of the CIFAR ResNet configs
 def test_cifar_configs_run_with_a_torchvision(config, tmp_path, fake_torchvision):
     cli = main(
         [
@@ -126,6 +127,7 @@ def test_an_unknown_name_lists_the_packaged_ones(tmp_path, capsys):
     assert "but got 'digits_mixpu.yaml', which is neither" in capsys.readouterr().err
 
 
+@pytest.mark.slow  # CLI subprocess
 def test_console_script_and_module_entry_points(tmp_path, monkeypatch, capsys):
     # the console script: a real fit from a directory without configs; exit status 0 (entry_point returns nothing)
     script = shutil.which("lightning-mixup", path=str(Path(sys.executable).parent))

@@ -74,6 +74,7 @@ def test_mixin_examples_run(make_trainer):
         assert float(trainer.callback_metrics["mixup/mixed_share"]) > 0.5
 
 
+@pytest.mark.slow  # trains and evaluates end to end
 def test_evaluation_block_runs(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     namespace = {}
@@ -83,6 +84,7 @@ def test_evaluation_block_runs(tmp_path, monkeypatch):
     assert result.robust_accuracy["fgsm"][0.0] == result.clean_accuracy
 
 
+@pytest.mark.slow  # one subprocess per script
 def test_script_blocks_have_working_help():
     for command in commands(blocks("bash", "3. The evaluations")[0]):
         words = command.split()
@@ -93,6 +95,7 @@ def test_script_blocks_have_working_help():
         assert result.returncode == 0, result.stderr
 
 
+@pytest.mark.slow  # a CLI fit
 def test_cli_blocks_run(tmp_path, capsys):
     command = commands(blocks("bash", "2. The CLI, from a YAML config")[0])[0].split()
     assert command[:2] == ["lightning-mixup", "fit"]

@@ -78,6 +78,7 @@ def _fit_on_two_ranks(tmp_path) -> pl.Trainer:
     return trainer
 
 
+@pytest.mark.slow  # DDP: two spawned processes
 @pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 def test_ddp_spawn_two_cpu_processes_have_their_own_streams(tmp_path):
     records = [tmp_path / f"rank{r}.pt" for r in (0, 1)]

@@ -5,6 +5,8 @@ from lightning_mixup.evaluation import RobustnessEvaluator, evaluate_robustness
 from tests.conftest import retry_ddp_exit_abort
 from tests.evaluation.conftest import loader
 
+pytestmark = pytest.mark.slow  # DDP: two spawned processes
+
 
 @pytest.mark.filterwarnings("ignore::UserWarning", "ignore::DeprecationWarning")
 def test_two_cpu_processes_give_the_single_process_metrics(cnn, images, test_trainer):

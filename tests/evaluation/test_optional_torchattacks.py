@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 INSTALL = "pip install 'lightning-mixup[robustness]'"
 
@@ -50,6 +52,7 @@ for name, call in calls.items():
 """
 
 
+@pytest.mark.slow  # a subprocess importing the whole package
 def test_plugin_works_without_torchattacks_until_an_attack_runs():
     done = subprocess.run(
         [sys.executable, "-c", WITHOUT_TORCHATTACKS], capture_output=True, text=True, check=False, cwd=ROOT

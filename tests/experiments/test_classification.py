@@ -9,6 +9,7 @@ from experiments.classification.study import _robust_claims, _tabular_claim, rob
 from experiments.classification.tabular import compare, counted, select_alpha, summarise
 
 
+@pytest.mark.slow  # study fit
 def test_temperature_recovers_a_known_scale():
     gen = torch.Generator().manual_seed(0)
     z = torch.randn(20000, 3, generator=gen) * 2

@@ -37,6 +37,7 @@ def _trainer_run(tmp_path, alpha, epochs):
 
 
 @pytest.mark.parametrize("alpha", [0.0, 0.4])
+@pytest.mark.slow  # study engine against Trainer runs
 def test_engine_trains_the_same_weights_as_trainer_and_callback(tmp_path, alpha):
     dm, init, trained = _trainer_run(tmp_path, alpha, epochs=3)
     assert dm.split is not None
@@ -49,6 +50,7 @@ def test_engine_trains_the_same_weights_as_trainer_and_callback(tmp_path, alpha)
     assert moved > 1e-3  # the weights did train: agreement is not just "nothing moved"
 
 
+@pytest.mark.slow  # study engine
 def test_engine_stack_matches_single_runs():
     torch.manual_seed(0)
     data = [(torch.randn(40, 5), torch.randint(3, (40,))), (torch.randn(41, 5), torch.randint(3, (41,)))]

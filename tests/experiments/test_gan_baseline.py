@@ -63,6 +63,7 @@ def test_configs_take_adams_beta1_in_blocks_old_convention():
     assert baseline.configs(iterations=600, beta1=0.8)[0].model["betas"] == (0.8, 0.999)  # the default: unchanged
 
 
+@pytest.mark.slow  # study
 def test_full_width_smoke_run_on_two_threads(tmp_path):
     result = baseline.run(
         tmp_path, iterations=2, seeds=1, lr=1e-4, full_width=True, threads=2, datasets=["ring"], name="w"
@@ -94,6 +95,7 @@ def test_anchor_check_tolerances(modes, hq, reproduced):
     assert text.endswith("— reproduced") is reproduced and text.endswith("NOT reproduced") is not reproduced
 
 
+@pytest.mark.slow  # study
 def test_smoke_run_writes_the_report(tmp_path):
     result = baseline.run(tmp_path, iterations=6, seeds=1, workers=1)
     text = (tmp_path / "pacgan_long.md").read_text()
@@ -127,6 +129,7 @@ def test_authors_configs_restore_only_the_length_and_pick_the_cells():
         assert "1200 iterations (the study: 800)" in cfg.reference
 
 
+@pytest.mark.slow  # study
 def test_authors_smoke_run_has_no_anchor_check(tmp_path):
     result = baseline.run(tmp_path, setting="authors", iterations=4, seeds=1, workers=2, datasets=["ring"])
     text = (tmp_path / "authors_long.md").read_text()
@@ -192,6 +195,7 @@ def test_report_names_the_command_that_made_it():
     assert baseline._command("authors", **args).endswith("--setting authors` (`make gan-authors`)")
 
 
+@pytest.mark.slow  # study
 def test_command_line_shows_progress_bars(tmp_path, capsys):
     assert baseline.main(["--iterations", "2", "--seeds", "1", "--datasets", "ring", "--out", str(tmp_path)]) == 0
     captured = capsys.readouterr()

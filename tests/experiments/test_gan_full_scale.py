@@ -35,6 +35,7 @@ def test_name_needs_one_setting():
         full_scale.main(["--name", "x"])
 
 
+@pytest.mark.slow  # study
 def test_workers_merge_and_render(tmp_path):
     """Four tiny groups trained in-process, merged into one report, and the report rebuilt from its JSON."""
     for spec in full_scale.groups(TINY, lr=1e-3, max_iterations=12, stem="smoke"):

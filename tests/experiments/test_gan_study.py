@@ -30,6 +30,7 @@ TINY = {
 }
 
 
+@pytest.mark.slow  # study
 def test_setting_writes_json_markdown_and_figures(tmp_path):
     result = run_setting({**TINY, "name": "tiny"}, tmp_path)
     assert len(result["runs"]) == 2 * 3 * 2  # datasets × cells × seeds
@@ -58,6 +59,7 @@ def test_paired_runs_share_their_start_and_differ_only_by_mixing():
     assert all(len(t) == 1 for t in by_seed.values())  # at iteration 0 ERM and mixup runs are the same network
 
 
+@pytest.mark.slow  # study
 def test_suite_returns_the_orchestration_interface(tmp_path, monkeypatch):
     tiny = [SettingConfig(**{**TINY, "name": "authors", "datasets": ["ring"]})]
     pacgan = SettingConfig(**{**TINY, "name": "pacgan", "datasets": ["ring"], "cells": TINY["cells"][:2]})
@@ -74,6 +76,7 @@ def test_suite_returns_the_orchestration_interface(tmp_path, monkeypatch):
     assert all(Path(f).exists() for f in result["files"])
 
 
+@pytest.mark.slow  # study
 def test_run_gan_study_keeps_the_old_interface(tmp_path):
     result = run_gan_study({**TINY, "datasets": ["ring"], "cells": TINY["cells"][:2], "out": str(tmp_path)})
     assert {e["method"] for e in result["summary"]} == {"erm", "shuffle α=0.2"}
@@ -114,6 +117,7 @@ def test_study_settings_are_sized_as_the_issue_asks():
     assert [cfg.name for cfg in suite.settings(demo=True)] == ["authors", "digits"]
 
 
+@pytest.mark.slow  # a subprocess
 def test_script_help():
     out = subprocess.run(
         [sys.executable, "-m", "experiments.gan_study", "--help"], cwd=ROOT, capture_output=True, text=True, check=True
@@ -162,6 +166,7 @@ def test_cli_configs_build_and_train(name, tmp_path):
     assert cli.trainer.global_step == 4
 
 
+@pytest.mark.slow  # benchmark
 def test_benchmark_smoke(tmp_path):
     from benchmarks import bench_gan_batched
 

@@ -77,6 +77,7 @@ def test_erm_and_mixup_start_from_the_same_model():
         train_model(dm, method="cutmix", seed=3, arch="mlp", max_epochs=0, alpha=1.0, lr=1e-3)
 
 
+@pytest.mark.slow  # study
 def test_small_study_writes_json_markdown_and_plots(tmp_path):
     out = run_robustness_study(
         "iris",

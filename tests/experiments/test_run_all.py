@@ -3,6 +3,8 @@
 import json
 from dataclasses import replace
 
+import pytest
+
 from experiments import run_all
 from experiments.classification import study
 
@@ -13,6 +15,7 @@ TINY = replace(
 )  # fmt: skip
 
 
+@pytest.mark.slow  # the main job, quick
 def test_main_job_writes_a_report_with_claims_tables_and_plots(tmp_path, monkeypatch):
     result = run_all.run(tmp_path, TINY, gan=False)
     readme = tmp_path / "README.md"

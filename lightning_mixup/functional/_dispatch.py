@@ -1,7 +1,7 @@
 """How torch ops on :class:`~lightning_mixup.functional.labels.MixedLabels` are routed.
 
 ``MixedLabels.__torch_function__`` hands every op to :func:`dispatch`, which sorts it into one of these categories
-(first match wins; ``docs/design_labels.md`` has the table and a worked example):
+(first match wins; ``docs/design.md`` has the table and a worked example):
 
 1. metadata (``.shape``, ``.dtype``, ``len``): answered from ``y_a``;
 2. ``F.cross_entropy``, ``F.nll_loss``, ``F.one_hot``: the mixed versions in :mod:`._losses`;

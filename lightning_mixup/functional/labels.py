@@ -25,7 +25,7 @@ Every :class:`MixedLabels` derived from one batch's labels shares a :class:`Labe
 the labels reached a loss (or became targets), so the callback can name a model that ignores its labels.
 
 Where the code is: this module holds the class and its construction; :mod:`._dispatch` sorts every torch op on it
-into the categories above, :mod:`._losses` computes the mixed losses. ``docs/design_labels.md`` walks a label from
+into the categories above, :mod:`._losses` computes the mixed losses. ``docs/design.md`` walks a label from
 the batch to the loss, with a worked example.
 
 Reference: Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018, https://arxiv.org/abs/1710.09412

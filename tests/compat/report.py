@@ -3,7 +3,7 @@
 Each test of ``tests/compat`` decides one row: the package (with the installed version), the module used unchanged,
 the loss it computes, and the result. The result is the test's ``expected`` verdict when it passed: ``exact`` (the
 loss the module's own step returned equals ``λ·L(y_a) + (1-λ)·L(y_b)`` recomputed independently), ``clear refusal``
-(the callback raises before training, with a message that says what to do) or ``documented behaviour`` (neither, but
+(the run stops at the first step with an error that says what to do) or ``documented behaviour`` (neither, but
 what happens is checked and documented). A strict ``xfail`` is a case that is wrong today: its row says so with the
 reason, and the test flips to a failure (so the row must be updated) once the plugin is fixed.
 """
@@ -25,7 +25,8 @@ the package's own LightningModule, used unchanged, trained by a real `Trainer` (
 `training_step` returned for a recorded batch is compared with `λ·L(y_a) + (1-λ)·L(y_b)` computed independently from
 the recorded mixed batch, λ and partner index.
 
-Results: **exact** (the two agree), **clear refusal** (the callback raises before training, saying what to do),
+Results: **exact** (the two agree), **clear refusal** (the run stops at the first step with an error that says
+what to do),
 **documented behaviour** (what happens is checked by the test and explained in the note), **wrong today** (a strict
 `xfail`: the test asserts the right behaviour and fails today, for the reason given; the observed failure is in the
 test's docstring).

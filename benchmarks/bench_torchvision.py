@@ -38,7 +38,9 @@ RESULTS = Path(__file__).parent / "results"
 NUM_CLASSES = 1000
 
 
-def variants(x: torch.Tensor, y: torch.Tensor, method: str) -> dict[str, tuple[Callable[[], object], Callable[[], object]]]:
+def variants(
+    x: torch.Tensor, y: torch.Tensor, method: str
+) -> dict[str, tuple[Callable[[], object], Callable[[], object]]]:
     """``name -> (prepare, run)``: ``prepare`` is untimed (timm's fresh in-place copy), ``run`` is timed."""
     from timm.data.mixup import Mixup as TimmMixup
     from torchvision.transforms import v2
@@ -73,8 +75,9 @@ def variants(x: torch.Tensor, y: torch.Tensor, method: str) -> dict[str, tuple[C
     }
 
 
-def interleaved(fns: dict[str, tuple[Callable[[], object], Callable[[], object]]], rounds: int, desc: str,
-                warmup: int = 2) -> dict[str, float]:
+def interleaved(
+    fns: dict[str, tuple[Callable[[], object], Callable[[], object]]], rounds: int, desc: str, warmup: int = 2
+) -> dict[str, float]:
     """Median seconds of each ``run``, called round-robin ``rounds`` times after ``warmup``, ``prepare`` untimed."""
     times: dict[str, list[float]] = {name: [] for name in fns}
     for prepare, run in fns.values():

@@ -71,7 +71,8 @@ def render(records: list[Record]) -> str:
 
     lines = [_HEADER]
     environment = ", ".join(
-        f"{name} {_version(name)}" for name in ("torch", "torchvision", "lightning", "pytorch-lightning", "torchmetrics")
+        f"{name} {_version(name)}"
+        for name in ("torch", "torchvision", "lightning", "pytorch-lightning", "torchmetrics")
     )
     lines.append(f"Environment: Python {platform.python_version()}, {environment} (torch {torch.__version__}).\n")
     counts: dict[str, int] = {}
@@ -84,9 +85,7 @@ def render(records: list[Record]) -> str:
     for record in sorted(records, key=lambda r: (r.package, r.nodeid)):
         test = record.nodeid.split("::")[-1]
         package = f"{record.package} {_version(record.package)}"
-        lines.append(
-            f"| {package} | {record.module} | {record.loss} | {result(record)} | {record.note} | `{test}` |"
-        )
+        lines.append(f"| {package} | {record.module} | {record.loss} | {result(record)} | {record.note} | `{test}` |")
     return "\n".join(lines) + "\n"
 
 

@@ -11,18 +11,18 @@ import pytest
 
 pytest.importorskip("lightning_uq_box.uq_methods")
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from lightning_uq_box.uq_methods import (  # noqa: E402
+import torch
+import torch.nn.functional as F
+from lightning_uq_box.uq_methods import (
     DeterministicClassification,
     DeterministicRegression,
     DeterministicSegmentation,
     MCDropoutClassification,
 )
-from torch import nn  # noqa: E402
+from torch import nn
 
-from lightning_mixup import MixupCallback  # noqa: E402
-from tests.compat._common import (  # noqa: E402
+from lightning_mixup import MixupCallback
+from tests.compat._common import (
     SEED,
     Recorder,
     contract_params,
@@ -57,8 +57,9 @@ def classifier() -> nn.Module:
     return nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Dropout(0.2), nn.Linear(16, 4))
 
 
-@pytest.mark.verdict(package=PACKAGE, module="DeterministicClassification", loss="nn.CrossEntropyLoss",
-                     expected="exact")
+@pytest.mark.verdict(
+    package=PACKAGE, module="DeterministicClassification", loss="nn.CrossEntropyLoss", expected="exact"
+)
 def test_deterministic_classification(fit):
     x, y = features()
     for n, step in enumerate(train(fit, DeterministicClassification(classifier(), nn.CrossEntropyLoss()), x, y)):
@@ -67,8 +68,13 @@ def test_deterministic_classification(fit):
         torch.testing.assert_close(step.loss, mixed(F.cross_entropy, step.call("model").output, labels))
 
 
-@pytest.mark.verdict(package=PACKAGE, module="MCDropoutClassification", loss="nn.CrossEntropyLoss", expected="exact",
-                     note="the logits after dropout, as the step saw them")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="MCDropoutClassification",
+    loss="nn.CrossEntropyLoss",
+    expected="exact",
+    note="the logits after dropout, as the step saw them",
+)
 def test_mc_dropout_classification(fit):
     x, y = features()
     module = MCDropoutClassification(classifier(), num_mc_samples=3, loss_fn=nn.CrossEntropyLoss())
@@ -76,8 +82,13 @@ def test_mc_dropout_classification(fit):
         torch.testing.assert_close(step.loss, mixed(F.cross_entropy, step.call("model").output, step.batch["target"]))
 
 
-@pytest.mark.verdict(package=PACKAGE, module="DeterministicSegmentation", loss="nn.CrossEntropyLoss",
-                     expected="exact", note="(B, H, W) masks under the conventional `target` key")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="DeterministicSegmentation",
+    loss="nn.CrossEntropyLoss",
+    expected="exact",
+    note="(B, H, W) masks under the conventional `target` key",
+)
 def test_deterministic_segmentation(fit):
     g = generator(1)
     x, m = torch.rand(16, 3, 8, 8, generator=g), torch.randint(4, (16, 8, 8), generator=g)
@@ -87,9 +98,13 @@ def test_deterministic_segmentation(fit):
         torch.testing.assert_close(step.loss, mixed(F.cross_entropy, step.call("model").output, step.batch["target"]))
 
 
-@pytest.mark.verdict(package=PACKAGE, module="DeterministicRegression", loss="nn.MSELoss",
-                     expected="documented behaviour",
-                     note="float targets are interpolated with the inputs' λ (mixup for regression); MSE of them")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="DeterministicRegression",
+    loss="nn.MSELoss",
+    expected="documented behaviour",
+    note="float targets are interpolated with the inputs' λ (mixup for regression); MSE of them",
+)
 def test_deterministic_regression_interpolates_targets(fit):
     x, _ = features()
     weight = torch.arange(1.0, 7.0)

@@ -16,20 +16,20 @@ import pytest
 
 pytest.importorskip("pytorch_tabular")
 
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from pytorch_tabular import TabularModel  # noqa: E402
-from pytorch_tabular.config import DataConfig, OptimizerConfig, TrainerConfig  # noqa: E402
-from pytorch_tabular.models import (  # noqa: E402
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+from pytorch_tabular import TabularModel
+from pytorch_tabular.config import DataConfig, OptimizerConfig, TrainerConfig
+from pytorch_tabular.models import (
     CategoryEmbeddingModelConfig,
     FTTransformerConfig,
     TabNetModelConfig,
 )
 
-from lightning_mixup import MixedLabels, MixupCallback  # noqa: E402
-from tests.compat._common import SEED, PLRecorder, mixed, parts  # noqa: E402
+from lightning_mixup import MixedLabels, MixupCallback
+from tests.compat._common import SEED, PLRecorder, mixed, parts
 
 PACKAGE = "pytorch-tabular"
 BOTH = ["continuous", "categorical"]
@@ -46,14 +46,26 @@ def table(n: int = 32, regression: bool = False) -> pd.DataFrame:
 
 
 def fit_tabular(tmp_path, model_config, *, regression: bool = False, **callback):
-    data = DataConfig(target=["target"], continuous_cols=["a", "b"], categorical_cols=["c", "d"],
-                      normalize_continuous_features=False)
-    trainer = TrainerConfig(
-        batch_size=8, max_epochs=1, accelerator="cpu", checkpoints=None, early_stopping=None, progress_bar="none",
-        load_best=False, trainer_kwargs={"max_steps": 2, "enable_model_summary": False, "num_sanity_val_steps": 0},
+    data = DataConfig(
+        target=["target"], continuous_cols=["a", "b"], categorical_cols=["c", "d"], normalize_continuous_features=False
     )
-    model = TabularModel(data_config=data, model_config=model_config, optimizer_config=OptimizerConfig(),
-                         trainer_config=trainer, verbose=False)
+    trainer = TrainerConfig(
+        batch_size=8,
+        max_epochs=1,
+        accelerator="cpu",
+        checkpoints=None,
+        early_stopping=None,
+        progress_bar="none",
+        load_best=False,
+        trainer_kwargs={"max_steps": 2, "enable_model_summary": False, "num_sanity_val_steps": 0},
+    )
+    model = TabularModel(
+        data_config=data,
+        model_config=model_config,
+        optimizer_config=OptimizerConfig(),
+        trainer_config=trainer,
+        verbose=False,
+    )
     recorder = PLRecorder()
     df = table(regression=regression)
     with warnings.catch_warnings():
@@ -76,43 +88,72 @@ def check_classification(steps) -> None:
         torch.testing.assert_close(step.loss, mixed(F.cross_entropy, logits, labels, prepare=lambda t: t[:, 0]))
 
 
-@pytest.mark.xfail(strict=True, reason="#24 item 3: pytorch-tabular's input keys `continuous` + `categorical` are "
-                   "not detected; today a clear refusal asks for input_key")
-@pytest.mark.verdict(package=PACKAGE, module="CategoryEmbeddingModel (TabularModel.fit)", loss="ce",
-                     expected="exact", note="with no input_key")
+@pytest.mark.xfail(
+    strict=True,
+    reason="#24 item 3: pytorch-tabular's input keys `continuous` + `categorical` are "
+    "not detected; today a clear refusal asks for input_key",
+)
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="CategoryEmbeddingModel (TabularModel.fit)",
+    loss="ce",
+    expected="exact",
+    note="with no input_key",
+)
 def test_category_embedding_keys_detected(tmp_path):
     """Observed: ValueError "Expected the training batch to have one input entry named one of ('input_ids',
     'pixel_values', 'inputs', 'input', 'x', 'images', 'image', 'features'), but got no entry with a conventional
     input name in a dict with keys ['target', 'continuous', 'categorical']. Set MixupCallback(input_key=...,
     target_key=...) to where the inputs and targets are." """
-    check_classification(fit_tabular(tmp_path, CategoryEmbeddingModelConfig(task="classification", layers="16-8"),
-                                     alpha=1.0))
+    check_classification(
+        fit_tabular(tmp_path, CategoryEmbeddingModelConfig(task="classification", layers="16-8"), alpha=1.0)
+    )
 
 
-@pytest.mark.verdict(package=PACKAGE, module="CategoryEmbeddingModel (TabularModel.fit)", loss="ce",
-                     expected="exact", note="input_key=['continuous', 'categorical']: categories by embedding mixup")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="CategoryEmbeddingModel (TabularModel.fit)",
+    loss="ce",
+    expected="exact",
+    note="input_key=['continuous', 'categorical']: categories by embedding mixup",
+)
 def test_category_embedding(tmp_path):
     config = CategoryEmbeddingModelConfig(task="classification", layers="16-8")
     check_classification(fit_tabular(tmp_path, config, alpha=1.0, input_key=BOTH))
 
 
-@pytest.mark.verdict(package=PACKAGE, module="FTTransformerModel (TabularModel.fit)", loss="ce", expected="exact",
-                     note="input_key=['continuous', 'categorical']")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="FTTransformerModel (TabularModel.fit)",
+    loss="ce",
+    expected="exact",
+    note="input_key=['continuous', 'categorical']",
+)
 def test_ft_transformer(tmp_path):
     config = FTTransformerConfig(task="classification", num_heads=2, num_attn_blocks=1, input_embed_dim=8)
     check_classification(fit_tabular(tmp_path, config, alpha=1.0, input_key=BOTH))
 
 
-@pytest.mark.verdict(package=PACKAGE, module="TabNetModel (TabularModel.fit)", loss="ce", expected="clear refusal",
-                     note="pytorch-tabnet's EmbeddingGenerator copies the ids (`x[:, i].long()`) before its embeddings")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="TabNetModel (TabularModel.fit)",
+    loss="ce",
+    expected="clear refusal",
+    note="pytorch-tabnet's EmbeddingGenerator copies the ids (`x[:, i].long()`) before its embeddings",
+)
 def test_tabnet_refuses_copied_category_ids(tmp_path):
     config = TabNetModelConfig(task="classification", n_d=4, n_a=4, n_steps=2)
     with pytest.raises(ValueError, match=r"no nn\.Embedding of the model looked them up"):
         fit_tabular(tmp_path, config, alpha=1.0, input_key=BOTH)
 
 
-@pytest.mark.verdict(package=PACKAGE, module="TabNetModel (TabularModel.fit)", loss="ce", expected="exact",
-                     note="input_key='continuous': the categories stay unmixed, as the user chose")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="TabNetModel (TabularModel.fit)",
+    loss="ce",
+    expected="exact",
+    note="input_key='continuous': the categories stay unmixed, as the user chose",
+)
 def test_tabnet_continuous_only(tmp_path):
     config = TabNetModelConfig(task="classification", n_d=4, n_a=4, n_steps=2)
     steps = fit_tabular(tmp_path, config, alpha=1.0, input_key="continuous")
@@ -125,9 +166,13 @@ def test_tabnet_continuous_only(tmp_path):
         torch.testing.assert_close(step.loss, reference + reg)
 
 
-@pytest.mark.verdict(package=PACKAGE, module="CategoryEmbeddingModel, regression (TabularModel.fit)", loss="mse",
-                     expected="documented behaviour",
-                     note="float targets are interpolated with the inputs' λ (mixup for regression); MSE of them")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="CategoryEmbeddingModel, regression (TabularModel.fit)",
+    loss="mse",
+    expected="documented behaviour",
+    note="float targets are interpolated with the inputs' λ (mixup for regression); MSE of them",
+)
 def test_regression_interpolates_targets(tmp_path):
     config = CategoryEmbeddingModelConfig(task="regression", layers="16-8")
     steps = fit_tabular(tmp_path, config, regression=True, alpha=1.0, input_key=BOTH)

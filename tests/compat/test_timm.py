@@ -46,22 +46,34 @@ def data(size: int = 32):
 
 def train(fit, module, x, y, **callback):
     recorder = Recorder("model")
-    fit(module, DataLoader(TensorDataset(x, y), batch_size=8), callbacks=[MixupCallback(seed=SEED, **callback), recorder])
+    fit(
+        module,
+        DataLoader(TensorDataset(x, y), batch_size=8),
+        callbacks=[MixupCallback(seed=SEED, **callback), recorder],
+    )
     assert len(recorder.steps) == 2
     return recorder.steps
 
 
-@pytest.mark.verdict(package=PACKAGE, module="test_resnet (timm.create_model)", loss="nn.CrossEntropyLoss",
-                     expected="exact")
+@pytest.mark.verdict(
+    package=PACKAGE, module="test_resnet (timm.create_model)", loss="nn.CrossEntropyLoss", expected="exact"
+)
 def test_resnet_mixup(fit):
     x, y = data()
     for n, step in enumerate(train(fit, TimmClassifier("test_resnet", nn.CrossEntropyLoss()), x, y, alpha=1.0)):
-        torch.testing.assert_close(step.call("model").args[0], mix_rows(rows(x, n), contract_params(SEED, n, rows(x, n))))
+        torch.testing.assert_close(
+            step.call("model").args[0], mix_rows(rows(x, n), contract_params(SEED, n, rows(x, n)))
+        )
         torch.testing.assert_close(step.loss, mixed(F.cross_entropy, step.call("model").output, step.batch[1]))
 
 
-@pytest.mark.verdict(package=PACKAGE, module="test_vit (timm.create_model)", loss="nn.CrossEntropyLoss, CutMix",
-                     expected="exact", note="λ is the kept area of the pasted box")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="test_vit (timm.create_model)",
+    loss="nn.CrossEntropyLoss, CutMix",
+    expected="exact",
+    note="λ is the kept area of the pasted box",
+)
 def test_vit_cutmix(fit):
     x, y = data()
     module = TimmClassifier("test_vit", nn.CrossEntropyLoss(), img_size=32)
@@ -73,9 +85,13 @@ def test_vit_cutmix(fit):
         torch.testing.assert_close(step.loss, mixed(F.cross_entropy, step.call("model").output, step.batch[1]))
 
 
-@pytest.mark.verdict(package=PACKAGE, module="test_convnext (timm.create_model)",
-                     loss="SoftTargetCrossEntropy (timm), target_mode='soft'", expected="exact",
-                     note="the batch holds float mixed one-hot targets, as timm's own Mixup makes")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="test_convnext (timm.create_model)",
+    loss="SoftTargetCrossEntropy (timm), target_mode='soft'",
+    expected="exact",
+    note="the batch holds float mixed one-hot targets, as timm's own Mixup makes",
+)
 def test_convnext_soft_targets(fit):
     x, y = data()
     module = TimmClassifier("test_convnext", SoftTargetCrossEntropy())
@@ -92,9 +108,14 @@ def test_convnext_soft_targets(fit):
         torch.testing.assert_close(step.loss, reference)
 
 
-@pytest.mark.verdict(package=PACKAGE, module="test_resnet (timm.create_model)", loss="LabelSmoothingCrossEntropy (timm)",
-                     expected="clear refusal", note="it gathers `logprobs.gather(-1, target)`; the refusal points at "
-                     "`mix_loss` and the callback's `label_smoothing`")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="test_resnet (timm.create_model)",
+    loss="LabelSmoothingCrossEntropy (timm)",
+    expected="clear refusal",
+    note="it gathers `logprobs.gather(-1, target)`; the refusal points at "
+    "`mix_loss` and the callback's `label_smoothing`",
+)
 def test_label_smoothing_cross_entropy_refused(fit):
     x, y = data()
     module = TimmClassifier("test_resnet", LabelSmoothingCrossEntropy(0.1))

@@ -11,15 +11,15 @@ import pytest
 
 pytest.importorskip("torch_uncertainty.routines")
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torch import nn  # noqa: E402
-from torch.utils.data import DataLoader, TensorDataset  # noqa: E402
-from torch_uncertainty.losses import DECLoss, FocalLoss  # noqa: E402
-from torch_uncertainty.routines import ClassificationRoutine  # noqa: E402
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+from torch_uncertainty.losses import DECLoss, FocalLoss
+from torch_uncertainty.routines import ClassificationRoutine
 
-from lightning_mixup import MixedLabelsError, MixupCallback  # noqa: E402
-from tests.compat._common import SEED, Recorder, contract_params, generator, mix_rows, mixed, parts, rows  # noqa: E402
+from lightning_mixup import MixedLabelsError, MixupCallback
+from tests.compat._common import SEED, Recorder, contract_params, generator, mix_rows, mixed, parts, rows
 
 PACKAGE = "torch-uncertainty"
 
@@ -32,14 +32,19 @@ def data():
 def routine(loss: nn.Module, **kwargs) -> ClassificationRoutine:
     torch.manual_seed(0)
     model = nn.Sequential(nn.Flatten(), nn.Linear(48, 16), nn.ReLU(), nn.Linear(16, 4))
-    return ClassificationRoutine(model=model, num_classes=4, loss=loss,
-                                 optim_recipe=lambda m: torch.optim.SGD(m.parameters(), lr=0.1), **kwargs)
+    return ClassificationRoutine(
+        model=model, num_classes=4, loss=loss, optim_recipe=lambda m: torch.optim.SGD(m.parameters(), lr=0.1), **kwargs
+    )
 
 
 def train(fit, module, **callback):
     x, y = data()
     recorder = Recorder("model")
-    fit(module, DataLoader(TensorDataset(x, y), batch_size=8), callbacks=[MixupCallback(seed=SEED, **callback), recorder])
+    fit(
+        module,
+        DataLoader(TensorDataset(x, y), batch_size=8),
+        callbacks=[MixupCallback(seed=SEED, **callback), recorder],
+    )
     assert len(recorder.steps) == 2
     for n, step in enumerate(recorder.steps):
         params = contract_params(SEED, n, rows(x, n), **({"alpha": callback["alpha"]} if "alpha" in callback else {}))
@@ -54,8 +59,13 @@ def test_cross_entropy(fit):
         torch.testing.assert_close(step.loss, mixed(F.cross_entropy, step.call("model").output, step.batch[1]))
 
 
-@pytest.mark.verdict(package=PACKAGE, module="ClassificationRoutine", loss="DECLoss (log, no regulariser)",
-                     expected="exact", note="F.one_hot gives mixed one-hot targets; this DEC term is linear in them")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="ClassificationRoutine",
+    loss="DECLoss (log, no regulariser)",
+    expected="exact",
+    note="F.one_hot gives mixed one-hot targets; this DEC term is linear in them",
+)
 def test_dec_log_loss(fit):
     criterion = DECLoss(loss_type="log")
     for step in train(fit, routine(criterion), alpha=1.0):
@@ -63,10 +73,14 @@ def test_dec_log_loss(fit):
         torch.testing.assert_close(step.loss, reference)
 
 
-@pytest.mark.xfail(strict=True, reason="#24 item 5: F.one_hot inside DECLoss gives mixed one-hot targets; its KL "
-                   "regulariser (lgamma of them) is not λ·L(y_a) + (1-λ)·L(y_b), and nothing says so")
-@pytest.mark.verdict(package=PACKAGE, module="ClassificationRoutine", loss="DECLoss (log, reg_weight 0.5)",
-                     expected="exact")
+@pytest.mark.xfail(
+    strict=True,
+    reason="#24 item 5: F.one_hot inside DECLoss gives mixed one-hot targets; its KL "
+    "regulariser (lgamma of them) is not λ·L(y_a) + (1-λ)·L(y_b), and nothing says so",
+)
+@pytest.mark.verdict(
+    package=PACKAGE, module="ClassificationRoutine", loss="DECLoss (log, reg_weight 0.5)", expected="exact"
+)
 def test_dec_loss_with_regulariser(fit):
     """Observed: trains silently; the loss differs from the λ-weighted DEC losses."""
     criterion = DECLoss(loss_type="log", reg_weight=0.5)
@@ -75,8 +89,11 @@ def test_dec_loss_with_regulariser(fit):
         torch.testing.assert_close(step.loss, reference)
 
 
-@pytest.mark.xfail(strict=True, reason="#24 item 5: DECLoss(loss_type='mse') on F.one_hot's mixed one-hot targets "
-                   "is quadratic in them, not λ·L(y_a) + (1-λ)·L(y_b), and nothing says so")
+@pytest.mark.xfail(
+    strict=True,
+    reason="#24 item 5: DECLoss(loss_type='mse') on F.one_hot's mixed one-hot targets "
+    "is quadratic in them, not λ·L(y_a) + (1-λ)·L(y_b), and nothing says so",
+)
 @pytest.mark.verdict(package=PACKAGE, module="ClassificationRoutine", loss="DECLoss (mse)", expected="exact")
 def test_dec_mse_loss(fit):
     """Observed: trains silently; the loss differs from the λ-weighted DEC losses."""
@@ -86,17 +103,29 @@ def test_dec_mse_loss(fit):
         torch.testing.assert_close(step.loss, reference)
 
 
-@pytest.mark.verdict(package=PACKAGE, module="ClassificationRoutine", loss="FocalLoss (gamma 2)",
-                     expected="clear refusal", note="it gathers `log_p[rows, targets]`; the refusal points at `mix_loss`")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="ClassificationRoutine",
+    loss="FocalLoss (gamma 2)",
+    expected="clear refusal",
+    note="it gathers `log_p[rows, targets]`; the refusal points at `mix_loss`",
+)
 def test_focal_loss_refused(fit):
     with pytest.raises(MixedLabelsError, match=r"`__getitem__` reads the label values while building a loss.*mix_loss"):
         train(fit, routine(FocalLoss(gamma=2.0)), alpha=1.0)
 
 
-@pytest.mark.xfail(strict=True, reason="#24 item 6: with the routine's own `mixup_params` on, the batch is mixed "
-                   "twice (callback, then the routine's Mixup on the mixed labels) with no warning")
-@pytest.mark.verdict(package=PACKAGE, module="ClassificationRoutine (mixup_params on)", loss="nn.CrossEntropyLoss",
-                     expected="clear refusal")
+@pytest.mark.xfail(
+    strict=True,
+    reason="#24 item 6: with the routine's own `mixup_params` on, the batch is mixed "
+    "twice (callback, then the routine's Mixup on the mixed labels) with no warning",
+)
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="ClassificationRoutine (mixup_params on)",
+    loss="nn.CrossEntropyLoss",
+    expected="clear refusal",
+)
 def test_routine_mixup_params_refused(fit):
     """Observed: no error; the model's input is not the callback's mixed batch (the routine's Mixup mixed it again,
     and its targets are F.one_hot of the callback's MixedLabels, mixed twice)."""

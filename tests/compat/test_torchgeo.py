@@ -11,13 +11,13 @@ import pytest
 
 pytest.importorskip("torchgeo.trainers")
 
-import segmentation_models_pytorch as smp  # noqa: E402
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-from torchgeo.trainers import ClassificationTask, MultiLabelClassificationTask, SemanticSegmentationTask  # noqa: E402
+import segmentation_models_pytorch as smp
+import torch
+import torch.nn.functional as F
+from torchgeo.trainers import ClassificationTask, MultiLabelClassificationTask, SemanticSegmentationTask
 
-from lightning_mixup import MixedLabelsError, MixupCallback  # noqa: E402
-from tests.compat._common import SEED, Recorder, contract_params, dict_loader, generator, mixed, parts, rows  # noqa: E402
+from lightning_mixup import MixedLabelsError, MixupCallback
+from tests.compat._common import SEED, Recorder, contract_params, dict_loader, generator, mixed, parts, rows
 
 PACKAGE = "torchgeo"
 
@@ -35,8 +35,9 @@ def train(fit, task, loader, **callback):
     return recorder.steps
 
 
-@pytest.mark.verdict(package=PACKAGE, module="ClassificationTask (multiclass)", loss="ce, class weights",
-                     expected="exact")
+@pytest.mark.verdict(
+    package=PACKAGE, module="ClassificationTask (multiclass)", loss="ce, class weights", expected="exact"
+)
 def test_classification_cross_entropy_with_class_weights(fit):
     x, y, _ = images()
     weights = [1.0, 2.0, 0.5, 1.5]
@@ -51,12 +52,17 @@ def test_classification_cross_entropy_with_class_weights(fit):
         torch.testing.assert_close(step.loss, reference)
 
 
-@pytest.mark.verdict(package=PACKAGE, module="MultiLabelClassificationTask", loss="bce", expected="exact",
-                     note="`y.float()` gives the mixed multi-hot targets; BCE is linear in them")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="MultiLabelClassificationTask",
+    loss="bce",
+    expected="exact",
+    note="`y.float()` gives the mixed multi-hot targets; BCE is linear in them",
+)
 def test_multilabel_bce(fit):
     x, _, _ = images()
     y = (torch.rand(16, 5, generator=generator(3)) > 0.5).long()
-    with pytest.warns(DeprecationWarning):  # torchgeo 0.8 deprecates it for ClassificationTask(task="multilabel")
+    with pytest.warns(DeprecationWarning, match="ClassificationTask"):  # torchgeo 0.8 deprecates it for ClassificationTask(task="multilabel")
         task = MultiLabelClassificationTask(model="resnet10t", num_classes=5, loss="bce")
     steps = train(fit, task, dict_loader(image=x, label=y), alpha=1.0)
     for step in steps:
@@ -80,10 +86,12 @@ def test_classification_task_multilabel_bce(fit):
         torch.testing.assert_close(step.loss, (lam * loss_a + (1 - lam) * loss_b).mean())
 
 
-@pytest.mark.xfail(strict=True, reason="#24 item 5: F.one_hot inside smp's JaccardLoss gives mixed one-hot targets; "
-                   "the soft Jaccard of them is not λ·J(y_a) + (1-λ)·J(y_b), and nothing says so")
-@pytest.mark.verdict(package=PACKAGE, module="ClassificationTask (multiclass)", loss="jaccard (smp)",
-                     expected="exact")
+@pytest.mark.xfail(
+    strict=True,
+    reason="#24 item 5: F.one_hot inside smp's JaccardLoss gives mixed one-hot targets; "
+    "the soft Jaccard of them is not λ·J(y_a) + (1-λ)·J(y_b), and nothing says so",
+)
+@pytest.mark.verdict(package=PACKAGE, module="ClassificationTask (multiclass)", loss="jaccard (smp)", expected="exact")
 def test_classification_jaccard(fit):
     """Observed: the run trains silently; its loss differs from the λ-weighted Jaccard losses."""
     x, y, _ = images()
@@ -99,16 +107,26 @@ def _focal_exact_or_clear(fit, task, loader, key, criterion, **callback):
     try:
         steps = train(fit, task, loader, **callback)
     except MixedLabelsError as err:
-        assert "==" in str(err) or "comparison" in str(err), f"the refusal does not name `y == c`: {err}"
+        message = str(err)
+    else:
+        for step in steps:
+            torch.testing.assert_close(step.loss, mixed(criterion, step.call("model").output, step.batch[key]))
         return
-    for step in steps:
-        torch.testing.assert_close(step.loss, mixed(criterion, step.call("model").output, step.batch[key]))
+    assert "==" in message or "comparison" in message, f"the refusal does not name `y == c`: {message}"
 
 
-@pytest.mark.xfail(strict=True, reason="#24 item 4: smp's FocalLoss compares `y == c` per class; the callback "
-                   "raises 'The mixed labels of this training batch never reached a loss', which is misleading")
-@pytest.mark.verdict(package=PACKAGE, module="ClassificationTask (multiclass)", loss="focal (smp)",
-                     expected="clear refusal", note="or exact; a refusal must name the `y == c` comparison")
+@pytest.mark.xfail(
+    strict=True,
+    reason="#24 item 4: smp's FocalLoss compares `y == c` per class; the callback "
+    "raises 'The mixed labels of this training batch never reached a loss', which is misleading",
+)
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="ClassificationTask (multiclass)",
+    loss="focal (smp)",
+    expected="clear refusal",
+    note="or exact; a refusal must name the `y == c` comparison",
+)
 def test_classification_focal(fit):
     """Observed: MixedLabelsError "The mixed labels of this training batch never reached a loss: ... no
     F.cross_entropy / F.nll_loss ..., float cast, F.one_hot or `mix_loss` used the labels before backward" although
@@ -123,10 +141,18 @@ def segmentation(loss: str, **kwargs):
     return SemanticSegmentationTask(model="unet", backbone="resnet18", num_classes=4, loss=loss, **kwargs)
 
 
-@pytest.mark.xfail(strict=True, reason="#24 item 1: torchgeo's segmentation target key `mask` is not detected; "
-                   "today a clear refusal asks for target_key='mask'")
-@pytest.mark.verdict(package=PACKAGE, module="SemanticSegmentationTask (unet)", loss="ce, ignore_index",
-                     expected="exact", note="with no input_key/target_key")
+@pytest.mark.xfail(
+    strict=True,
+    reason="#24 item 1: torchgeo's segmentation target key `mask` is not detected; "
+    "today a clear refusal asks for target_key='mask'",
+)
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="SemanticSegmentationTask (unet)",
+    loss="ce, ignore_index",
+    expected="exact",
+    note="with no input_key/target_key",
+)
 def test_segmentation_mask_key_detected(fit):
     """Observed: ValueError "Expected the training batch to have one target entry named one of ('labels', 'label',
     'targets', 'target', 'y'), but got no entry with a conventional target name in a dict with keys ['image',
@@ -134,13 +160,19 @@ def test_segmentation_mask_key_detected(fit):
     x, _, m = images()
     steps = train(fit, segmentation("ce", ignore_index=0), dict_loader(image=x, mask=m), alpha=1.0)
     for step in steps:
-        reference = mixed(lambda o, t: F.cross_entropy(o, t, ignore_index=0), step.call("model").output,
-                          step.batch["mask"])
+        reference = mixed(
+            lambda o, t: F.cross_entropy(o, t, ignore_index=0), step.call("model").output, step.batch["mask"]
+        )
         torch.testing.assert_close(step.loss, reference)
 
 
-@pytest.mark.verdict(package=PACKAGE, module="SemanticSegmentationTask (unet)", loss="ce, ignore_index, weights",
-                     expected="exact", note="with target_key='mask'")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="SemanticSegmentationTask (unet)",
+    loss="ce, ignore_index, weights",
+    expected="exact",
+    note="with target_key='mask'",
+)
 def test_segmentation_cross_entropy_ignore_index(fit):
     x, _, m = images()
     weights = [1.0, 0.5, 2.0, 1.0]
@@ -154,41 +186,72 @@ def test_segmentation_cross_entropy_ignore_index(fit):
         torch.testing.assert_close(step.loss, mixed(loss, step.call("model").output, masks))
 
 
-@pytest.mark.xfail(strict=True, reason="#24 item 5: F.one_hot inside smp's JaccardLoss gives mixed one-hot targets; "
-                   "the soft Jaccard of them is not λ·J(y_a) + (1-λ)·J(y_b), and nothing says so")
-@pytest.mark.verdict(package=PACKAGE, module="SemanticSegmentationTask (unet)", loss="jaccard (smp), ignore_index",
-                     expected="exact", note="with target_key='mask'")
+@pytest.mark.xfail(
+    strict=True,
+    reason="#24 item 5: F.one_hot inside smp's JaccardLoss gives mixed one-hot targets; "
+    "the soft Jaccard of them is not λ·J(y_a) + (1-λ)·J(y_b), and nothing says so",
+)
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="SemanticSegmentationTask (unet)",
+    loss="jaccard (smp), ignore_index",
+    expected="exact",
+    note="with target_key='mask'",
+)
 def test_segmentation_jaccard(fit):
     """Observed: trains silently; the loss is the soft Jaccard of the mixed one-hot masks."""
     x, _, m = images()
-    steps = train(fit, segmentation("jaccard", ignore_index=0), dict_loader(image=x, mask=m), alpha=1.0,
-                  target_key="mask")
+    steps = train(
+        fit, segmentation("jaccard", ignore_index=0), dict_loader(image=x, mask=m), alpha=1.0, target_key="mask"
+    )
     criterion = smp.losses.JaccardLoss(mode="multiclass", classes=[1, 2, 3])
     for step in steps:
         torch.testing.assert_close(step.loss, mixed(criterion, step.call("model").output, step.batch["mask"]))
 
 
-@pytest.mark.xfail(strict=True, reason="#24 item 4: smp's FocalLoss compares `y == c` per class; the callback "
-                   "raises 'The mixed labels of this training batch never reached a loss', which is misleading")
-@pytest.mark.verdict(package=PACKAGE, module="SemanticSegmentationTask (unet)", loss="focal (smp), ignore_index",
-                     expected="clear refusal", note="or exact; a refusal must name the `y == c` comparison")
+@pytest.mark.xfail(
+    strict=True,
+    reason="#24 item 4: smp's FocalLoss compares `y == c` per class; the callback "
+    "raises 'The mixed labels of this training batch never reached a loss', which is misleading",
+)
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="SemanticSegmentationTask (unet)",
+    loss="focal (smp), ignore_index",
+    expected="clear refusal",
+    note="or exact; a refusal must name the `y == c` comparison",
+)
 def test_segmentation_focal(fit):
     """Observed: the same MixedLabelsError as the classification focal case ("never reached a loss")."""
     x, _, m = images()
     criterion = smp.losses.FocalLoss(mode="multiclass", ignore_index=0, normalized=True)
-    _focal_exact_or_clear(fit, segmentation("focal", ignore_index=0), dict_loader(image=x, mask=m), "mask", criterion,
-                          alpha=1.0, target_key="mask")
+    _focal_exact_or_clear(
+        fit,
+        segmentation("focal", ignore_index=0),
+        dict_loader(image=x, mask=m),
+        "mask",
+        criterion,
+        alpha=1.0,
+        target_key="mask",
+    )
 
 
-@pytest.mark.xfail(strict=True, reason="#24 item 2: CutMix on segmentation masks weights whole masks by the box's "
-                   "area instead of pasting the partner's mask inside the box")
-@pytest.mark.verdict(package=PACKAGE, module="SemanticSegmentationTask (unet)", loss="ce, CutMix",
-                     expected="exact", note="with target_key='mask'; the reference pastes the partner's mask")
+@pytest.mark.xfail(
+    strict=True,
+    reason="#24 item 2: CutMix on segmentation masks weights whole masks by the box's "
+    "area instead of pasting the partner's mask inside the box",
+)
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="SemanticSegmentationTask (unet)",
+    loss="ce, CutMix",
+    expected="exact",
+    note="with target_key='mask'; the reference pastes the partner's mask",
+)
 def test_segmentation_cutmix_pastes_the_mask(fit):
     """Observed: the loss is λ·CE(y_a) + (1-λ)·CE(y_b) over whole masks, not the CE of the pasted mask."""
     x, _, m = images()
-    steps = train(fit, segmentation("ce"), dict_loader(image=x, mask=m), alpha=0.0, cutmix_alpha=1.0,
-                  target_key="mask")
+    steps = train(fit, segmentation("ce"), dict_loader(image=x, mask=m), alpha=0.0, cutmix_alpha=1.0, target_key="mask")
     for n, step in enumerate(steps):
         params = contract_params(SEED, n, rows(x, n), alpha=0.0, cutmix_alpha=1.0)
         assert params.boxes is not None

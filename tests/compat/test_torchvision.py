@@ -30,8 +30,9 @@ class SmallCNN(L.LightningModule):
     def __init__(self) -> None:
         super().__init__()
         torch.manual_seed(0)
-        self.net = nn.Sequential(nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                 nn.Linear(8, 10))
+        self.net = nn.Sequential(
+            nn.Conv2d(3, 8, 3, padding=1), nn.ReLU(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, 10)
+        )
 
     def forward(self, x):
         return self.net(x)
@@ -45,20 +46,38 @@ class SmallCNN(L.LightningModule):
 
 
 def fake_cifar10(root, train=True, transform=None, download=False):
-    return FakeData(size=64 if train else 16, image_size=(3, 32, 32), num_classes=10, transform=transform,
-                    random_offset=0 if train else 1000)
+    return FakeData(
+        size=64 if train else 16,
+        image_size=(3, 32, 32),
+        num_classes=10,
+        transform=transform,
+        random_offset=0 if train else 1000,
+    )
 
 
-@pytest.mark.verdict(package=PACKAGE, module="lightning_mixup.data.CIFAR10DataModule on FakeData",
-                     loss="F.cross_entropy", expected="exact", note="RandomCrop + flip + ToTensor, float images")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="lightning_mixup.data.CIFAR10DataModule on FakeData",
+    loss="F.cross_entropy",
+    expected="exact",
+    note="RandomCrop + flip + ToTensor, float images",
+)
 def test_cifar10_datamodule_on_fake_data(fit, monkeypatch, tmp_path):
     monkeypatch.setattr(torchvision.datasets, "CIFAR10", fake_cifar10)
     datamodule = CIFAR10DataModule(data_dir=str(tmp_path), batch_size=8, num_workers=0, val_size=16, download=False)
     recorder = Recorder("net")
-    trainer = L.Trainer(default_root_dir=tmp_path, callbacks=[MixupCallback(alpha=1.0, seed=SEED), recorder],
-                        accelerator="cpu", max_steps=2, logger=False, enable_progress_bar=False,
-                        enable_checkpointing=False, enable_model_summary=False, num_sanity_val_steps=0,
-                        limit_val_batches=1)
+    trainer = L.Trainer(
+        default_root_dir=tmp_path,
+        callbacks=[MixupCallback(alpha=1.0, seed=SEED), recorder],
+        accelerator="cpu",
+        max_steps=2,
+        logger=False,
+        enable_progress_bar=False,
+        enable_checkpointing=False,
+        enable_model_summary=False,
+        num_sanity_val_steps=0,
+        limit_val_batches=1,
+    )
     trainer.fit(SmallCNN(), datamodule=datamodule)
     assert len(datamodule.train_set) == 48 and len(datamodule.val_set) == 16
     assert len(recorder.steps) == 2
@@ -74,12 +93,19 @@ def v2_loader(*steps):
     return DataLoader(FakeData(size=16, image_size=(3, 16, 16), num_classes=10, transform=pipeline), batch_size=8)
 
 
-@pytest.mark.verdict(package=PACKAGE, module="v2 pipeline (ToImage, flip, ToDtype float32 scale)",
-                     loss="F.cross_entropy", expected="exact")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="v2 pipeline (ToImage, flip, ToDtype float32 scale)",
+    loss="F.cross_entropy",
+    expected="exact",
+)
 def test_v2_pipeline_float_images(fit):
     recorder = Recorder("net")
-    fit(SmallCNN(), v2_loader(v2.ToDtype(torch.float32, scale=True)),
-        callbacks=[MixupCallback(alpha=1.0, seed=SEED), recorder])
+    fit(
+        SmallCNN(),
+        v2_loader(v2.ToDtype(torch.float32, scale=True)),
+        callbacks=[MixupCallback(alpha=1.0, seed=SEED), recorder],
+    )
     for step in recorder.steps:
         images, labels = step.batch
         assert type(images) is torch.Tensor and images.dtype == torch.float32  # tv_tensors unwrap in the collate
@@ -93,16 +119,25 @@ class CastingCNN(SmallCNN):
         return self.net(x.float() / 255)
 
 
-@pytest.mark.verdict(package=PACKAGE, module="v2 pipeline (ToImage, flip; uint8 images)", loss="F.cross_entropy",
-                     expected="clear refusal", note="mixup cannot blend uint8; the message says to convert the images "
-                     "to float or use CutMix")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="v2 pipeline (ToImage, flip; uint8 images)",
+    loss="F.cross_entropy",
+    expected="clear refusal",
+    note="mixup cannot blend uint8; the message says to convert the images to float or use CutMix",
+)
 def test_v2_pipeline_uint8_images_mixup_refused(fit):
     with pytest.raises(TypeError, match=r"but got torch\.uint8.*For integer images, convert them to float first"):
         fit(CastingCNN(), v2_loader(), callbacks=[MixupCallback(alpha=1.0, seed=SEED)])
 
 
-@pytest.mark.verdict(package=PACKAGE, module="v2 pipeline (ToImage, flip; uint8 images)",
-                     loss="F.cross_entropy, CutMix", expected="exact", note="CutMix pastes uint8 images as they are")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="v2 pipeline (ToImage, flip; uint8 images)",
+    loss="F.cross_entropy, CutMix",
+    expected="exact",
+    note="CutMix pastes uint8 images as they are",
+)
 def test_v2_pipeline_uint8_images_cutmix(fit):
     recorder = Recorder("net")
     fit(CastingCNN(), v2_loader(), callbacks=[MixupCallback(alpha=0.0, cutmix_alpha=1.0, seed=SEED), recorder])

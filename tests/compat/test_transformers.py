@@ -34,8 +34,15 @@ class HFModule(L.LightningModule):
 
 
 def bert_config(**kwargs):
-    return transformers.BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                   intermediate_size=32, max_position_embeddings=16, **kwargs)
+    return transformers.BertConfig(
+        vocab_size=50,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        max_position_embeddings=16,
+        **kwargs,
+    )
 
 
 def tokens():
@@ -53,8 +60,13 @@ def train(fit, model, **tensors):
     return recorder.steps
 
 
-@pytest.mark.verdict(package=PACKAGE, module="BertForSequenceClassification", loss="the model's own (cross-entropy)",
-                     expected="exact", note="token ids: the word embeddings are mixed; attention masks by max")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="BertForSequenceClassification",
+    loss="the model's own (cross-entropy)",
+    expected="exact",
+    note="token ids: the word embeddings are mixed; attention masks by max",
+)
 def test_bert_sequence_classification(fit):
     ids, mask = tokens()
     labels = torch.randint(3, (16,), generator=generator(1))
@@ -63,13 +75,20 @@ def test_bert_sequence_classification(fit):
     for n, step in enumerate(train(fit, model, input_ids=ids, attention_mask=mask, labels=labels)):
         params = contract_params(SEED, n, rows(ids, n))
         torch.testing.assert_close(step.batch["input_ids"], rows(ids, n))  # ids are never blended
-        torch.testing.assert_close(step.batch["attention_mask"], torch.maximum(rows(mask, n), rows(mask, n)[params.index]))
+        torch.testing.assert_close(
+            step.batch["attention_mask"], torch.maximum(rows(mask, n), rows(mask, n)[params.index])
+        )
         logits = step.call("model").output.logits
         torch.testing.assert_close(step.loss, mixed(F.cross_entropy, logits, step.batch["labels"]))
 
 
-@pytest.mark.verdict(package=PACKAGE, module="BertForTokenClassification", loss="the model's own (cross-entropy, -100)",
-                     expected="exact", note="per-token labels with -100 on the padding")
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="BertForTokenClassification",
+    loss="the model's own (cross-entropy, -100)",
+    expected="exact",
+    note="per-token labels with -100 on the padding",
+)
 def test_bert_token_classification(fit):
     ids, mask = tokens()
     labels = torch.randint(5, (16, 8), generator=generator(2))
@@ -82,19 +101,29 @@ def test_bert_token_classification(fit):
         torch.testing.assert_close(step.loss, mixed(loss, logits, step.batch["labels"]))
 
 
-@pytest.mark.verdict(package=PACKAGE, module="ViTForImageClassification", loss="the model's own (cross-entropy)",
-                     expected="exact")
+@pytest.mark.verdict(
+    package=PACKAGE, module="ViTForImageClassification", loss="the model's own (cross-entropy)", expected="exact"
+)
 def test_vit_image_classification(fit):
     g = generator(3)
     pixels, labels = torch.rand(16, 3, 16, 16, generator=g), torch.randint(4, (16,), generator=g)
-    config = transformers.ViTConfig(image_size=16, patch_size=8, hidden_size=16, num_hidden_layers=1,
-                                    num_attention_heads=2, intermediate_size=32, num_labels=4)
+    config = transformers.ViTConfig(
+        image_size=16,
+        patch_size=8,
+        hidden_size=16,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        intermediate_size=32,
+        num_labels=4,
+    )
     torch.manual_seed(0)
-    for n, step in enumerate(train(fit, transformers.ViTForImageClassification(config), pixel_values=pixels,
-                                   labels=labels)):
+    for n, step in enumerate(
+        train(fit, transformers.ViTForImageClassification(config), pixel_values=pixels, labels=labels)
+    ):
         params = contract_params(SEED, n, rows(pixels, n))
         lam = params.lam.view(-1, 1, 1, 1)
-        torch.testing.assert_close(step.batch["pixel_values"],
-                                   lam * rows(pixels, n) + (1 - lam) * rows(pixels, n)[params.index])
+        torch.testing.assert_close(
+            step.batch["pixel_values"], lam * rows(pixels, n) + (1 - lam) * rows(pixels, n)[params.index]
+        )
         logits = step.call("model").output.logits
         torch.testing.assert_close(step.loss, mixed(F.cross_entropy, logits, step.batch["labels"]))

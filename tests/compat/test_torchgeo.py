@@ -62,7 +62,9 @@ def test_classification_cross_entropy_with_class_weights(fit):
 def test_multilabel_bce(fit):
     x, _, _ = images()
     y = (torch.rand(16, 5, generator=generator(3)) > 0.5).long()
-    with pytest.warns(DeprecationWarning, match="ClassificationTask"):  # torchgeo 0.8 deprecates it for ClassificationTask(task="multilabel")
+    with pytest.warns(
+        DeprecationWarning, match="ClassificationTask"
+    ):  # torchgeo 0.8 deprecates it for ClassificationTask(task="multilabel")
         task = MultiLabelClassificationTask(model="resnet10t", num_classes=5, loss="bce")
     steps = train(fit, task, dict_loader(image=x, label=y), alpha=1.0)
     for step in steps:

@@ -45,7 +45,7 @@ _COST = """
 | torch 2.14.1 + torchvision 0.29.1 from the local files (`pip install -c constraints-compat.txt ...`) | 1 m 37 s |
 | the project, `pip install -c constraints-compat.txt -e '.[dev]'` | 1 m 26 s |
 | the six packages + `pytorch-tabnet` + `requests`, first download | 2 m 21 s |
-| the whole stage from nothing, pip's wheel cache warm (`.ci/compat.sh` on a fresh clone, tests included) | 3 m 53 s to 4 m 55 s |
+| the whole stage from nothing, pip's cache warm (`.ci/compat.sh`, fresh clone, with the tests) | 3 m 53 s to 4 m 55 s |
 | a later run with the cached venv: the editable install re-pointed at the clone | 9 s |
 | `pytest tests/compat` (44 tests), a quiet machine to a load average of 8 on the 2 cores | 12 s to 3 m |
 

@@ -35,6 +35,12 @@ PACKAGE = "pytorch-tabular"
 BOTH = ["continuous", "categorical"]
 
 
+@pytest.fixture(autouse=True)
+def _in_tmp_path(tmp_path, monkeypatch):
+    """pytorch-tabular writes `.pt_tmp/exp_version_manager.yml` in the working directory: not in the clone."""
+    monkeypatch.chdir(tmp_path)
+
+
 def table(n: int = 32, regression: bool = False) -> pd.DataFrame:
     rng = np.random.default_rng(0)
     df = pd.DataFrame(

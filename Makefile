@@ -76,3 +76,38 @@ gan-baseline: $(STAMP)
 # (issue #12): 48 minutes on 2 cores; writes experiments/results/gan/authors_long.md.
 gan-authors: $(STAMP)
 	$(PY) -m experiments.gan.baseline --setting authors $(ARGS)
+
+# ---------------------------------------------------------------------------------------------------------------------
+# The compatibility stage (issue #24): the plugin under real third-party LightningModules, in a venv of its own,
+# .venv-compat, with torch 2.14.1 + torchvision 0.29.1 (the pair pip on Python 3.11 takes from this machine's disk;
+# constraints-compat.txt pins both, and pytorch-tabular's torchmetrics < 1.9 / pandas < 3, in every pip call).
+#  1. the torch pair first, so no later step can pick another torch (that would download GBs);
+#  2. the project with `dev` on its own: torchattacks pins requests~=2.25.1, which no resolver can square with the
+#     packages below in one call (pip backtracks for minutes, then fails on a MarkupSafe sdist);
+#  3. the six packages, plus what they import without declaring: `requests` (torchgeo) and `pytorch-tabnet`
+#     (pytorch-tabular's TabNet). pip then warns that torchattacks wanted requests 2.25.1: harmless, torchattacks
+#     never imports requests. No weights or data sets are downloaded: every test builds its model at random init.
+# `make compat` runs tests/compat and writes docs/compat.md (the verdict table) from the run's outcomes.
+COMPAT_PYTHON ?= python3.11
+COMPAT_VENV ?= .venv-compat
+COMPAT_PY := $(COMPAT_VENV)/bin/python
+COMPAT_PIP := $(COMPAT_PY) -m pip install --quiet -c constraints-compat.txt
+COMPAT_STAMP := $(COMPAT_VENV)/.installed-stamp
+COMPAT_PACKAGES := torchgeo pytorch-tabular torch-uncertainty lightning-uq-box timm transformers pytorch-tabnet requests
+
+.PHONY: compat compat-setup
+
+compat-setup: $(COMPAT_STAMP)
+
+$(COMPAT_STAMP): pyproject.toml constraints-compat.txt
+	$(COMPAT_PYTHON) -m venv $(COMPAT_VENV)
+	$(COMPAT_PY) -m pip install --quiet --upgrade pip
+	$(COMPAT_PIP) torch==2.14.1 torchvision==0.29.1
+	$(COMPAT_PIP) -e '.[dev]'
+	$(COMPAT_PIP) $(COMPAT_PACKAGES)
+	$(COMPAT_PY) -c 'import torchvision, torchgeo.trainers, pytorch_tabular, torch_uncertainty, lightning_uq_box, timm, transformers, lightning_mixup; print("compat environment ok: torch", __import__("torch").__version__, "torchvision", torchvision.__version__)'
+	touch $(COMPAT_STAMP)
+
+# the table is written whatever the outcome (a failed case shows as FAILED in it); make still fails with pytest
+compat: $(COMPAT_STAMP)
+	$(COMPAT_PY) -m pytest tests/compat -p no:cacheprovider -q --compat-report docs/compat.md

@@ -110,4 +110,5 @@ $(COMPAT_STAMP): pyproject.toml constraints-compat.txt
 
 # the table is written whatever the outcome (a failed case shows as FAILED in it); make still fails with pytest
 compat: $(COMPAT_STAMP)
-	$(COMPAT_PY) -m pytest tests/compat -p no:cacheprovider -q --compat-report docs/compat.md
+	$(COMPAT_PY) -m pytest tests/compat -p no:cacheprovider -q --compat-report docs/compat.md; status=$$?; \
+	$(COMPAT_PY) -m tests.compat.report && exit $$status

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
+from tests.compat import report
 from tests.compat.report import Record, render, result, write_report
 
 
@@ -47,3 +50,12 @@ def test_render_sorts_rows_counts_results_and_names_installed_versions(tmp_path)
     ]
     assert "| a note |" in rows[1]
     assert "Summary: 2 exact, 1 wrong today." in text
+
+
+def test_readme_table_is_the_generated_page_summarised():
+    root = Path(__file__).resolve().parents[2]
+    readme = (root / "README.md").read_text()
+    start = readme.index(report.README_START) + len(report.README_START)
+    block = readme[start : readme.index(report.README_END)].strip()
+    assert block == report.readme_table((root / "docs" / "compat.md").read_text())
+    assert "| torchgeo" in block and "exact" in block

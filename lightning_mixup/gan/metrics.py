@@ -16,7 +16,8 @@ al., NeurIPS 2018, https://arxiv.org/abs/1712.04086, §5.1):
   and the value is ``log K``, the score of a total collapse onto one mode (the worst value a histogram can have).
   0 means perfectly even coverage; one mode out of 8 scores ``log 8 = 2.08``.
 
-Samples with a non-finite coordinate are never high quality. The metrics are torchmetrics ``Metric`` objects (they
+The modes of the literature's two problems are :func:`ring_modes` (8 on the unit circle) and :func:`grid_modes`
+(5×5). Samples with a non-finite coordinate are never high quality. The metrics are torchmetrics ``Metric`` objects (they
 sum the per-mode counts across batches and DDP processes) with functional twins that also take a leading run
 dimension, used by the batched study.
 

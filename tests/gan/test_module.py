@@ -1,10 +1,13 @@
+import copy
+
 import lightning.pytorch as pl
 import pytest
 import torch
+import torch.nn.functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_mixup import MixupCallback
-from lightning_mixup.gan import GANModule, ring_modes
+from lightning_mixup.gan import GANModule, noise_generator, ring_modes
 
 TINY = {"g_hidden": 16, "d_hidden": 16, "g_depth": 1, "d_depth": 1, "d_steps": 2}
 
@@ -108,3 +111,27 @@ def test_resumed_run_equals_the_uninterrupted_run(make_trainer, tmp_path):
     assert first.global_step == 6 and resumed.trainer.global_step == 12
     for a, b in zip(uninterrupted.state_dict().values(), resumed.state_dict().values(), strict=True):
         assert torch.equal(a, b)
+
+
+def test_alternating_step_by_hand(make_trainer):
+    """d_steps=1: a discriminator step on its own latent batch, then a generator step on a second one, against the
+    stepped discriminator (Adam with lr and default betas)."""
+    real = torch.randn(8, 2, generator=torch.Generator().manual_seed(1))
+    torch.manual_seed(0)
+    model = GANModule(**{**TINY, "d_steps": 1, "noise_seed": 4, "lr_d": 0.01, "lr_g": 0.02})
+    by_hand = copy.deepcopy(model)
+    make_trainer(max_steps=2, max_epochs=-1).fit(model, DataLoader(TensorDataset(real), batch_size=8))
+
+    noise = noise_generator(4)
+    opt_d = torch.optim.Adam(by_hand.discriminator.parameters(), lr=0.01)
+    opt_g = torch.optim.Adam(by_hand.generator.parameters(), lr=0.02)
+    fake = by_hand.generator(torch.randn(8, 2, generator=noise)).detach()
+    logits = by_hand.discriminator(torch.cat([real, fake])).squeeze(-1)
+    F.binary_cross_entropy_with_logits(logits, torch.cat([torch.ones(8), torch.zeros(8)])).backward()
+    opt_d.step()
+    by_hand.discriminator.zero_grad()
+    logits = by_hand.discriminator(by_hand.generator(torch.randn(8, 2, generator=noise))).squeeze(-1)
+    F.binary_cross_entropy_with_logits(logits, torch.ones(8)).backward()
+    opt_g.step()
+    for name, value in model.state_dict().items():
+        assert torch.allclose(value, by_hand.state_dict()[name], atol=1e-7), name

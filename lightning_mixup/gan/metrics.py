@@ -18,8 +18,8 @@ al., NeurIPS 2018, https://arxiv.org/abs/1712.04086, §5.1):
 
 The modes of the literature's two problems are :func:`ring_modes` (8 on the unit circle) and :func:`grid_modes`
 (5×5). Samples with a non-finite coordinate are never high quality. The metrics are torchmetrics ``Metric``
-objects (they sum the per-mode counts across batches and DDP processes) with functional twins that also take a leading run
-dimension, used by the batched study.
+objects (they sum the per-mode counts across batches and DDP processes) with functional twins that also take a
+leading run dimension, used by the batched study.
 
 Image data (stacked MNIST in VEEGAN §5.2 and PacGAN §5.2): a trained classifier labels every generated sample, the
 label is the sample's mode (``100·c₀ + 10·c₁ + c₂`` for three stacked digits), **modes captured** counts the labels

@@ -1,7 +1,7 @@
 """The GAN study's batched engine against the Lightning path users run, on the same runs, side by side.
 
 The same ``N`` runs (the study's CPU-size settings; different seeds, ERM and mixup) are trained twice in this
-process: through ``Trainer`` + ``GANModule`` + ``MixupCallback`` one after another (``experiments.gan.batched.
+process: through ``Trainer`` + ``StudyGAN`` + ``MixupCallback`` one after another (``experiments.gan.batched.
 lightning_run``, what a user runs), and all at once by the batched engine (``train_gan_batch``: ``torch.func``
 stacking, ``torch.optim.Adam``). The two orders alternate, the median of the repetitions is reported, and the final
 weights of every run are compared (the engine is only a faster way to train the same runs). Results go to
@@ -26,8 +26,9 @@ from typing import Any
 import torch
 
 from experiments.gan.batched import EngineConfig, GANRunSpec, lightning_run, train_gan_batch
+from experiments.gan.data import GaussianMixture
 from experiments.gan.suite import PACGAN_MODEL
-from lightning_mixup.gan import GaussianMixture, grid_modes, ring_modes
+from lightning_mixup.gan import grid_modes, ring_modes
 
 
 def _relative_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
@@ -147,7 +148,7 @@ def main(argv: list[str] | None = None) -> None:
         f"{args.batched_threads} (each side at its fastest count on a quiet machine; under load a second thread "
         "only adds hand-off cost, and the study trains on one thread per process); load "
         f"average after the run {tuple(round(v, 2) for v in load) if load else 'n/a'}. Median of {args.repeats} "
-        "alternating repetitions. Lightning: `Trainer` + `GANModule` + `MixupCallback`, one run after another "
+        "alternating repetitions. Lightning: `Trainer` + `StudyGAN` + `MixupCallback`, one run after another "
         "(`experiments.gan.batched.lightning_run`). Batched: all runs at once (`train_gan_batch`: "
         "`torch.func.stack_module_state` + `vmap(functional_call)`, `torch.optim.Adam`).",
         "",

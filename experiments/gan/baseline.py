@@ -41,6 +41,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from experiments.gan.module import UPDATE_SCHEDULES
 from experiments.gan.study import SettingConfig
 from experiments.gan.suite import (
     PACGAN_FULL_WIDTH,
@@ -51,7 +52,6 @@ from experiments.gan.suite import (
     claims,
     run_settings,
 )
-from lightning_mixup.gan.module import UPDATE_SCHEDULES
 
 __all__ = ["authors_configs", "configs", "main", "run"]
 

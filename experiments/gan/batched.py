@@ -1,28 +1,28 @@
-"""Many GANs at once, on the code users run: ``GANModule``'s own networks stacked with ``torch.func``.
+"""Many GANs at once, on the code users run: ``StudyGAN``'s own networks stacked with ``torch.func``.
 
 For the stability study a few hundred small GANs must train on a CPU. Trained one after another through the
 ``Trainer``, each step of a small MLP is dominated by per-op and per-hook overhead; here ``N`` runs share every op:
 
-- the networks are :class:`~lightning_mixup.gan.GANModule`'s own generator and discriminator, built exactly as the
-  Lightning path builds them (``torch.manual_seed(seed)`` then ``GANModule(**model)``) and stacked with
+- the networks are :class:`~experiments.gan.module.StudyGAN`'s own generator and discriminator, built exactly as the
+  Lightning path builds them (``torch.manual_seed(seed)`` then ``StudyGAN(**model)``) and stacked with
   ``torch.func.stack_module_state``; forward passes are ``vmap(functional_call(...))``;
 - the optimizers are ``torch.optim.Adam`` over the stacked tensors, in its ``foreach`` form (Adam is elementwise, so
   this is each run's own Adam), with the module's learning rates and betas;
 - every random draw is the Lightning path's draw: real batch ``n`` from the data module's sampler with
-  :func:`~lightning_mixup.gan.data_generator` ``(seed, 0, n)`` (or, for a fixed training set, the batches of the
-  run's own :class:`~lightning_mixup.gan.SamplerDataModule` loader, epoch after epoch), latent codes from the
+  :func:`~experiments.gan.data.data_generator` ``(seed, 0, n)`` (or, for a fixed training set, the batches of the
+  run's own :class:`~experiments.gan.data.SamplerDataModule` loader, epoch after epoch), latent codes from the
   module's stream (:func:`~lightning_mixup.gan.noise_generator` ``(seed, 0)``), and the mixing parameters of
   discriminator batch ``n`` from :func:`~lightning_mixup.engine.batch_generator` ``(seed, 0, n)`` with
   :func:`~lightning_mixup.functional.discriminator.sample_discriminator_mix`, exactly as ``MixupCallback(seed=seed)``
   draws them; the mixing itself is :func:`~lightning_mixup.functional.discriminator.apply_discriminator_mix`, called
   once for all runs on their concatenation (its per-element arithmetic is the per-run call's);
 - the losses are :func:`~lightning_mixup.gan.soft_label_loss` and :func:`~lightning_mixup.gan.generator_loss`
-  (vmapped), the schedule that of ``GANModule.training_step`` (``d_steps`` discriminator steps, then one generator
+  (vmapped), the schedule that of ``StudyGAN.training_step`` (``d_steps`` discriminator steps, then one generator
   step; or, with ``updates="simultaneous"``, both steps from one latent batch), and the metrics the functional
   twins of the :class:`~lightning_mixup.gan.GANStabilityCallback`'s.
 
 So run ``i`` of a batch is the run ``Trainer(callbacks=[MixupCallback(alpha, discriminator_mode, seed)])`` trains
-with ``seed_everything(seed)``, ``GANModule(**model, noise_seed=seed)`` and
+with ``seed_everything(seed)``, ``StudyGAN(**model, noise_seed=seed)`` and
 ``SamplerDataModule(sampler, num_samples, batch_size, seed)`` (:func:`lightning_run`), up to float rounding of
 batched against single matmuls; a test trains one run both ways and compares the weights. ERM and mixup runs with the
 same seed share initial weights, data and latent codes: only the mixing differs (a paired comparison).
@@ -43,6 +43,8 @@ import torch
 from torch import Tensor, nn
 from torch.func import functional_call, stack_module_state, vmap
 
+from experiments.gan.data import GaussianMixture, Sampler, SamplerDataModule, data_generator
+from experiments.gan.module import StudyGAN
 from lightning_mixup._device import to_device
 from lightning_mixup.engine import batch_generator
 from lightning_mixup.functional import MixParams
@@ -52,19 +54,14 @@ from lightning_mixup.functional.discriminator import (
     sample_discriminator_mix,
 )
 from lightning_mixup.gan import (
-    GANModule,
-    GaussianMixture,
-    SamplerDataModule,
     classifier_coverage,
     classifier_mode_counts,
     coverage_from_counts,
-    data_generator,
     generator_loss,
     mode_histogram,
     noise_generator,
     soft_label_loss,
 )
-from lightning_mixup.gan.data import Sampler
 
 __all__ = [
     "MIX_METHODS",
@@ -133,9 +130,9 @@ class EngineConfig:
     """What all runs of a batch share.
 
     Attributes:
-        sampler: the data (a :class:`~lightning_mixup.gan.GaussianMixture` or
+        sampler: the data (a :class:`~experiments.gan.data.GaussianMixture` or
             :class:`~experiments.gan.digits.StackedDigits`).
-        model: :class:`~lightning_mixup.gan.GANModule` keyword arguments (architecture, optimizers, ``d_steps``,
+        model: :class:`~experiments.gan.module.StudyGAN` keyword arguments (architecture, optimizers, ``d_steps``,
             ``updates``, ``g_objective``; ``loss`` must be ``"bce"``; ``noise_seed`` is the run's seed).
         batch_size: real samples per discriminator step.
         num_samples: ``None``: a fresh real batch at every step; an int: a fixed training set of that size per run,
@@ -171,8 +168,6 @@ class EngineConfig:
             if not isinstance(value, int) or isinstance(value, bool) or value < low:
                 raise ValueError(f"Expected argument `{name}` to be an int >= {low}, but got {value!r}.")
         check_num_samples(self.num_samples, self.batch_size)
-        if self.model.get("loss", "bce") != "bce":
-            raise ValueError(f"Expected model loss 'bce' for the batched engine, but got {self.model['loss']!r}.")
         if any(not isinstance(s, int) or s < 0 or s > self.iterations for s in self.snapshot_steps):
             raise ValueError(
                 f"Expected `snapshot_steps` to be ints in [0, iterations={self.iterations}], but got "
@@ -181,11 +176,11 @@ class EngineConfig:
         if self.classifier is None and not isinstance(self.sampler, GaussianMixture):
             raise ValueError("Expected a `classifier` to score samples that are not from a GaussianMixture.")
 
-    def build(self, seed: int) -> GANModule:
+    def build(self, seed: int) -> StudyGAN:
         """The run's module, as the Lightning path builds it (global torch RNG seeded with ``seed``)."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(seed)
-            return GANModule(**{**self.model, "data_dim": self.sampler.data_dim, "noise_seed": seed})
+            return StudyGAN(**{**self.model, "data_dim": self.sampler.data_dim, "noise_seed": seed})
 
 
 @dataclass
@@ -225,7 +220,7 @@ class BatchedGANResult:
     seconds: float = 0.0
 
     def state_dict(self, i: int) -> dict[str, Tensor]:
-        """Run ``i``'s weights as a ``GANModule.state_dict()``."""
+        """Run ``i``'s weights as a ``StudyGAN.state_dict()``."""
         out = {f"generator.{k}": v[i] for k, v in self.generator_state.items()}
         out.update({f"discriminator.{k}": v[i] for k, v in self.discriminator_state.items()})
         return out
@@ -355,7 +350,7 @@ def train_gan_batch(
     generate = vmap(lambda p, buf, z: functional_call(g_base, (p, buf), (z,)))
     discriminate = vmap(lambda p, buf, x: functional_call(d_base, (p, buf), (x,)).squeeze(-1))
     d_loss_fn = vmap(soft_label_loss)
-    g_loss_fn = vmap(partial(generator_loss, loss="bce", objective=template.g_objective))
+    g_loss_fn = vmap(partial(generator_loss, objective=template.g_objective))
     noise_streams = [noise_generator(run.seed, 0) for run in runs]
     eval_z = torch.randn(config.eval_samples, latent, generator=torch.Generator().manual_seed(config.eval_seed))
     eval_z = eval_z.to(device).expand(n, -1, -1)
@@ -505,8 +500,8 @@ def lightning_run(
     iterations: int | None = None,
     callbacks: Sequence[Any] = (),
     **trainer_kwargs: Any,
-) -> GANModule:
-    """Train one run the way users do: ``Trainer`` + ``GANModule`` + ``MixupCallback`` (the engine's reference).
+) -> StudyGAN:
+    """Train one run the way users do: ``Trainer`` + ``StudyGAN`` + ``MixupCallback`` (the engine's reference).
 
     Args:
         run: the run.
@@ -524,7 +519,7 @@ def lightning_run(
 
     steps = config.iterations if iterations is None else iterations
     pl.seed_everything(run.seed, verbose=False)
-    model = GANModule(**{**config.model, "data_dim": config.sampler.data_dim, "noise_seed": run.seed, "eval_every": 0})
+    model = StudyGAN(**{**config.model, "data_dim": config.sampler.data_dim, "noise_seed": run.seed})
     data = SamplerDataModule(config.sampler, config.num_samples, batch_size=config.batch_size, seed=run.seed)
     all_callbacks = list(callbacks)
     if run.method != "erm":

@@ -22,8 +22,8 @@ import torch
 from torch import Tensor, nn
 from torchmetrics import Metric
 
+from experiments.gan.data import SamplerDataModule
 from lightning_mixup._checks import check_int, check_probability
-from lightning_mixup.gan.data import SamplerDataModule
 from lightning_mixup.gan.metrics import classifier_coverage, classifier_mode_counts
 
 __all__ = [

@@ -59,7 +59,7 @@ def full_setting(
 
     Args:
         name: ``"authors"`` or ``"pacgan"``.
-        model_override: ``GANModule`` overrides (for smoke tests).
+        model_override: ``StudyGAN`` overrides (for smoke tests).
         lr: Adam's step for both networks (default: the setting's own, 1e-3 / 1e-4).
         stem: the result files' name (default ``<name>_full``).
     """
@@ -239,7 +239,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--budget", type=float, default=420.0, help="seconds per worker (default: %(default)s)")
     parser.add_argument("--out", default="experiments/results/gan/full_scale")
     parser.add_argument("--only", nargs="+", choices=["authors", "pacgan"], help="settings to run")
-    parser.add_argument("--model", type=json.loads, help="GANModule overrides (JSON), for smoke tests")
+    parser.add_argument("--model", type=json.loads, help="StudyGAN overrides (JSON), for smoke tests")
     parser.add_argument("--lr", type=float, help="Adam's step for both networks (default: the setting's own)")
     parser.add_argument("--max-iterations", type=int, help="cap on generator iterations (default: the original)")
     parser.add_argument("--name", help="result file stem (default: <setting>_full)")

@@ -9,7 +9,7 @@ differs). Runs are scored with the VEEGAN/PacGAN mode-coverage metrics (images: 
 verdict over the last evaluations (:func:`~lightning_mixup.gan.run_verdict`), exactly as the
 :class:`~lightning_mixup.gan.GANStabilityCallback` scores a Lightning run.
 
-Training uses :func:`~experiments.gan.batched.train_gan_batch`, which trains the runs ``Trainer`` + ``GANModule`` +
+Training uses :func:`~experiments.gan.batched.train_gan_batch`, which trains the runs ``Trainer`` + ``StudyGAN`` +
 ``MixupCallback`` would train (a test checks the weights agree). The settings themselves are in
 :mod:`experiments.gan.suite`.
 
@@ -40,11 +40,11 @@ from experiments.gan.batched import (
     train_gan_batch,
 )
 from experiments.gan.compare import paired_interval
+from experiments.gan.data import GaussianMixture
 from experiments.gan.digits import StackedDigitClassifier, StackedDigits, train_digit_classifier
 from experiments.paths import repo_relative_files
 from lightning_mixup.gan import (
     VERDICTS,
-    GaussianMixture,
     VerdictRule,
     classifier_coverage,
     classifier_mode_counts,
@@ -81,7 +81,7 @@ class SettingConfig:
         datasets: among ``("ring", "grid", "digits")``.
         ring: ``{"radius": ..., "std": ...}`` of the ring of 8.
         grid: ``{"spacing": ..., "std": ...}`` of the 5×5 grid.
-        model: :class:`~lightning_mixup.gan.GANModule` keyword arguments shared by all runs.
+        model: :class:`~experiments.gan.module.StudyGAN` keyword arguments shared by all runs.
         cells: ``{"latent_dim": int, "method": "erm"|"paper"|"shuffle", "alpha": float}`` per cell; every latent
             size with a mixup cell needs an ERM cell (the pairing baseline).
         seeds: seeds per cell (``first_seed … first_seed + seeds - 1``).

@@ -16,9 +16,10 @@ al., NeurIPS 2018, https://arxiv.org/abs/1712.04086, §5.1):
   and the value is ``log K``, the score of a total collapse onto one mode (the worst value a histogram can have).
   0 means perfectly even coverage; one mode out of 8 scores ``log 8 = 2.08``.
 
-Samples with a non-finite coordinate are never high quality. The metrics are torchmetrics ``Metric`` objects (they
-sum the per-mode counts across batches and DDP processes) with functional twins that also take a leading run
-dimension, used by the batched study.
+The modes of the literature's two problems are :func:`ring_modes` (8 on the unit circle) and :func:`grid_modes`
+(5×5). Samples with a non-finite coordinate are never high quality. The metrics are torchmetrics ``Metric``
+objects (they sum the per-mode counts across batches and DDP processes) with functional twins that also take a
+leading run dimension, used by the batched study.
 
 Image data (stacked MNIST in VEEGAN §5.2 and PacGAN §5.2): a trained classifier labels every generated sample, the
 label is the sample's mode (``100·c₀ + 10·c₁ + c₂`` for three stacked digits), **modes captured** counts the labels
@@ -40,7 +41,6 @@ from torch import Tensor
 from torchmetrics import Metric
 
 from lightning_mixup._checks import check_finite_float, check_int, check_probability, describe
-from lightning_mixup.gan.data import _modes_validation, _positive
 
 __all__ = [
     "VERDICTS",
@@ -53,12 +53,65 @@ __all__ = [
     "classifier_coverage",
     "classifier_mode_counts",
     "coverage_from_counts",
+    "grid_modes",
     "mode_histogram",
+    "ring_modes",
     "run_verdict",
 ]
 
 Verdict = Literal["converged", "mode-collapsed", "unconverged", "diverged"]
 VERDICTS: tuple[str, ...] = ("converged", "mode-collapsed", "unconverged", "diverged")
+
+
+def _positive(value: Any, name: str) -> None:
+    check_finite_float(value, name, minimum=0.0, allow_zero=False, min_positive=1e-12)
+
+
+def _modes_validation(modes: Any) -> None:
+    if not isinstance(modes, Tensor) or modes.ndim != 2 or modes.shape[0] < 1:
+        raise ValueError(f"Expected argument `modes` of shape (K, D) with K >= 1, but got {describe(modes)}.")
+
+
+def ring_modes(num_modes: int = 8, radius: float = 1.0) -> Tensor:
+    """Means of ``num_modes`` Gaussians evenly spaced on a circle, at angles ``2πk/num_modes``.
+
+    Args:
+        num_modes: the number of modes.
+        radius: the radius of the circle.
+
+    Returns:
+        ``(num_modes, 2)`` float32 tensor.
+
+    Example:
+        >>> modes = ring_modes(4, radius=1.0)
+        >>> modes.round(decimals=3).abs().tolist()
+        [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]
+    """
+    check_int(num_modes, "num_modes", minimum=1)
+    _positive(radius, "radius")
+    angles = 2 * math.pi * torch.arange(num_modes, dtype=torch.float64) / num_modes
+    return (radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)).float()
+
+
+def grid_modes(grid_size: int = 5, spacing: float = 2.0) -> Tensor:
+    """Means of ``grid_size²`` Gaussians on a square grid centred at the origin.
+
+    Args:
+        grid_size: points per side.
+        spacing: distance between neighbouring points.
+
+    Returns:
+        ``(grid_size², 2)`` float32 tensor, row by row.
+
+    Example:
+        >>> grid_modes(3, spacing=1.0)[:4].tolist()
+        [[-1.0, -1.0], [-1.0, 0.0], [-1.0, 1.0], [0.0, -1.0]]
+    """
+    check_int(grid_size, "grid_size", minimum=1)
+    _positive(spacing, "spacing")
+    ticks = (torch.arange(grid_size, dtype=torch.float64) - (grid_size - 1) / 2) * spacing
+    xs, ys = torch.meshgrid(ticks, ticks, indexing="ij")
+    return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1).float()
 
 
 def _coverage_arg_validation(modes: Tensor, std: float, threshold: float, min_count: int) -> None:
@@ -152,9 +205,9 @@ class ModeCoverage(Metric):
         a dict of scalar tensors ``"modes_captured"``, ``"high_quality_share"``, ``"reverse_kl"``.
 
     Example:
-        >>> from lightning_mixup.gan.data import ring_modes, sample_mixture
+        >>> noise = torch.randn(4000, 2, generator=torch.Generator().manual_seed(0))
         >>> metric = ModeCoverage(ring_modes(), std=0.02)
-        >>> metric.update(sample_mixture(ring_modes(), 0.02, 4000, generator=torch.Generator().manual_seed(0)))
+        >>> metric.update(ring_modes()[torch.arange(4000) % 8] + 0.02 * noise)
         >>> out = metric.compute()
         >>> out["modes_captured"].item(), round(out["high_quality_share"].item(), 2), out["reverse_kl"].item() < 0.01
         (8.0, 0.99, True)

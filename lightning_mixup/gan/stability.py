@@ -46,10 +46,11 @@ from typing_extensions import override
 
 from lightning_mixup._checks import check_bool, check_int, check_probability
 from lightning_mixup._compat import Callback
-from lightning_mixup.gan.data import _modes_validation, _positive
 from lightning_mixup.gan.metrics import (
     VERDICTS,
     VerdictRule,
+    _modes_validation,
+    _positive,
     classifier_coverage,
     classifier_mode_counts,
     coverage_from_counts,
@@ -151,7 +152,7 @@ class GANStabilityCallback(Callback):
     protocol and for where losses and gradient norms are read). Targets, one of:
 
     - ``modes`` and ``std`` (or neither, when the datamodule has ``modes`` and ``std`` attributes, like
-      :class:`~lightning_mixup.gan.RingDataModule`): samples ``(n, D)`` scored against the mixture;
+      the study's ``experiments.gan.data.RingDataModule``): samples ``(n, D)`` scored against the mixture;
     - ``classifier``: an ``nn.Module`` (or callable) mapping samples to logits ``(n, K)`` or per-channel logits
       ``(n, C, k)`` (e.g. the study's ``experiments.gan.digits.StackedDigitClassifier``, 1,000 modes).
 
@@ -272,8 +273,7 @@ class GANStabilityCallback(Callback):
             if not (isinstance(modes, Tensor) and isinstance(std, float)):
                 raise ValueError(
                     "GANStabilityCallback needs a target: `modes` and `std` for a mixture (or a datamodule with "
-                    "`modes` and `std` attributes, like lightning_mixup.gan.RingDataModule), or a `classifier` "
-                    "that labels image samples."
+                    "`modes` and `std` attributes), or a `classifier` that labels image samples."
                 )
             self._modes, self._std = modes.float(), std
         if self._modes is not None:

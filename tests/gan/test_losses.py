@@ -5,7 +5,7 @@ import torch
 
 from lightning_mixup.functional import MixParams
 from lightning_mixup.functional.discriminator import apply_discriminator_mix
-from lightning_mixup.gan import discriminator_loss, generator_loss, mlp, soft_label_loss
+from lightning_mixup.gan import generator_loss, mlp, soft_label_loss
 
 
 def _bce(logit: float, label: float) -> float:
@@ -50,22 +50,19 @@ def test_shuffle_form_loss_by_hand():
 def test_unmixed_bce_is_the_mean_over_real_and_fake():
     real, fake = torch.tensor([0.3, -1.0, 2.0]), torch.tensor([0.5, -0.2, 0.1])
     expected = sum(_bce(z, 1.0) for z in real.tolist()) + sum(_bce(z, 0.0) for z in fake.tolist())
-    assert discriminator_loss(real, fake, "bce").item() == pytest.approx(expected / 6, rel=1e-6)
     assert soft_label_loss(torch.cat([real, fake]), torch.tensor([1.0] * 3 + [0.0] * 3)).item() == pytest.approx(
         expected / 6, rel=1e-6
     )
 
 
-def test_hinge_wasserstein_and_generator_losses_by_hand():
-    real, fake = torch.tensor([0.5, 2.0]), torch.tensor([-0.5, 1.0])
-    assert discriminator_loss(real, fake, "hinge").item() == pytest.approx((0.5 + 0.0) / 2 + (0.5 + 2.0) / 2)
-    assert discriminator_loss(real, fake, "wasserstein").item() == pytest.approx(0.25 - 1.25)
-    assert generator_loss(fake, "hinge").item() == pytest.approx(-0.25)
-    assert generator_loss(fake, "bce").item() == pytest.approx((_bce(-0.5, 1.0) + _bce(1.0, 1.0)) / 2, rel=1e-6)
+def test_generator_losses_by_hand():
+    fake = torch.tensor([-0.5, 1.0])
+    assert generator_loss(fake).item() == pytest.approx((_bce(-0.5, 1.0) + _bce(1.0, 1.0)) / 2, rel=1e-6)
+    # saturating: mean log(1 - sigmoid(z)) = -(BCE against label 0)
+    expected = -(_bce(-0.5, 0.0) + _bce(1.0, 0.0)) / 2
+    assert generator_loss(fake, objective="saturating").item() == pytest.approx(expected, rel=1e-6)
 
 
-def test_unknown_loss_raises():
-    with pytest.raises(ValueError, match=r"`loss` to be one of \('bce', 'hinge', 'wasserstein'\), but got 'lsgan'"):
-        discriminator_loss(torch.zeros(1), torch.zeros(1), "lsgan")  # type: ignore[arg-type]
-    with pytest.raises(ValueError, match="`loss` to be one of"):
-        generator_loss(torch.zeros(1), "lsgan")  # type: ignore[arg-type]
+def test_unknown_objective_raises():
+    with pytest.raises(ValueError, match=r"`objective` to be one of \('non_saturating', 'saturating'\), but got 'x'"):
+        generator_loss(torch.zeros(1), objective="x")  # type: ignore[arg-type]

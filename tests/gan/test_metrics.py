@@ -2,6 +2,7 @@ import math
 
 import pytest
 import torch
+from torch import Tensor
 
 from lightning_mixup.gan import (
     HighQualityShare,
@@ -14,8 +15,13 @@ from lightning_mixup.gan import (
     mode_histogram,
     ring_modes,
     run_verdict,
-    sample_mixture,
 )
+
+
+def sample_mixture(modes: Tensor, std: float, n: int, *, generator: torch.Generator) -> Tensor:
+    """Draws from the uniform mixture of ``N(modes[k], std²)`` (the study's sampler, written out)."""
+    component = torch.randint(len(modes), (n,), generator=generator)
+    return modes[component] + std * torch.randn(n, modes.shape[1], generator=generator)
 
 
 @pytest.mark.parametrize(("modes", "std"), [(ring_modes(), 0.02), (grid_modes(), 0.05)])

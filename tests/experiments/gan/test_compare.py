@@ -4,7 +4,8 @@ import pytest
 import torch
 
 from experiments.gan.compare import compare_stability, paired_interval, summarise_pairs, verdict_shares
-from lightning_mixup.gan import GANModule, RingDataModule
+from experiments.gan.data import RingDataModule
+from lightning_mixup.gan import GANModule
 from tests.gan.test_stability import TutorialGAN
 
 
@@ -18,7 +19,7 @@ def _one_thread():
 
 def test_compare_stability_pairs_erm_and_mixup_runs_by_seed():
     def make_model():
-        return GANModule(g_hidden=8, d_hidden=8, g_depth=1, d_depth=1, d_steps=2, eval_every=0)
+        return GANModule(g_hidden=8, d_hidden=8, g_depth=1, d_depth=1, d_steps=2)
 
     result = compare_stability(
         make_model,

@@ -3,16 +3,15 @@ import math
 import pytest
 import torch
 
-from lightning_mixup.gan import (
+from experiments.gan.data import (
     GaussianMixture,
     GaussianMixtureDataModule,
     GridDataModule,
     RingDataModule,
     data_generator,
-    grid_modes,
-    ring_modes,
+    sample_mixture,
 )
-from lightning_mixup.gan.data import sample_mixture
+from lightning_mixup.gan import grid_modes, ring_modes
 
 
 def test_ring_has_distinct_equally_spaced_modes():

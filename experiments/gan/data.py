@@ -1,10 +1,13 @@
-"""GAN training data: the ring and grid of Gaussians, and the one sampler they are drawn with.
+"""GAN training data of the study: the ring and grid of Gaussians, and the one sampler they are drawn with.
+
+The modes come from :func:`~lightning_mixup.gan.ring_modes` and :func:`~lightning_mixup.gan.grid_modes` (the
+package's metrics score against them).
 
 - **ring**: ``num_modes`` Gaussians at angles ``2πk/num_modes`` (``k = 0..num_modes-1``, all distinct; note that
   ``linspace(0, 2π, 8)`` would repeat a mode) on a circle of radius ``radius``.
 - **grid**: ``grid_size²`` Gaussians at ``spacing·{-(n-1)/2, …, (n-1)/2}²``.
 
-Settings in the literature (the study in ``experiments.gan`` uses both, and stacked digits):
+Settings in the literature (the study uses both, and stacked digits):
 
 - the mixup authors' GAN code (Zhang et al., ICLR 2018, https://arxiv.org/abs/1710.09412; hongyi-zhang/mixup
   ``gan/example_gan.py``): ring of 8 on the unit circle and a 5×5 grid with spacing 0.5 on ``[-1, 1]²``, std 0.01,
@@ -24,17 +27,17 @@ training set once, with :func:`data_generator` ``(seed, r)``, and shuffles it (a
 from __future__ import annotations
 
 import hashlib
-import math
 from collections.abc import Iterator
-from typing import Any, Protocol
+from typing import Protocol
 
 import lightning.pytorch as pl
 import torch
 from torch import Tensor
 from torch.utils.data import DataLoader, IterableDataset, TensorDataset
 
-from lightning_mixup._checks import check_finite_float, check_int, describe
+from lightning_mixup._checks import check_int
 from lightning_mixup._compat import batches_fetched
+from lightning_mixup.gan.metrics import _modes_validation, _positive, grid_modes, ring_modes
 
 __all__ = [
     "FreshSamples",
@@ -45,61 +48,8 @@ __all__ = [
     "Sampler",
     "SamplerDataModule",
     "data_generator",
-    "grid_modes",
-    "ring_modes",
     "sample_mixture",
 ]
-
-
-def _positive(value: Any, name: str) -> None:
-    check_finite_float(value, name, minimum=0.0, allow_zero=False, min_positive=1e-12)
-
-
-def _modes_validation(modes: Any) -> None:
-    if not isinstance(modes, Tensor) or modes.ndim != 2 or modes.shape[0] < 1:
-        raise ValueError(f"Expected argument `modes` of shape (K, D) with K >= 1, but got {describe(modes)}.")
-
-
-def ring_modes(num_modes: int = 8, radius: float = 1.0) -> Tensor:
-    """Means of ``num_modes`` Gaussians evenly spaced on a circle, at angles ``2πk/num_modes``.
-
-    Args:
-        num_modes: the number of modes.
-        radius: the radius of the circle.
-
-    Returns:
-        ``(num_modes, 2)`` float32 tensor.
-
-    Example:
-        >>> modes = ring_modes(4, radius=1.0)
-        >>> modes.round(decimals=3).abs().tolist()
-        [[1.0, 0.0], [0.0, 1.0], [1.0, 0.0], [0.0, 1.0]]
-    """
-    check_int(num_modes, "num_modes", minimum=1)
-    _positive(radius, "radius")
-    angles = 2 * math.pi * torch.arange(num_modes, dtype=torch.float64) / num_modes
-    return (radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)).float()
-
-
-def grid_modes(grid_size: int = 5, spacing: float = 2.0) -> Tensor:
-    """Means of ``grid_size²`` Gaussians on a square grid centred at the origin.
-
-    Args:
-        grid_size: points per side.
-        spacing: distance between neighbouring points.
-
-    Returns:
-        ``(grid_size², 2)`` float32 tensor, row by row.
-
-    Example:
-        >>> grid_modes(3, spacing=1.0)[:4].tolist()
-        [[-1.0, -1.0], [-1.0, 0.0], [-1.0, 1.0], [0.0, -1.0]]
-    """
-    check_int(grid_size, "grid_size", minimum=1)
-    _positive(spacing, "spacing")
-    ticks = (torch.arange(grid_size, dtype=torch.float64) - (grid_size - 1) / 2) * spacing
-    xs, ys = torch.meshgrid(ticks, ticks, indexing="ij")
-    return torch.stack([xs.reshape(-1), ys.reshape(-1)], dim=1).float()
 
 
 def sample_mixture(modes: Tensor, std: float, num_samples: int, *, generator: torch.Generator | None = None) -> Tensor:

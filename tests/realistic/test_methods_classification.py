@@ -171,7 +171,9 @@ def _official_mit(f1, f2, lam1, lam2, y, partner):
 def test_mit_step_is_the_official_loss(fit):
     x, y = images()
     recorder = Recorder()
-    fit(MitClassifier(), loader(x, y), callbacks=[MixupCallback(method="mixup_inference_training", seed=SEED), recorder])
+    fit(
+        MitClassifier(), loader(x, y), callbacks=[MixupCallback(method="mixup_inference_training", seed=SEED), recorder]
+    )
     assert len(recorder.steps) == 2
     for n, step in enumerate(recorder.steps):
         xb, yb = rows(x, n), rows(y, n)

@@ -301,3 +301,37 @@ def test_mixin_mit_trains(tmp_path):
     trainer = _trainer(tmp_path, MixupCallback(method="mixup_inference_training", seed=0))
     trainer.fit(_MixinMit(), _loader(torch.randint(3, (8,))))
     assert trainer.global_step == 1
+
+
+# ------------------------------------------------------------------------------------------------ CLI
+
+
+@pytest.mark.parametrize(
+    ("config", "method"),
+    [
+        ("digits_regmixup", "regmixup"),
+        ("digits_kernel_warping", "kernel_warping"),
+        ("digits_mit", "mixup_inference_training"),
+        ("diabetes_cmixup", "cmixup"),
+    ],
+)
+def test_method_configs_train_through_the_cli(config, method, tmp_path):
+    from lightning_mixup.cli import main
+
+    args = ["--trainer.fast_dev_run=2", "--trainer.accelerator=cpu", "--trainer.enable_progress_bar=false"]
+    cli = main(["fit", "--config", config, *args, f"--trainer.default_root_dir={tmp_path}"])
+    assert cli.trainer.state.finished and cli.trainer.global_step == 2
+    (callback,) = [cb for cb in cli.trainer.callbacks if isinstance(cb, MixupCallback)]
+    assert callback.policy.method == method
+
+
+def test_diabetes_is_a_regression_table():
+    from lightning_mixup.data import SklearnDataModule
+
+    dm = SklearnDataModule("diabetes", batch_size=16)
+    dm.setup("fit")
+    x, y = dm.train_set.tensors
+    assert dm.is_regression and dm.num_classes == 0 and dm.num_features == 10
+    assert y.dtype == torch.float32 and y.ndim == 1
+    assert abs(float(y.mean())) < 1e-5 and abs(float(y.std()) - 1) < 1e-5
+    assert len(dm.train_set) + len(dm.val_set) + len(dm.test_set) == 442

@@ -331,6 +331,7 @@ def test_diabetes_is_a_regression_table():
     dm = SklearnDataModule("diabetes", batch_size=16)
     dm.setup("fit")
     x, y = dm.train_set.tensors
+    assert x.shape == (len(y), 10)
     assert dm.is_regression and dm.num_classes == 0 and dm.num_features == 10
     assert y.dtype == torch.float32 and y.ndim == 1
     assert abs(float(y.mean())) < 1e-5 and abs(float(y.std()) - 1) < 1e-5

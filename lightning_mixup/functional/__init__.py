@@ -26,11 +26,11 @@ from lightning_mixup.functional.warping import sample_kernel_warping, warp_lam
 
 __all__ = [
     "MIX_MODES",
+    "MitParams",
     "MixMode",
     "MixParams",
     "MixedLabels",
     "MixedLabelsError",
-    "MitParams",
     "apply_cmixup",
     "apply_mit",
     "apply_mix",

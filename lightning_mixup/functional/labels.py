@@ -312,8 +312,10 @@ def _rebuild(
 
 
 def _derive(parent: MixedLabels, y_a: Tensor, y_b: Tensor, lam: Tensor, weight: Tensor | None = None) -> MixedLabels:
-    """Labels derived from ``parent`` by an op. ``weight``: the op applied to the parent's weight; ``None`` keeps it
-    (an elementwise map, which leaves the shape as it is)."""
+    """Labels derived from ``parent`` by an op.
+
+    ``weight``: the op applied to the parent's weight; ``None`` keeps it (an elementwise map keeps the shape).
+    """
     if weight is None and parent.weight is not None:
         if parent.weight.shape != y_a.shape:
             raise MixedLabelsError(

@@ -336,3 +336,44 @@ def test_diabetes_is_a_regression_table():
     assert y.dtype == torch.float32 and y.ndim == 1
     assert abs(float(y.mean())) < 1e-5 and abs(float(y.std()) - 1) < 1e-5
     assert len(dm.train_set) + len(dm.val_set) + len(dm.test_set) == 442
+
+
+# ------------------------------------------------------------------------------------------------ resume
+
+
+@pytest.mark.parametrize(
+    ("module", "kwargs"),
+    [
+        (BoringClassifier, {"method": "regmixup", "regmixup_eta": 0.5}),
+        (BoringClassifier, {"method": "kernel_warping", "mode": "elem"}),
+        (_MixinMit, {"method": "mixup_inference_training"}),
+    ],
+)
+def test_a_resumed_run_is_the_uninterrupted_run(tmp_path, module, kwargs):
+    data = TensorDataset(torch.randn(16, 8, generator=torch.Generator().manual_seed(0)), torch.arange(16) % 3)
+
+    def fit(max_epochs, ckpt_path=None, save=False):
+        pl.seed_everything(0, verbose=False)
+        model = module()
+        trainer = pl.Trainer(
+            default_root_dir=tmp_path,
+            callbacks=[MixupCallback(**kwargs)],
+            max_epochs=max_epochs,
+            logger=False,
+            enable_progress_bar=False,
+            enable_checkpointing=False,
+            enable_model_summary=False,
+            num_sanity_val_steps=0,
+        )
+        trainer.fit(model, DataLoader(data, batch_size=4), ckpt_path=ckpt_path)
+        if save:
+            trainer.save_checkpoint(tmp_path / "epoch1.ckpt")
+        return model
+
+    full = fit(2)
+    fit(1, save=True)
+    resumed = fit(2, ckpt_path=tmp_path / "epoch1.ckpt")
+    once = fit(1)
+    for a, b in zip(full.parameters(), resumed.parameters(), strict=True):
+        torch.testing.assert_close(a, b, rtol=0, atol=0)
+    assert not all(torch.equal(a, c) for a, c in zip(full.parameters(), once.parameters(), strict=True))

@@ -7,6 +7,7 @@ References:
     - CutMix: Yun et al., ICCV 2019, https://arxiv.org/abs/1905.04899
     - Manifold Mixup: Verma et al., ICML 2019, https://arxiv.org/abs/1806.05236
     - Embedding mixup: Guo, Mao, Zhang, 2019, https://arxiv.org/abs/1905.08941
+    - The mixup family of ``method=`` (RegMixup, kernel warping, MIT, C-Mixup): see ``docs/methods.md``
 """
 
 from __future__ import annotations

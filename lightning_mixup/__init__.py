@@ -1,4 +1,4 @@
-"""lightning-mixup: mixup, CutMix and Manifold Mixup for PyTorch Lightning.
+"""lightning-mixup: mixup, CutMix, Manifold Mixup and the mixup family (``method=``) for PyTorch Lightning.
 
 The Lightning-facing names are imported lazily, so ``lightning_mixup.functional`` (pure torch) imports without
 Lightning.
@@ -19,9 +19,11 @@ if TYPE_CHECKING:
     from lightning_mixup.functional import MixedLabelsError as MixedLabelsError
     from lightning_mixup.metrics import MixupAccuracy as MixupAccuracy
     from lightning_mixup.mixin import MixupMixin as MixupMixin
+    from lightning_mixup.policy import METHODS as METHODS
     from lightning_mixup.policy import MixupPolicy as MixupPolicy
 
 _EXPORTS = {
+    "METHODS": "lightning_mixup.policy",
     "MixupCallback": "lightning_mixup.callback",
     "MixupEngine": "lightning_mixup.engine",
     "MixedLabels": "lightning_mixup.functional",

@@ -7,6 +7,7 @@ References:
     - CutMix: Yun et al., ICCV 2019, https://arxiv.org/abs/1905.04899
     - Manifold Mixup: Verma et al., ICML 2019, https://arxiv.org/abs/1806.05236
     - Embedding mixup: Guo, Mao, Zhang, 2019, https://arxiv.org/abs/1905.08941
+    - The mixup family of ``method=`` (RegMixup, kernel warping, MIT, C-Mixup): see ``docs/methods.md``
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ from lightning_mixup.engine import MixupEngine, warn_unused_step
 from lightning_mixup.functional import MixMode
 from lightning_mixup.functional.discriminator import DiscriminatorMode
 from lightning_mixup.functional.labels import LabelReads
-from lightning_mixup.policy import MixupPolicy, TargetMode
+from lightning_mixup.functional.warping import Warping
+from lightning_mixup.policy import KernelDistance, Method, MixupPolicy, TargetMode
 
 __all__ = ["MixupCallback"]
 
@@ -59,9 +61,10 @@ class MixupCallback(_compat.Callback):
       without ``num_classes``, mixed as values (binary or multi-hot labels).
 
     Args:
-        alpha: mixup's Beta(α, α) concentration; ``0`` turns mixup off. The default 0.2 is in the range the paper
-            uses on ImageNet (0.1-0.4) and leaves most mixed samples close to one source, so short schedules do not
-            underfit; the paper uses α = 1 on CIFAR-10, and a larger α regularises more.
+        alpha: the Beta(α, α) concentration of the method; ``0`` turns mixing off. ``None`` (default) is the
+            method's paper default: mixup 0.2, RegMixup 20, kernel warping 1, MIT 1, C-Mixup 2. Mixup's 0.2 is in
+            the range the paper uses on ImageNet (0.1-0.4) and leaves most mixed samples close to one source, so
+            short schedules do not underfit; the paper uses α = 1 on CIFAR-10, and a larger α regularises more.
         cutmix_alpha: CutMix's Beta concentration; ``0`` (default) turns CutMix off. Needs image batches
             ``(B, C, H, W)``.
         switch_prob: when both are on, the probability that a batch uses CutMix rather than mixup.
@@ -89,6 +92,19 @@ class MixupCallback(_compat.Callback):
             the same global seed see the same data order. Saved in checkpoints.
         log: log ``mixup/lam`` (mean λ of the mixed samples) and ``mixup/mixed_share`` (share of training samples
             that were mixed) once per epoch.
+        method: the mixup family member (``docs/methods.md``): ``"mixup"`` (default: mixup, CutMix, Manifold and
+            embedding mixup), ``"regmixup"`` (the batch becomes ``cat([x, x̃])``, ``2B`` rows, and the unchanged
+            ``F.cross_entropy`` is ``(CE_clean + η·mixCE) / 2``), ``"kernel_warping"`` (λ warped per pair by the
+            pair's distance), ``"cmixup"`` (regression: partners drawn by a kernel on float targets) or
+            ``"mixup_inference_training"`` (MIT: only through ``MixupMixin.mit_loss``; the callback alone refuses
+            it). The other methods refuse CutMix, Manifold Mixup, ``prob`` < 1 and ``target_mode="soft"``.
+        regmixup_eta: RegMixup's weight η ≥ 0 of the mixup term (paper: 1).
+        kernel_tau_max: kernel warping's amplitude τ_max > 0 (authors: 1).
+        kernel_tau_std: kernel warping's width τ_std > 0 (authors' CIFAR configs: 0.25).
+        kernel_warping: ``"inverse_beta_cdf"`` (authors' configs) or ``"beta_cdf"`` (torch-uncertainty).
+        kernel_distance: ``"inputs"`` (flattened inputs) or ``"embeddings"`` (the authors' default; needs the
+            mixin's ``self.mix_batch(x, y, features=emb)``).
+        cmixup_bandwidth: C-Mixup's label-kernel bandwidth σ > 0 (official default 1; tuned per data set).
 
     Checks: at the first backward of a training step, the callback raises if the step did not use what was mixed
     — mixed labels that never reached a loss (a model that ignores its labels, a GAN that drops them,
@@ -109,7 +125,7 @@ class MixupCallback(_compat.Callback):
 
     def __init__(
         self,
-        alpha: float = 0.2,
+        alpha: float | None = None,
         cutmix_alpha: float = 0.0,
         switch_prob: float = 0.5,
         prob: float = 1.0,
@@ -127,10 +143,17 @@ class MixupCallback(_compat.Callback):
         discriminator_mode: DiscriminatorMode = "paper",
         seed: int | None = None,
         log: bool = True,
+        method: Method = "mixup",
+        regmixup_eta: float = 1.0,
+        kernel_tau_max: float = 1.0,
+        kernel_tau_std: float = 0.25,
+        kernel_warping: Warping = "inverse_beta_cdf",
+        kernel_distance: KernelDistance = "inputs",
+        cmixup_bandwidth: float = 1.0,
     ) -> None:
         super().__init__()
         policy = MixupPolicy(
-            alpha=alpha,
+            alpha=alpha,  # type: ignore[arg-type]  # None: the method's default, resolved by the policy
             cutmix_alpha=cutmix_alpha,
             switch_prob=switch_prob,
             prob=prob,
@@ -139,6 +162,13 @@ class MixupCallback(_compat.Callback):
             label_smoothing=label_smoothing,
             target_mode=target_mode,
             num_classes=num_classes,
+            method=method,
+            regmixup_eta=regmixup_eta,
+            kernel_tau_max=kernel_tau_max,
+            kernel_tau_std=kernel_tau_std,
+            kernel_warping=kernel_warping,
+            kernel_distance=kernel_distance,
+            cmixup_bandwidth=cmixup_bandwidth,
         )
         self.engine = MixupEngine(
             policy,
@@ -201,6 +231,20 @@ class MixupCallback(_compat.Callback):
         self._explicit = bool(getattr(pl_module, "_mixes_explicitly", False))
         if self._explicit:
             return  # the module mixes explicitly through `mix_batch` and friends
+        policy = self.engine.policy
+        if policy.method == "mixup_inference_training":
+            raise ValueError(
+                "MixupCallback(method='mixup_inference_training') cannot mix by itself: MIT trains on the model's "
+                "outputs for two mixtures of the batch, decoupled before the loss, which one mixed batch and an "
+                "unchanged step cannot express. Derive the module from lightning_mixup.MixupMixin and return "
+                "`self.mit_loss(x, y)` from its training_step."
+            )
+        if policy.method == "kernel_warping" and policy.kernel_distance == "embeddings":
+            raise ValueError(
+                "MixupCallback(kernel_distance='embeddings') cannot mix by itself: the distances need the model's "
+                "embeddings of the batch. Derive the module from lightning_mixup.MixupMixin and call "
+                "`self.mix_batch(x, y, features=emb)` in its training_step, or set kernel_distance='inputs'."
+            )
         if _compat.takes_dataloader_iter(pl_module):
             raise ValueError(
                 "MixupCallback cannot mix batches that `training_step(dataloader_iter)` fetches itself. Derive the "

@@ -10,6 +10,8 @@ Random stream: every training batch's draws come from a ``torch.Generator`` seed
 fit (0 for the first). Within a batch the draws are made in call order: for an automatically mixed batch
 ``[layer choice, if several Manifold layers]`` then exactly ``MixupPolicy.sample(x, g)``; for a discriminator batch
 ``[torch.rand(()) if prob < 1]`` then :func:`~lightning_mixup.functional.discriminator.sample_discriminator_mix`.
+With ``method`` other than ``"mixup"`` a batch's draws are exactly its functional sampler's (``MixupPolicy.sample``
+with the targets and features, or ``MixupPolicy.sample_mit`` for MIT), see ``docs/methods.md``.
 
 References:
     - mixup: Zhang et al., ICLR 2018, https://arxiv.org/abs/1710.09412
@@ -40,6 +42,7 @@ from lightning_mixup.functional.discriminator import (
     sample_discriminator_mix,
 )
 from lightning_mixup.functional.labels import LABEL_READS, LabelReads, LabelTracker, MixedLabels, MixedLabelsError
+from lightning_mixup.functional.mit import MitParams
 from lightning_mixup.policy import MixupPolicy
 
 __all__ = ["INPUT_LAYER", "MixStats", "MixupEngine", "batch_generator", "batch_seed", "unmixed_discriminator_batch"]
@@ -179,8 +182,13 @@ class MixupEngine:
                 "Expected argument `manifold_layers` to be a non-empty list of module names (and/or 'input'), but got "
                 f"{manifold_layers!r}."
             )
+        if manifold_layers is not None and policy.method != "mixup":
+            raise ValueError(
+                f"Expected manifold_layers=None with method={policy.method!r}, but got {list(manifold_layers)!r}: "
+                "Manifold Mixup is a form of method='mixup' only."
+            )
         check_choice(discriminator_mode, "discriminator_mode", DISCRIMINATOR_MODES)
-        if discriminator_mode == "shuffle" and policy.alpha > 1:
+        if discriminator_mode == "shuffle" and policy.method == "mixup" and policy.alpha > 1:
             raise ValueError(
                 "Expected argument `alpha` in [0, 1] with discriminator_mode='shuffle' (λ ~ U(0, α)), but got "
                 f"{policy.alpha!r}."
@@ -290,6 +298,7 @@ class MixupEngine:
         epoch: int,
         step: int | None = None,
         layers: Sequence[str] | None = None,
+        features: Tensor | None = None,
     ) -> tuple[Tensor, Tensor]:
         """Mix one batch: ``(inputs, targets)``, mixed when the schedule says so (the mixin's ``mix_batch``).
 
@@ -300,12 +309,59 @@ class MixupEngine:
             epoch: the current epoch, for the schedule.
             step: deprecated, unused (the schedule is by epoch).
             layers: Manifold Mixup layers overriding ``manifold_layers`` for this call.
+            features: ``(B, ...)`` what kernel warping measures pair distances on (``kernel_distance=
+                "embeddings"``); only with ``method="kernel_warping"``.
         """
         warn_unused_step(step, "MixupEngine.mix")
         if layers is not None:
+            if self.policy.method != "mixup":
+                raise ValueError(
+                    f"Expected no Manifold Mixup `layers` with method={self.policy.method!r}, but got "
+                    f"{list(layers)!r}: Manifold Mixup is a form of method='mixup' only."
+                )
             check_layers(module, list(layers))
-        inputs, targets, _ = self._mix(module, [x], y, [], epoch=epoch, layers=layers)
+        if features is not None:
+            if self.policy.method != "kernel_warping":
+                raise ValueError(
+                    f"Expected `features` only with method='kernel_warping', but got them with "
+                    f"method={self.policy.method!r}."
+                )
+            check_tensor(features, "features", min_ndim=1, floating=True)
+            if features.shape[0] != x.shape[0]:
+                raise ValueError(
+                    f"Expected `features` with the batch size of the inputs, {x.shape[0]}, in their first dimension, "
+                    f"but got shape {tuple(features.shape)}."
+                )
+        inputs, targets, _ = self._mix(module, [x], y, [], epoch=epoch, layers=layers, features=features)
         return inputs[0], targets
+
+    def mit_params(self, x: Tensor, y: Tensor, *, epoch: int) -> MitParams | None:
+        """MIT's parameters for batch ``(x, y)`` when the schedule mixes it, else ``None``.
+
+        For the mixin's ``mit_loss``; draws exactly :meth:`MixupPolicy.sample_mit`.
+
+        Raises:
+            ValueError: if the method is not ``"mixup_inference_training"``, or the labels are not integer ``(B,)``.
+        """
+        if self.policy.method != "mixup_inference_training":
+            raise ValueError(
+                f"Expected method='mixup_inference_training' for `mit_loss`, but the MixupCallback has "
+                f"method={self.policy.method!r}."
+            )
+        check_tensor(x, "x", min_ndim=1, floating=True, shape_hint="(B, ...)")
+        check_tensor(y, "y", min_ndim=1, floating=False, shape_hint="(B,)")
+        batch_size = int(x.shape[0])
+        if y.ndim != 1 or y.shape[0] != batch_size:
+            raise ValueError(
+                f"Expected integer class labels of shape ({batch_size},) for MIT, but got shape {tuple(y.shape)}."
+            )
+        if batch_size < 2 or not self.should_apply(epoch):
+            self.stats.add(None, batch_size)
+            return None
+        params = self.policy.sample_mit(batch_size, self._generator)
+        lam = torch.full((batch_size,), params.lam1)
+        self.stats.add(MixParams._trusted(lam, params.index), batch_size)
+        return params
 
     def _mix(
         self,
@@ -316,7 +372,14 @@ class MixupEngine:
         *,
         epoch: int,
         layers: Sequence[str] | None,
+        features: Tensor | None = None,
     ) -> tuple[list[Tensor], Tensor, list[Tensor]]:
+        if self.policy.method == "mixup_inference_training":
+            raise ValueError(
+                "method='mixup_inference_training' (MIT) trains on the model's outputs for two mixtures of the batch, "
+                "recovered before the loss, which one mixed batch and an unchanged step cannot express. Derive the "
+                "module from lightning_mixup.MixupMixin and return `self.mit_loss(x, y)` from its training_step."
+            )
         for value in inputs:
             if not isinstance(value, Tensor) or value.ndim < 1:
                 raise TypeError(
@@ -338,6 +401,8 @@ class MixupEngine:
         if batch_size < 2 or not self.should_apply(epoch):
             self.stats.add(None, batch_size)
             return inputs, self.policy.unmixed_targets(y), masks
+        if self.policy.method != "mixup":
+            return self._mix_method(inputs, y, masks, features)
         names = list(layers) if layers is not None else self.manifold_layers
         layer = INPUT_LAYER
         if names is not None:
@@ -358,6 +423,33 @@ class MixupEngine:
         mixed = [value if _is_ids(value) else apply_mix(value, params, validate_args=False) for value in inputs]
         return mixed, targets, [_combine_mask(mask, params) for mask in masks]
 
+    def _mix_method(
+        self, inputs: list[Tensor], y: Tensor, masks: list[Tensor], features: Tensor | None
+    ) -> tuple[list[Tensor], Tensor, list[Tensor]]:
+        """RegMixup, kernel warping or C-Mixup: draw with the policy, mix every input tensor and mask alike.
+
+        RegMixup returns ``2B`` rows, ``cat([x, x̃])`` for every input and ``cat([mask, mask̃])`` for every mask.
+        """
+        method = self.policy.method
+        tokens = [value for value in inputs if not value.is_floating_point()]
+        if tokens:
+            raise ValueError(
+                f"Expected floating-point inputs with method={method!r}, but got {tokens[0].dtype} inputs of shape "
+                f"{tuple(tokens[0].shape)}: mixing token or category ids at their embeddings is a form of "
+                "method='mixup' only."
+            )
+        params = self.policy.sample(inputs[0], self._generator, y=y, features=features)
+        self.stats.add(params, int(inputs[0].shape[0]))
+        targets = self.policy.targets(y, params, label_reads=self.label_reads)
+        if isinstance(targets, MixedLabels):
+            self._step.tracker = targets.tracker
+        mixed = [apply_mix(value, params, validate_args=False) for value in inputs]
+        mixed_masks = [_combine_mask(mask, params) for mask in masks]
+        if method == "regmixup":
+            mixed = [torch.cat([value, m]) for value, m in zip(inputs, mixed, strict=True)]
+            mixed_masks = [torch.cat([mask, m]) for mask, m in zip(masks, mixed_masks, strict=True)]
+        return mixed, targets, mixed_masks
+
     # ------------------------------------------------------------------ GAN discriminator
 
     def mix_discriminator(
@@ -376,6 +468,11 @@ class MixupEngine:
         warn_unused_step(step, "MixupEngine.mix_discriminator")
         check_tensor(real, "real", min_ndim=1, floating=True)
         check_tensor(fake, "fake", min_ndim=1, floating=True)
+        if self.policy.method != "mixup":
+            raise ValueError(
+                f"Expected method='mixup' for GAN discriminator mixup, but got method={self.policy.method!r}: the "
+                "other methods have no discriminator form."
+            )
         if self.policy.alpha == 0 and self.policy.cutmix_alpha > 0:
             raise ValueError(
                 "Expected `alpha` > 0 for GAN discriminator mixup, but got alpha=0 with cutmix_alpha="

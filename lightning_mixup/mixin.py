@@ -7,6 +7,9 @@ by its ``engine`` attribute: the mixin never imports the callback). Works with `
 References:
     - mixup: Zhang et al., ICLR 2018, https://arxiv.org/abs/1710.09412
     - Manifold Mixup: Verma et al., ICML 2019, https://arxiv.org/abs/1806.05236
+    - Kernel-warping mixup: Bouniot et al., ICLR 2025, https://arxiv.org/abs/2311.01434
+    - MIT: Wang et al., "On the Pitfall of Mixup for Uncertainty Calibration", CVPR 2023; official code
+      https://github.com/dengbaowang/Mixup-Inference-in-Training
 """
 
 from __future__ import annotations
@@ -15,11 +18,14 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import torch.nn.functional as F
 from torch import Tensor
 
 from lightning_mixup import _compat
 from lightning_mixup.engine import INPUT_LAYER, MixupEngine, unmixed_discriminator_batch
 from lightning_mixup.functional import MixedLabels
+from lightning_mixup.functional.mit import apply_mit
+from lightning_mixup.functional.mit import mit_loss as _mit_loss
 
 __all__ = ["MixupMixin"]
 
@@ -90,7 +96,9 @@ class MixupMixin:
     def _epoch(self) -> int:
         return int(self._module().current_epoch)
 
-    def mix_batch(self, x: Tensor, y: Tensor, *, layers: Sequence[str] | None = None) -> tuple[Tensor, Tensor]:
+    def mix_batch(
+        self, x: Tensor, y: Tensor, *, layers: Sequence[str] | None = None, features: Tensor | None = None
+    ) -> tuple[Tensor, Tensor]:
         """Mix a batch with the callback's policy: ``(mixed inputs, targets)``.
 
         Targets are :class:`~lightning_mixup.MixedLabels` for integer labels (``target_mode="auto"``) or float
@@ -99,15 +107,45 @@ class MixupMixin:
         output is mixed in the next forward pass instead of the input; prefer :meth:`manifold_mixup`, which checks
         that it was.
 
+        With the callback's ``method`` (``docs/methods.md``): RegMixup returns ``2B`` rows ``cat([x, x̃])``;
+        kernel warping measures the pair distances on ``features`` (``kernel_distance="embeddings"``: pass the
+        batch's embeddings, computed under ``torch.no_grad()``, as the authors do) or on ``x``; C-Mixup mixes float
+        targets. MIT goes through :meth:`mit_loss`.
+
         Args:
             x: inputs ``(B, ...)``; not modified.
             y: targets ``(B, ...)``; not modified.
             layers: Manifold Mixup candidate layers (module names, or ``"input"``) for this call.
+            features: ``(B, ...)`` embeddings for kernel warping's distances (``method="kernel_warping"`` only).
         """
         engine = self._active_engine()
         if engine is None:
             return x, y
-        return engine.mix(self._module(), x, y, layers=layers, epoch=self._epoch())
+        return engine.mix(self._module(), x, y, layers=layers, epoch=self._epoch(), features=features)
+
+    def mit_loss(self, x: Tensor, y: Tensor) -> Tensor:
+        """Mixup Inference in Training (MIT-L): the paper's loss of the batch, forward passes through ``self``.
+
+        With the callback's ``method="mixup_inference_training"``: draws ``λ₁ ≥ 0.5 ≥ λ₂`` and one partner
+        permutation, runs ``self`` once on the ``2B`` mixtures ``cat([λ₁x + (1-λ₁)x[j], λ₂x + (1-λ₂)x[j]])``,
+        recovers each raw sample's logits ``f_a``, ``f_b`` by the 2×2 solve and returns
+        ``½·CE(f_a, y) + ½·CE(f_b, y[j])`` (:func:`~lightning_mixup.functional.mit.mit_loss`). Without a callback,
+        outside training or when the schedule is off: ``F.cross_entropy(self(x), y)``.
+
+        Args:
+            x: inputs ``(B, ...)``, floating point.
+            y: integer class labels ``(B,)``.
+
+        Raises:
+            ValueError: if the callback's method is not ``"mixup_inference_training"``, or the labels are not
+                integer ``(B,)``.
+        """
+        engine = self._active_engine()
+        module = self._module()
+        params = None if engine is None else engine.mit_params(x, y, epoch=self._epoch())
+        if params is None:
+            return F.cross_entropy(module(x), y)
+        return _mit_loss(module(apply_mit(x, params)), y, params)
 
     @contextmanager
     def manifold_mixup(

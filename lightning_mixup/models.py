@@ -1,10 +1,13 @@
-"""Reference classifiers: the mixup paper's UCI network, a small CNN for 8×8 digits, and PreAct ResNet-18.
+"""Reference models: the mixup paper's UCI network, a small CNN for 8×8 digits, PreAct ResNet-18, a regressor.
 
 - ``"mlp"``: fully connected, 2 hidden layers of 128 ReLU units — the network of the paper's UCI experiments
   (Zhang et al. 2018, §3.4: Adam, batch 16).
 - ``"cnn"``: two 3×3 conv layers (32, 64 channels) and a linear head, for 1×8×8 digits.
 - ``"preact_resnet18"``: PreAct ResNet-18 (He et al. 2016, https://arxiv.org/abs/1603.05027) for 32×32 images,
   the paper's CIFAR-10 network; meant for GPU users.
+
+:class:`MitClassifier` is the :class:`Classifier` whose step returns ``self.mit_loss(x, y)`` (MIT needs the mixin);
+:class:`Regressor` an MLP with the plain ``F.mse_loss`` step (C-Mixup, ``method="cmixup"``).
 
 Inputs are expected in their natural range ([0, 1] pixels for images); an optional per-channel normalisation
 ``(x - mean) / std`` is part of the model, so adversarial attacks can work in input space.
@@ -25,6 +28,7 @@ from torch import Tensor, nn
 
 from lightning_mixup._checks import check_choice, check_int
 from lightning_mixup.metrics import MixupAccuracy
+from lightning_mixup.mixin import MixupMixin
 
 Architecture = Literal["mlp", "cnn", "preact_resnet18"]
 ARCHITECTURES: tuple[str, ...] = ("mlp", "cnn", "preact_resnet18")
@@ -210,3 +214,78 @@ class Classifier(pl.LightningModule):
             sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=self.max_epochs_for_schedule)
             return [opt], [sched]
         return opt
+
+
+class MitClassifier(MixupMixin, Classifier):
+    """:class:`Classifier` trained with Mixup Inference in Training: the step returns ``self.mit_loss(x, y)``.
+
+    Use with ``MixupCallback(method="mixup_inference_training")``; without a callback (or outside training) the
+    loss is the plain ``F.cross_entropy(self(x), y)``. Takes :class:`Classifier`'s arguments.
+
+    Example:
+        >>> MitClassifier("mlp", input_shape=[4], num_classes=3)(torch.zeros(2, 4)).shape
+        torch.Size([2, 3])
+    """
+
+    def training_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
+        """MIT's loss (Wang et al., CVPR 2023) through the mixin."""
+        x, y = batch
+        loss = self.mit_loss(x, y)
+        self.log("train/loss", loss, on_step=False, on_epoch=True)
+        return loss
+
+
+class Regressor(pl.LightningModule):
+    """An MLP regressor whose ``training_step`` is the plain ``F.mse_loss(self(x), y)`` on targets ``(B,)``.
+
+    Under ``MixupCallback(method="cmixup")`` (or mixup) the inputs and float targets arrive mixed and the same step
+    computes the method's loss. Validation and test log the RMSE.
+
+    Args:
+        num_features: number of input features.
+        hidden: width of the two hidden layers.
+        lr: Adam's learning rate.
+        weight_decay: L2 weight decay.
+
+    Example:
+        >>> Regressor(10)(torch.zeros(2, 10)).shape
+        torch.Size([2])
+    """
+
+    def __init__(self, num_features: int = 10, hidden: int = 64, lr: float = 1e-3, weight_decay: float = 0.0) -> None:
+        super().__init__()
+        check_int(num_features, "num_features", minimum=1)
+        check_int(hidden, "hidden", minimum=1)
+        self.save_hyperparameters()
+        self.lr = lr
+        self.weight_decay = weight_decay
+        self.net = nn.Sequential(
+            nn.Linear(num_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1)
+        )
+
+    def forward(self, x: Tensor) -> Tensor:
+        """Predictions ``(B,)``."""
+        return self.net(x).squeeze(-1)
+
+    def training_step(self, batch: list[Tensor], batch_idx: int) -> Tensor:
+        """Plain MSE; under MixupCallback the inputs and targets arrive mixed."""
+        x, y = batch
+        loss = F.mse_loss(self(x), y)
+        self.log("train/loss", loss, on_step=False, on_epoch=True)
+        return loss
+
+    def _evaluate(self, batch: list[Tensor], stage: str) -> None:
+        x, y = batch
+        self.log(f"{stage}/rmse", F.mse_loss(self(x), y).sqrt(), prog_bar=stage == "val")
+
+    def validation_step(self, batch: list[Tensor], batch_idx: int) -> None:
+        """Validation RMSE."""
+        self._evaluate(batch, "val")
+
+    def test_step(self, batch: list[Tensor], batch_idx: int) -> None:
+        """Test RMSE."""
+        self._evaluate(batch, "test")
+
+    def configure_optimizers(self) -> Any:
+        """Adam."""
+        return torch.optim.Adam(self.parameters(), lr=self.lr, weight_decay=self.weight_decay)

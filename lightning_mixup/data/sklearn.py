@@ -3,9 +3,11 @@
 - ``digits``: 1,797 8×8 handwritten digits, 10 classes, pixels scaled to [0, 1], shape ``(1, 8, 8)``.
 - ``iris`` (150 × 4, 3 classes), ``wine`` (178 × 13, 3 classes), ``breast_cancer`` (569 × 30, 2 classes): UCI
   tables, features standardised with the training split's mean and standard deviation.
+- ``diabetes`` (442 × 10, regression): disease progression after one year; features and the float32 target
+  ``(B,)`` standardised with the training split's mean and standard deviation (for C-Mixup, ``method="cmixup"``).
 
-Split: stratified 60 % train / 20 % validation / 20 % test, drawn once with ``split_seed`` (default 0), so every
-run and every seed of a study sees the same test set.
+Split: 60 % train / 20 % validation / 20 % test (stratified by class for the classification sets), drawn once with
+``split_seed`` (default 0), so every run and every seed of a study sees the same test set.
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ from torch.utils.data import DataLoader, TensorDataset
 
 from lightning_mixup._checks import check_choice, check_int
 
-SklearnDataset = Literal["digits", "iris", "wine", "breast_cancer"]
-SKLEARN_DATASETS: tuple[str, ...] = ("digits", "iris", "wine", "breast_cancer")
+SklearnDataset = Literal["digits", "iris", "wine", "breast_cancer", "diabetes"]
+SKLEARN_DATASETS: tuple[str, ...] = ("digits", "iris", "wine", "breast_cancer", "diabetes")
+#: The regression tables: float32 targets ``(B,)``, standardised.
+REGRESSION_DATASETS: tuple[str, ...] = ("diabetes",)
 
 
 class SklearnDataModule(pl.LightningDataModule):
     """One of scikit-learn's bundled datasets with fixed stratified train/val/test splits.
 
     Args:
-        name: ``"digits"``, ``"iris"``, ``"wine"`` or ``"breast_cancer"``.
+        name: ``"digits"``, ``"iris"``, ``"wine"``, ``"breast_cancer"`` or ``"diabetes"`` (regression).
         batch_size: training batch size (evaluation uses the same).
         split_seed: the seed of the fixed split.
         val_fraction: share of the data for validation.
@@ -79,8 +83,13 @@ class SklearnDataModule(pl.LightningDataModule):
 
     @property
     def num_classes(self) -> int:
-        """Number of classes."""
-        return _CLASSES[self.dataset]
+        """Number of classes (0 for a regression table)."""
+        return _CLASSES.get(self.dataset, 0)
+
+    @property
+    def is_regression(self) -> bool:
+        """Whether the targets are float regression values."""
+        return self.dataset in REGRESSION_DATASETS
 
     def setup(self, stage: str | None = None) -> None:
         """Load and split the data (once; inside each process, so DDP needs no tensors across the spawn)."""
@@ -94,19 +103,25 @@ class SklearnDataModule(pl.LightningDataModule):
             "iris": datasets.load_iris,
             "wine": datasets.load_wine,
             "breast_cancer": datasets.load_breast_cancer,
+            "diabetes": datasets.load_diabetes,
         }[self.dataset]
         features, labels = loader(return_X_y=True)
         x = torch.as_tensor(features, dtype=torch.float32)
-        y = torch.as_tensor(labels, dtype=torch.long)
+        regression = self.is_regression
+        y = torch.as_tensor(labels, dtype=torch.float32 if regression else torch.long)
         holdout = self.val_fraction + self.test_fraction
         idx = torch.arange(len(y)).numpy()
-        train_idx, rest_idx = train_test_split(idx, test_size=holdout, stratify=labels, random_state=self.split_seed)
+        strata = None if regression else labels
+        train_idx, rest_idx = train_test_split(idx, test_size=holdout, stratify=strata, random_state=self.split_seed)
         val_idx, test_idx = train_test_split(
             rest_idx,
             test_size=self.test_fraction / holdout,
-            stratify=labels[rest_idx],
+            stratify=None if regression else labels[rest_idx],
             random_state=self.split_seed,
         )
+        if regression:
+            train_y = y[torch.as_tensor(train_idx)]
+            y = (y - train_y.mean()) / train_y.std().clamp_min(1e-6)
         if self.dataset == "digits":
             x = (x / 16.0).view(-1, 1, 8, 8)
         else:
@@ -134,5 +149,5 @@ class SklearnDataModule(pl.LightningDataModule):
         return self._loader(self.test_set, shuffle=False)
 
 
-_FEATURES = {"iris": 4, "wine": 13, "breast_cancer": 30}
+_FEATURES = {"iris": 4, "wine": 13, "breast_cancer": 30, "diabetes": 10}
 _CLASSES = {"digits": 10, "iris": 3, "wine": 3, "breast_cancer": 2}

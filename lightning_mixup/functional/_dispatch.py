@@ -229,11 +229,19 @@ def _apply_structural(
         res_lam = _apply_like(func, labels.lam, rest, res_a)
     else:
         res_lam = _map_result(res_a, lambda t: to_device(labels.lam, t.device))
+    weight = labels.weight  # per-row loss weights (RegMixup's η) move as λ does
+    if weight is None:
+        res_w = res_lam
+    elif shape:
+        res_w = _apply_like(func, weight, rest, res_a)
+    else:
+        res_w = _map_result(res_a, lambda t: to_device(weight, t.device))
     if isinstance(res_a, Tensor):
         assert isinstance(res_b, Tensor) and isinstance(res_lam, Tensor)  # same func, same structure
-        return _derive(labels, res_a, res_b, res_lam)
+        return _derive(labels, res_a, res_b, res_lam, res_w if labels.weight is not None else None)
     if isinstance(res_a, (tuple, list)):  # split / chunk / unbind
-        return type(res_a)(_derive(labels, a, b, w) for a, b, w in zip(res_a, res_b, res_lam, strict=True))
+        parts = zip(res_a, res_b, res_lam, res_w, strict=True)
+        return type(res_a)(_derive(labels, a, b, w, v if labels.weight is not None else None) for a, b, w, v in parts)
     return res_a
 
 

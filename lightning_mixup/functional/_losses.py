@@ -3,7 +3,8 @@
 Each loss computes both sides' per-element losses with torch's own function (class weights, ``ignore_index``,
 label smoothing as torch applies them) and reduces them as torch reduces each: the mean divides each side's
 weighted sum by that side's own denominator, so with one λ per batch the result is exactly
-``λ·L(y_a) + (1-λ)·L(y_b)``. ``one_hot`` gives the mixed one-hot targets, mixup's own definition.
+``λ·L(y_a) + (1-λ)·L(y_b)``. Labels that carry per-row ``weight`` (RegMixup's η) have it multiplied into each
+per-element loss, the denominators unchanged. ``one_hot`` gives the mixed one-hot targets, mixup's own definition.
 
 Reference: Zhang et al., "mixup: Beyond Empirical Risk Minimization", ICLR 2018, https://arxiv.org/abs/1710.09412
 """
@@ -72,10 +73,14 @@ def mixed_reduce(
     """
     lam = target.lam if target.lam.shape == loss_a.shape else lam_for(target.lam, loss_a)
     lam = to_device(lam, loss_a.device, loss_a.dtype)
+    row_weight = _row_weight(target, loss_a)
     if reduction == "none":
-        return blend_pair(loss_a, loss_b, lam)
+        mixed = blend_pair(loss_a, loss_b, lam)
+        return mixed if row_weight is None else mixed * row_weight
     side_a = torch.where(lam == 0, 0.0, loss_a * lam)
     side_b = torch.where(lam == 1, 0.0, loss_b * (1 - lam))
+    if row_weight is not None:  # RegMixup's η: scales the rows' losses, torch's denominators stay as they are
+        side_a, side_b = side_a * row_weight, side_b * row_weight
     if reduction == "sum":
         return side_a.sum() + side_b.sum()
     if reduction != "mean":
@@ -84,6 +89,14 @@ def mixed_reduce(
     denom_a = _target_weight(target.y_a, weight, ignore_index, dtype).sum()
     denom_b = _target_weight(target.y_b, weight, ignore_index, dtype).sum()
     return side_a.sum() / denom_a + side_b.sum() / denom_b
+
+
+def _row_weight(target: MixedLabels, loss: Tensor) -> Tensor | None:
+    """The labels' per-row loss weights laid out like ``loss`` (``None`` when they carry none)."""
+    if target.weight is None:
+        return None
+    weight = target.weight if target.weight.shape == loss.shape else lam_for(target.weight, loss)
+    return to_device(weight, loss.device, loss.dtype)
 
 
 def check_range(target: MixedLabels, num_classes: int, ignore_index: int) -> None:
@@ -149,6 +162,8 @@ def _cross_entropy_fast(input: Tensor, target: MixedLabels, ignore_index: int, r
     valid = labels != ignore_index
     picked = logp.gather(1, labels.masked_fill(~valid, 0))
     weights = torch.stack([lam, 1 - lam], dim=1) * valid  # λ and 1 - λ, 0 for ignored labels
+    if target.weight is not None:  # per-row loss weights (RegMixup's η); the mean's denominators stay torch's
+        weights = weights * to_device(target.weight, logp.device, logp.dtype).unsqueeze(1)
     terms = torch.where(weights > 0, -picked * weights, 0.0)  # a zero weight never meets an infinite log-prob
     if reduction == "mean":
         counts = valid.sum(0).to(logp.dtype)  # each side's torch denominator: its non-ignored labels
@@ -190,6 +205,7 @@ def one_hot(tensor: Tensor, num_classes: int = -1) -> Tensor:
     if not isinstance(tensor, MixedLabels):
         raise MixedLabelsError(f"Mixed labels must be the tensor F.one_hot encodes. {_HELP}")
     tensor.tracker.consumed = True
+    tensor._refuse_weight("F.one_hot")
     if num_classes == -1:
         num_classes = int(torch.maximum(tensor.y_a.max(), tensor.y_b.max())) + 1 if tensor.numel() else 0
     one_a = F.one_hot(tensor.y_a.long(), num_classes).float()

@@ -93,6 +93,9 @@ class MixedLabels(Tensor):
         label_reads: what reads of the label values outside a loss see: ``"dominant"`` (default) or ``"strict"``
             (refused with :class:`MixedLabelsError`).
         tracker: the :class:`LabelTracker` to share (a new one by default).
+        weight: optional per-row weights ``(B,)`` (or the labels' full shape), multiplied into each per-element
+            loss while torch's mean denominator is left as it is (RegMixup's η on its mixed rows). ``None`` (default)
+            weighs every element 1. A float cast or ``F.one_hot`` cannot express a weight other than 1 and raises.
 
     Example:
         >>> import torch.nn.functional as F
@@ -111,6 +114,7 @@ class MixedLabels(Tensor):
     label_smoothing: float
     label_reads: str
     tracker: LabelTracker
+    weight: Tensor | None
     _y_a: Tensor
     _dominant: Tensor | None
 
@@ -123,6 +127,7 @@ class MixedLabels(Tensor):
         label_smoothing: float = 0.0,
         label_reads: LabelReads = "dominant",
         tracker: LabelTracker | None = None,
+        weight: Tensor | None = None,
     ) -> MixedLabels:
         for name, value in (("y_a", y_a), ("y_b", y_b)):
             if not isinstance(value, Tensor) or value.is_floating_point() or value.is_complex():
@@ -136,17 +141,16 @@ class MixedLabels(Tensor):
             )
         if not isinstance(lam, Tensor) or not lam.is_floating_point():
             raise TypeError(f"Expected argument `lam` to be a floating-point tensor, but got {describe(lam)}.")
-        lam = to_device(_plain(lam), y_a.device, torch.float32)
-        if lam.shape != y_a.shape:
-            if y_a.ndim < 1 or lam.shape != (y_a.shape[0],):
-                raise ValueError(
-                    f"Expected argument `lam` of shape ({y_a.shape[0] if y_a.ndim else ''},) or {tuple(y_a.shape)}, "
-                    f"but got {tuple(lam.shape)}."
+        lam = _per_element(lam, y_a, "lam")
+        if weight is not None:
+            if not isinstance(weight, Tensor) or not weight.is_floating_point():
+                raise TypeError(
+                    f"Expected argument `weight` to be a floating-point tensor or None, but got {describe(weight)}."
                 )
-            lam = lam.view(-1, *([1] * (y_a.ndim - 1))).expand(y_a.shape)
+            weight = _per_element(weight, y_a, "weight")
         check_probability(label_smoothing, "label_smoothing", upper_open=True)
         check_choice(label_reads, "label_reads", LABEL_READS)
-        return _wrap(y_a, y_b, lam, float(label_smoothing), label_reads, tracker or LabelTracker())
+        return _wrap(y_a, y_b, lam, float(label_smoothing), label_reads, tracker or LabelTracker(), weight)
 
     @property
     def y_a(self) -> Tensor:
@@ -164,6 +168,7 @@ class MixedLabels(Tensor):
     def mixed_values(self, dtype: torch.dtype = torch.float32) -> Tensor:
         """``lam·y_a + (1-lam)·y_b`` as a plain float tensor: the mixed targets; counts as reaching a loss."""
         self.tracker.consumed = True
+        self._refuse_weight("A float cast")
         if self.label_smoothing:
             raise MixedLabelsError(
                 f"The labels carry label_smoothing={self.label_smoothing}, which a float cast cannot apply (smoothing "
@@ -173,11 +178,22 @@ class MixedLabels(Tensor):
         with torch._C.DisableTorchFunctionSubclass():
             return blend_pair(self._y_a, self.y_b, self.lam).to(dtype)
 
+    def _refuse_weight(self, what: str) -> None:
+        if self.weight is not None:
+            with torch._C.DisableTorchFunctionSubclass():
+                uniform = bool((self.weight == 1).all())
+            if not uniform:
+                raise MixedLabelsError(
+                    f"{what} cannot carry the per-row loss weights of these labels (RegMixup's η ≠ 1): only "
+                    "F.cross_entropy, F.nll_loss and `mix_loss` apply them. Use one of those, or regmixup_eta=1."
+                )
+
     def __repr__(self, *, tensor_contents: Any = None) -> str:  # type: ignore[override]
-        return f"MixedLabels(y_a={self._y_a}, y_b={self.y_b}, lam={self.lam})"
+        extra = "" if self.weight is None else f", weight={self.weight}"
+        return f"MixedLabels(y_a={self._y_a}, y_b={self.y_b}, lam={self.lam}{extra})"
 
     def __reduce_ex__(self, protocol: Any) -> tuple[Any, ...]:
-        return (_rebuild, (self._y_a, self.y_b, self.lam, self.label_smoothing, self.label_reads))
+        return (_rebuild, (self._y_a, self.y_b, self.lam, self.label_smoothing, self.label_reads, self.weight))
 
     def __deepcopy__(self, memo: dict[int, Any]) -> MixedLabels:
         return _wrap(
@@ -187,6 +203,7 @@ class MixedLabels(Tensor):
             self.label_smoothing,
             self.label_reads,
             LabelTracker(),
+            None if self.weight is None else self.weight.clone(),
         )
 
     def mix_loss(
@@ -228,6 +245,8 @@ class MixedLabels(Tensor):
         loss_b = loss_fn(output, self.y_b, reduction="none", **kwargs)
         lam = self.lam if self.lam.shape == loss_a.shape else _losses.lam_for(self.lam, loss_a)
         loss = blend_pair(loss_a, loss_b, to_device(lam, loss_a.device))
+        if self.weight is not None:
+            loss = loss * to_device(_losses.lam_for(self.weight, loss), loss.device, loss.dtype)
         return _losses.reduce_loss(loss, reduction)
 
     @classmethod
@@ -252,8 +271,27 @@ def _plain(t: Tensor) -> Tensor:
         return t.as_subclass(Tensor)
 
 
+def _per_element(value: Tensor, y_a: Tensor, name: str) -> Tensor:
+    """``lam`` or ``weight`` as float32 of the labels' full shape (a ``(B,)`` tensor is broadcast per sample)."""
+    value = to_device(_plain(value), y_a.device, torch.float32)
+    if value.shape != y_a.shape:
+        if y_a.ndim < 1 or value.shape != (y_a.shape[0],):
+            raise ValueError(
+                f"Expected argument `{name}` of shape ({y_a.shape[0] if y_a.ndim else ''},) or {tuple(y_a.shape)}, "
+                f"but got {tuple(value.shape)}."
+            )
+        value = value.view(-1, *([1] * (y_a.ndim - 1))).expand(y_a.shape)
+    return value
+
+
 def _wrap(
-    y_a: Tensor, y_b: Tensor, lam: Tensor, label_smoothing: float, label_reads: str, tracker: LabelTracker
+    y_a: Tensor,
+    y_b: Tensor,
+    lam: Tensor,
+    label_smoothing: float,
+    label_reads: str,
+    tracker: LabelTracker,
+    weight: Tensor | None = None,
 ) -> MixedLabels:
     obj = Tensor._make_subclass(MixedLabels, y_a)
     obj._y_a = y_a
@@ -262,16 +300,30 @@ def _wrap(
     obj.label_smoothing = label_smoothing
     obj.label_reads = label_reads
     obj.tracker = tracker
+    obj.weight = weight
     obj._dominant = None
     return obj
 
 
-def _rebuild(y_a: Tensor, y_b: Tensor, lam: Tensor, label_smoothing: float, label_reads: str) -> MixedLabels:
-    return _wrap(y_a, y_b, lam, label_smoothing, label_reads, LabelTracker())
+def _rebuild(
+    y_a: Tensor, y_b: Tensor, lam: Tensor, label_smoothing: float, label_reads: str, weight: Tensor | None = None
+) -> MixedLabels:
+    return _wrap(y_a, y_b, lam, label_smoothing, label_reads, LabelTracker(), weight)
 
 
-def _derive(parent: MixedLabels, y_a: Tensor, y_b: Tensor, lam: Tensor) -> MixedLabels:
-    return _wrap(y_a, y_b, lam, parent.label_smoothing, parent.label_reads, parent.tracker)
+def _derive(parent: MixedLabels, y_a: Tensor, y_b: Tensor, lam: Tensor, weight: Tensor | None = None) -> MixedLabels:
+    """Labels derived from ``parent`` by an op.
+
+    ``weight``: the op applied to the parent's weight; ``None`` keeps it (an elementwise map keeps the shape).
+    """
+    if weight is None and parent.weight is not None:
+        if parent.weight.shape != y_a.shape:
+            raise MixedLabelsError(
+                f"Expected the per-row weights to follow the labels' shape {tuple(y_a.shape)}, but got "
+                f"{tuple(parent.weight.shape)}."
+            )
+        weight = to_device(parent.weight, y_a.device)
+    return _wrap(y_a, y_b, lam, parent.label_smoothing, parent.label_reads, parent.tracker, weight)
 
 
 # The routing and the losses use the class above; imported last so that either module may be imported first.

@@ -40,7 +40,11 @@ from torch import Tensor, nn
 HPARAMS_KEY = "hyper_parameters"  # LightningModule.CHECKPOINT_HYPER_PARAMS_KEY
 HPARAMS_NAME_KEY = "hparams_name"  # LightningModule.CHECKPOINT_HYPER_PARAMS_NAME
 CLI_KEYS = ("_instantiator", "_class_path")
-_UNSUPPORTED = re.compile(r"Unsupported (?:global: GLOBAL|class) ([\w.]+)")
+# torch's weights-only unpickler: a global outside its allow-list, a global of a module it always blocks (sys, os,
+# posix, nt), a call or an object build of anything else (wordings of torch 2.4 to 2.13)
+_ALLOWABLE = re.compile(r"GLOBAL ([\w.]+) was not an allowed global|Unsupported class ([\w.]+)")
+_BLOCKED = re.compile(r"unsupported GLOBAL ([\w.]+) whose module ([\w.]+) is blocked", re.IGNORECASE)
+_REFUSED = re.compile(r"Trying to call reduce for unrecognized function[^\n]*|Can only [^\n]*allowlisted[^\n]*")
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_PROTO = b"\x80"
 
@@ -65,16 +69,10 @@ def _read_file(path: Path, *, weights_only: bool, map_location: str | torch.devi
     try:
         return torch.load(path, map_location=map_location, weights_only=weights_only)
     except pickle.UnpicklingError as err:
-        found = _UNSUPPORTED.search(str(err))
-        if weights_only and found:
-            raise ValueError(
-                f"Refused to load {str(path)!r} weights-only: it holds a `{found.group(1)}` object, which is not a "
-                "tensor or plain data, and unpickling it could run code. Nothing in the file was run. If you trust "
-                f"the file and `{found.group(1)}` is harmless, allow it with "
-                f"`torch.serialization.add_safe_globals([{found.group(1)}])`; better, re-save the weights as a plain "
-                "state_dict (`torch.save(model.state_dict(), path)`) or save only plain data as hyper-parameters. "
-                "`weights_only=False` (`--unsafe-load`) unpickles everything: only for files you trust."
-            ) from err
+        if weights_only:
+            refusal = _refusal(str(path), str(err))
+            if refusal:
+                raise ValueError(refusal) from err
         raise ValueError(
             f"Could not read {str(path)!r} as a PyTorch checkpoint (corrupted or truncated?): "
             f"{_first_line(err)}"
@@ -86,7 +84,37 @@ def _read_file(path: Path, *, weights_only: bool, map_location: str | torch.devi
         ) from err
 
 
-def _first_line(err: BaseException) -> str:
+def _refusal(path: str, message: str) -> str | None:
+    """The message of a weights-only refusal, naming the blocked object and the ways out; ``None``: not one."""
+    unsafe = "`weights_only=False` (`--unsafe-load`) unpickles everything: only for files you trust."
+    resave = "re-save the weights as a plain state_dict (`torch.save(model.state_dict(), path)`)"
+    blocked, allowable = _BLOCKED.search(message), _ALLOWABLE.search(message)
+    if blocked:
+        return (
+            f"Refused to load {path!r} weights-only: it calls `{blocked.group(1)}`, from the module "
+            f"`{blocked.group(2)}` that torch never allows in a weights-only load (it can run commands): the file "
+            f"is not a plain checkpoint and may be malicious. Nothing in the file was run. Ask its author to "
+            f"{resave}. {unsafe}"
+        )
+    if allowable:
+        name = allowable.group(1) or allowable.group(2)
+        return (
+            f"Refused to load {path!r} weights-only: it holds a `{name}` object, which is not a tensor or plain "
+            "data, and unpickling it could run code. Nothing in the file was run. If you trust the file and "
+            f"`{name}` is harmless, allow it with `torch.serialization.add_safe_globals([{name}])`; better, "
+            f"{resave} or save only plain data as hyper-parameters. {unsafe}"
+        )
+    refused = _REFUSED.search(message)
+    if refused:
+        return (
+            f"Refused to load {path!r} weights-only: it needs an object that is not a tensor or plain data "
+            f"({refused.group(0).strip()}). Nothing in the file was run. Better, {resave}; if you trust the file, allow "
+            f"its classes with `torch.serialization.add_safe_globals([...])`. {unsafe}"
+        )
+    return None
+
+
+def _first_line(err: object) -> str:
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     return lines[0] if lines else ""
 
@@ -256,15 +284,24 @@ def load_checkpoint(
         hook = getattr(module, "on_load_checkpoint", None)
         if callable(hook):
             hook(checkpoint)
-    _load_weights(module, state, strict, str(path))
+    if hparams:
+        built = ""
+    else:
+        built = (
+            f" {cls.__name__} was built with "
+            + (f"`checkpoint_kwargs` {dict(checkpoint_kwargs)!r}" if checkpoint_kwargs else "its default arguments")
+            + " because the file saved no hyper-parameters (a plain state_dict): give the arguments it was trained "
+            "with as `checkpoint_kwargs=` (`--init-args`), or load into a built instance with `model=`."
+        )
+    _load_weights(module, state, strict, str(path), built)
     return module
 
 
-def _load_weights(module: nn.Module, state: Mapping[str, Tensor], strict: bool, path: str) -> None:
+def _load_weights(module: nn.Module, state: Mapping[str, Tensor], strict: bool, path: str, hint: str = "") -> None:
     try:
         module.load_state_dict(state, strict=strict)
     except RuntimeError as err:
         details = "; ".join(line.strip() for line in str(err).splitlines()[1:] if line.strip())
         raise ValueError(
-            f"The weights in {path!r} do not fit {type(module).__name__}: {details or _first_line(err)}"
+            f"The weights in {path!r} do not fit {type(module).__name__}: {(details or _first_line(err)).rstrip('.')}.{hint}"
         ) from err

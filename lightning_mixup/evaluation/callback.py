@@ -31,7 +31,7 @@ from lightning_mixup.evaluation.attacks import (
     seeded_rng,
 )
 from lightning_mixup.evaluation.results import format_eps
-from lightning_mixup.evaluation.robustness import BatchKey, to_unit_inputs
+from lightning_mixup.evaluation.robustness import BatchKey, check_input_range, preserved, to_unit_inputs
 
 
 class RobustnessCallback(Callback):
@@ -149,12 +149,7 @@ class RobustnessCallback(Callback):
                     f"{type(x).__name__} and {type(y).__name__}."
                 )
             x = to_unit_inputs(x, "validation inputs")
-            low, high = float(x.min()), float(x.max())
-            if low < -1e-6 or high > 1 + 1e-6:
-                raise ValueError(
-                    f"Expected validation inputs in [0, 1], but got values in [{low:.4g}, {high:.4g}]. torchattacks "
-                    "clamps to [0, 1]; see section 'input-range' of `lightning_mixup.evaluation.sanity`."
-                )
+            check_input_range(x, "raise", "validation inputs")
             subset.append((x.detach().cpu().clone(), y.detach().cpu().clone().long()))
         return subset
 
@@ -186,12 +181,11 @@ class RobustnessCallback(Callback):
             self._subset = self._take_subset(trainer)
         counts: dict[str, Tensor] = {}
         device = pl_module.device
-        modes = {module: module.training for module in self._model.modules()}
-        # eval() on the wrapper, not only on pl_module: torchattacks restores train mode after each attack when the
-        # module it was given (the wrapper) reports `training=True`
-        self._model.eval()
         total = torch.zeros((), device=device)
-        try:
+        with preserved(self._model):
+            # eval() on the wrapper, not only on pl_module: torchattacks restores train mode after each attack when
+            # the module it was given (the wrapper) reports `training=True`
+            self._model.eval()
             for index, (x_cpu, y_cpu) in enumerate(self._subset):
                 x, y = x_cpu.to(device), y_cpu.to(device)
                 self._model.sample_shape = tuple(x.shape[1:])
@@ -206,9 +200,6 @@ class RobustnessCallback(Callback):
                             correct = (self._model(adv).argmax(dim=1) == y).sum()
                         key = f"{attack}_acc@{format_eps(eps)}"
                         counts[key] = counts.get(key, torch.zeros((), device=device)) + correct
-        finally:
-            for module, mode in modes.items():
-                module.training = mode
         total = trainer.strategy.reduce(total.float(), reduce_op="sum")
         values: dict[str, float] = {"epoch": float(trainer.current_epoch)}
         for key, count in counts.items():

@@ -108,8 +108,8 @@ def _refusal(path: str, message: str) -> str | None:
     if refused:
         return (
             f"Refused to load {path!r} weights-only: it needs an object that is not a tensor or plain data "
-            f"({refused.group(0).strip()}). Nothing in the file was run. Better, {resave}; if you trust the file, allow "
-            f"its classes with `torch.serialization.add_safe_globals([...])`. {unsafe}"
+            f"({refused.group(0).strip()}). Nothing in the file was run. Better, {resave}; if you trust the file, "
+            f"allow its classes with `torch.serialization.add_safe_globals([...])`. {unsafe}"
         )
     return None
 
@@ -301,7 +301,7 @@ def _load_weights(module: nn.Module, state: Mapping[str, Tensor], strict: bool, 
     try:
         module.load_state_dict(state, strict=strict)
     except RuntimeError as err:
-        details = "; ".join(line.strip() for line in str(err).splitlines()[1:] if line.strip())
+        details = "; ".join(line.strip() for line in str(err).splitlines()[1:] if line.strip()) or _first_line(err)
         raise ValueError(
-            f"The weights in {path!r} do not fit {type(module).__name__}: {(details or _first_line(err)).rstrip('.')}.{hint}"
+            f"The weights in {path!r} do not fit {type(module).__name__}: {details.rstrip('.')}.{hint}"
         ) from err

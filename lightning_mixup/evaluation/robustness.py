@@ -46,13 +46,15 @@ References:
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import importlib
 import math
 import os
 import warnings
-from collections.abc import Mapping, Sequence
-from typing import Any, Literal, cast
+from collections.abc import Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, cast
 
-import lightning.pytorch as pl
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
@@ -61,6 +63,7 @@ from torchmetrics import MeanMetric, SumMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 from typing_extensions import override
 
+from lightning_mixup import _compat
 from lightning_mixup._checks import check_bool, check_choice, check_finite_float, check_int, check_key, describe
 from lightning_mixup.evaluation.attacks import (
     AUTOATTACK_VERSIONS,
@@ -75,19 +78,27 @@ from lightning_mixup.evaluation.attacks import (
 )
 from lightning_mixup.evaluation.calibration import ReliabilityDiagram
 from lightning_mixup.evaluation.checkpoints import load_checkpoint
-from lightning_mixup.evaluation.results import RobustnessResult, SanityCheck, format_eps
+from lightning_mixup.evaluation.mixup_inference import DEFAULT_MI_LAM, DEFAULT_MI_NUM_SAMPLES, MixupInference
+from lightning_mixup.evaluation.results import MixupInferenceResult, RobustnessResult, SanityCheck, format_eps
 from lightning_mixup.evaluation.sanity import (
     looks_like_probabilities,
     run_sanity_checks,
     warn_failed,
     warn_sanity,
 )
+from lightning_mixup.evaluation.uncertainty import AURC, OOD_SCORES, OODDetection
+
+if TYPE_CHECKING:
+    from lightning.pytorch import LightningModule as _Hooks
+else:  # the evaluators' methods are a mixin; each distribution's LightningModule is added by `_on_base`
+    _Hooks = object
 
 __all__ = [
     "DEFAULT_L2_EPS",
     "DEFAULT_LINF_EPS",
     "INPUT_CHECKS",
     "RobustnessEvaluator",
+    "check_input_range",
     "evaluate_robustness",
     "infer_num_classes",
     "load_checkpoint",
@@ -101,6 +112,114 @@ DEFAULT_LINF_EPS: tuple[float, ...] = (0.0, 1 / 255, 2 / 255, 4 / 255, 8 / 255, 
 DEFAULT_L2_EPS: tuple[float, ...] = (0.0, 0.25, 0.5, 1.0)
 UINT8_MAX = 255.0
 _RANGE_TOL = 1e-6
+#: The keys of ``evaluate_robustness(..., mixup_inference=...)``; ``pool`` is required.
+MI_OPTIONS: tuple[str, ...] = ("pool", "lam", "num_samples", "variant")
+MI_ATTACKS: tuple[str, ...] = ("mi_eotpgd", "mi_pgd_undefended_gradient")
+
+
+def check_input_range(x: Tensor, input_check: str = "raise", name: str = "inputs") -> bool:
+    """Refuse non-finite inputs; inputs outside [0, 1] raise (``"raise"``), warn (``"warn"``) or pass (``"off"``).
+
+    torchattacks clamps adversarial examples to [0, 1], so inputs outside it would be changed even at ε = 0.
+
+    Returns:
+        Whether it warned.
+
+    Raises:
+        ValueError: on nan or inf, or with ``"raise"`` on values outside [0, 1].
+
+    Example:
+        >>> check_input_range(torch.tensor([[0.0, 1.5]]))
+        Traceback (most recent call last):
+        ...
+        ValueError: Expected inputs in [0, 1], but got values in [0, 1.5]. ...
+    """
+    finite = torch.isfinite(x)
+    if not bool(finite.all()):
+        raise ValueError(
+            f"Expected finite {name}, but got {int((~finite).sum())} non-finite values (nan or inf) in a batch."
+        )
+    low, high = float(x.min()), float(x.max())
+    if input_check == "off" or (low >= -_RANGE_TOL and high <= 1 + _RANGE_TOL):
+        return False
+    message = (
+        f"Expected {name} in [0, 1], but got values in [{low:.4g}, {high:.4g}]. torchattacks clamps adversarial "
+        "examples to [0, 1], so these inputs would be changed even at ε = 0. Pass raw [0, 1] inputs and the "
+        "model's normalisation as `normalize_mean`/`normalize_std`, or rescale features to [0, 1]."
+    )
+    if input_check == "raise":
+        raise ValueError(f"{message} See section 'input-range' of `lightning_mixup.evaluation.sanity`.")
+    warn_sanity(message, "input-range", stacklevel=3)
+    return True
+
+
+@contextlib.contextmanager
+def preserved(*modules: nn.Module | None) -> Iterator[None]:
+    """Run the block, then restore every (sub)module's train/eval mode and each module's device."""
+    kept = [m for m in modules if m is not None]
+    modes = {sub: sub.training for m in kept for sub in m.modules()}
+    devices = [(m, next((p.device for p in m.parameters()), None)) for m in kept]
+    try:
+        yield
+    finally:
+        for sub, mode in modes.items():
+            sub.training = mode
+        for m, device in devices:
+            if device is not None:
+                m.to(device)
+
+
+def _root(base: type) -> str:
+    return base.__module__.split(".core")[0]  # "lightning.pytorch" or "pytorch_lightning"
+
+
+def _module_base(trainer: Any) -> type:
+    """The ``LightningModule`` of ``trainer``'s distribution (``lightning.pytorch`` or ``pytorch_lightning``)."""
+    for base in _compat.lightning_module_types():
+        if isinstance(trainer, importlib.import_module(_root(base)).Trainer):
+            return base
+    raise TypeError(
+        f"Expected argument `trainer` to be a lightning.pytorch or pytorch_lightning Trainer, but got "
+        f"{describe(trainer)}."
+    )
+
+
+@functools.cache
+def _on_base(cls: type, base: type) -> type:
+    """``cls`` (a mixin plus the first distribution's LightningModule), or its twin on another ``base``."""
+    if issubclass(cls, base):
+        return cls
+    namespace = {"__doc__": cls.__doc__, "__module__": cls.__module__, "__qualname__": cls.__qualname__}
+    return type(cls.__name__, (cls.__bases__[0], base), namespace)
+
+
+def make_trainer(trainer: Any, trainer_kwargs: Mapping[str, Any] | None, *, gradients: bool = True) -> Any:
+    """``trainer`` checked, or a one-device Trainer without logger or checkpoints (``trainer_kwargs`` override it).
+
+    With ``gradients``, the Trainer must not run the test loop in inference mode (attacks need input gradients).
+    """
+    if trainer is None:
+        if trainer_kwargs is not None and not isinstance(trainer_kwargs, Mapping):
+            raise TypeError(f"Expected argument `trainer_kwargs` to be a dict, but got {describe(trainer_kwargs)}.")
+        kwargs: dict[str, Any] = dict(
+            accelerator="auto", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
+            enable_model_summary=False, inference_mode=False,
+        )  # fmt: skip
+        kwargs.update(trainer_kwargs or {})
+        if kwargs["inference_mode"] and gradients:
+            raise ValueError(
+                "Expected `inference_mode=False`: attacks need input gradients, which inference mode removes."
+            )
+        trainer = importlib.import_module(_root(_compat.lightning_module_types()[0])).Trainer(**kwargs)
+    elif trainer_kwargs:
+        raise ValueError("Expected either `trainer` or `trainer_kwargs`, not both.")
+    _module_base(trainer)
+    if gradients and trainer.test_loop.inference_mode:
+        raise ValueError(
+            "Expected a Trainer with `inference_mode=False`: attacks need input gradients, which inference mode "
+            "removes (and torch.enable_grad() cannot bring back). Use `Trainer(inference_mode=False)`."
+        )
+    return trainer
 
 
 def to_unit_inputs(x: Any, name: str = "inputs") -> Tensor:
@@ -127,70 +246,8 @@ def to_unit_inputs(x: Any, name: str = "inputs") -> Tensor:
     return x
 
 
-class RobustnessEvaluator(pl.LightningModule):
-    """A LightningModule whose ``test_step`` measures a wrapped classifier: run it with ``trainer.test``.
-
-    Needs ``Trainer(inference_mode=False)``. Every test batch adds to: clean accuracy, ECE, NLL, reliability bins,
-    and the accuracy under each attack at each ε. After ``trainer.test`` the result is in :attr:`result`.
-
-    Inputs of a batch (``batch[input_key]``, ``batch[target_key]``):
-        - inputs ``(B, ...)`` float in [0, 1] (images ``(B, C, H, W)``, or features ``(B, F)``), or ``uint8``
-          images in 0–255 (divided by 255, see :func:`to_unit_inputs`);
-        - targets ``(B,)`` integer (or bool) class labels in ``[0, num_classes)``.
-
-    Attacks and their keys in ``result.robust_accuracy``:
-        - ``"fgsm"``, ``"pgd"`` (L∞) and ``"pgdl2"`` (L2): white-box, on the model;
-        - ``"autoattack"`` (L∞): torchattacks' AutoAttack ensemble, see
-          :func:`~lightning_mixup.evaluation.attacks.build_autoattack` (costly on a CPU: 50 s per ε for 100
-          digits with ``"standard"``, 11 s with ``autoattack_version="fast"``, measured in
-          ``benchmarks/results/robustness.md``);
-        - ``"transfer_fgsm"`` and ``"transfer_pgd"`` (L∞, on the ``fgsm_eps`` and ``pgd_eps`` grids): crafted on
-          ``transfer_from`` (the paper's black-box setting: a separately trained ERM model), scored on the model.
-
-    Args:
-        model: the classifier; returns logits ``(B, num_classes)``.
-        num_classes: number of classes.
-        fgsm_eps: L∞ ε grid of FGSM (input units); empty: no FGSM.
-        pgd_eps: L∞ ε grid of PGD; empty: no PGD.
-        pgdl2_eps: L2 ε grid of PGD-L2; empty: no PGD-L2.
-        pgd_steps: PGD iterations per run.
-        pgd_rel_step: PGD step size as a multiple of ``ε / pgd_steps``.
-        pgd_restarts: PGD runs from a random start of the ε-ball, after the clean-start run (see
-            :mod:`~lightning_mixup.evaluation.attacks`: an example is broken if any run breaks it).
-        pgd_clean_start: one PGD run from the clean input first.
-        fgsm_sweep: all FGSM ε from one gradient (exact, see :func:`~lightning_mixup.evaluation.fgsm_eps_sweep`).
-        autoattack_eps: L∞ ε grid of AutoAttack; empty: no AutoAttack. ε = 0 is not attacked (the clean input).
-        autoattack_version: ``"standard"``, ``"plus"``, ``"rand"`` (torchattacks' versions) or ``"fast"``.
-        transfer_from: the source model of the transfer attacks (``None``: none); treated like the model: same
-            normalisation, eval mode during attacks, modes, device and buffers restored and checked.
-        normalize_mean: per-channel mean of a normalisation to apply inside the attacked model(s); ``None`` when the
-            model normalises its inputs itself or needs none.
-        normalize_std: per-channel standard deviation of that normalisation.
-        n_bins: calibration bins.
-        input_check: inputs outside [0, 1]: ``"raise"``, ``"warn"`` or ``"off"``.
-        input_key: where the inputs are in a batch (index or key).
-        target_key: where the targets are.
-        seed: seed of the attacks' random starts (combined with the batch index and rank).
-        keep_flags: keep per-example correctness flags (single-process runs).
-        monotone_tol: sanity check: allowed rise of accuracy with ε.
-        pgd_fgsm_tol: sanity check: allowed excess of an iterative attack's accuracy over a weaker one's.
-        large_linf_eps: sanity check: L∞ ε from which PGD accuracy must be near zero.
-        large_eps_max_accuracy: sanity check: that "near zero".
-
-    Raises:
-        ModuleNotFoundError: if an attack is asked for and torchattacks is not installed.
-
-    Example:
-        >>> _ = torch.manual_seed(0)
-        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
-        >>> evaluator = RobustnessEvaluator(net, num_classes=3, fgsm_eps=[0.0, 0.1], pgd_eps=[0.1], pgdl2_eps=[])
-        >>> data = DataLoader(torch.utils.data.TensorDataset(torch.rand(8, 4), torch.randint(3, (8,))), batch_size=4)
-        >>> trainer = pl.Trainer(inference_mode=False, logger=False, enable_progress_bar=False,
-        ...                      enable_model_summary=False, enable_checkpointing=False)
-        >>> _ = trainer.test(evaluator, data, verbose=False)
-        >>> sorted(evaluator.result.robust_accuracy), evaluator.result.num_examples
-        (['fgsm', 'pgd'], 8)
-    """
+class _RobustnessEvaluation(_Hooks):
+    """The methods of :class:`RobustnessEvaluator`, a mixin on the LightningModule of the Trainer's distribution."""
 
     def __init__(
         self,
@@ -219,6 +276,9 @@ class RobustnessEvaluator(pl.LightningModule):
         pgd_fgsm_tol: float = 0.01,
         large_linf_eps: float = 0.5,
         large_eps_max_accuracy: float = 0.1,
+        ood: bool = False,
+        mixup_inference: Mapping[str, Any] | None = None,
+        eot_iter: int = 10,
     ) -> None:
         super().__init__()
         if not isinstance(model, nn.Module):
@@ -247,6 +307,8 @@ class RobustnessEvaluator(pl.LightningModule):
             check_finite_float(value, name, minimum=0.0)
         check_finite_float(large_linf_eps, "large_linf_eps", minimum=0.0)
         check_finite_float(large_eps_max_accuracy, "large_eps_max_accuracy", minimum=0.0, maximum=1.0)
+        check_bool(ood, "ood")
+        check_int(eot_iter, "eot_iter", minimum=1)
         self.autoattack_eps = check_eps_grid("autoattack_eps", autoattack_eps)
         if transfer_from is not None and not (self.fgsm_eps or self.pgd_eps):
             raise ValueError(
@@ -276,6 +338,15 @@ class RobustnessEvaluator(pl.LightningModule):
         self.nll = MeanMetric()
         self.count = SumMetric()
         self.reliability = ReliabilityDiagram(n_bins)
+        self.aurc = AURC()
+        self.ood_detection = nn.ModuleDict({s: OODDetection(s) for s in OOD_SCORES}) if ood else None
+        self.eot_iter = eot_iter
+        self.mi = None if mixup_inference is None else self._mixup_inference(mixup_inference)
+        self.mi_grid = [(a, e) for a in MI_ATTACKS for e in self.pgd_eps] if self.mi is not None else []
+        self.mi_acc = nn.ModuleDict(
+            {self._key(a, e): MulticlassAccuracy(num_classes, average="micro") for a, e in [("mi", 0.0), *self.mi_grid]}
+        )
+        self.mi_attacks: list[tuple[float, Any]] = []
         transfer = self.transfer_model is not None
         self.grid: list[tuple[str, float]] = [
             *(("fgsm", e) for e in self.fgsm_eps),
@@ -285,7 +356,7 @@ class RobustnessEvaluator(pl.LightningModule):
             *(("transfer_fgsm", e) for e in (self.fgsm_eps if transfer else [])),
             *(("transfer_pgd", e) for e in (self.pgd_eps if transfer else [])),
         ]
-        if self.grid:
+        if self.grid or self.mi is not None:
             require_torchattacks()  # fail here, with the install line, not in the middle of trainer.test
         self.robust_acc = nn.ModuleDict(
             {self._key(a, e): MulticlassAccuracy(num_classes, average="micro") for a, e in self.grid}
@@ -309,7 +380,37 @@ class RobustnessEvaluator(pl.LightningModule):
         return f"{attack}@{format_eps(eps)}".replace(".", "_")
 
     def _robust_metric(self, attack: str, eps: float) -> MulticlassAccuracy:
-        return cast(MulticlassAccuracy, self.robust_acc[self._key(attack, eps)])
+        table = self.mi_acc if attack.startswith("mi") else self.robust_acc
+        return cast(MulticlassAccuracy, table[self._key(attack, eps)])
+
+    def _metrics(self) -> list[Any]:
+        ood = [] if self.ood_detection is None else self.ood_detection.values()
+        fixed = [self.clean_acc, self.ece, self.nll, self.count, self.reliability, self.aurc]
+        return [*fixed, *ood, *self.robust_acc.values(), *self.mi_acc.values()]
+
+    def _mixup_inference(self, options: Mapping[str, Any]) -> MixupInference:
+        """The defended model: :class:`MixupInference` around the attacked model, its pool as attack inputs."""
+        if not isinstance(options, Mapping) or "pool" not in options or set(options) - set(MI_OPTIONS):
+            raise ValueError(
+                f"Expected argument `mixup_inference` to be a dict with a `pool` and optionally {MI_OPTIONS[1:]}, but "
+                f"got {describe(options)}."
+            )
+        if not self.pgd_eps:
+            raise ValueError("Expected a non-empty `pgd_eps` with `mixup_inference`: its EOTPGD runs on that grid.")
+        pool = options["pool"]
+        if isinstance(pool, DataLoader):
+            batches = [self._unpack(batch) for batch in pool]
+            pool = (torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches])) if batches else None
+        if not isinstance(pool, Sequence) or len(pool) != 2:
+            raise ValueError(
+                f"Expected `mixup_inference['pool']` to be (x, y) tensors or a DataLoader, but got {describe(pool)}."
+            )
+        pool_x = to_unit_inputs(pool[0], "mixup-inference pool inputs")
+        check_input_range(pool_x, "raise", "mixup-inference pool inputs")
+        return MixupInference(
+            self.attack_model, as_attack_input(pool_x), pool[1], lam=options.get("lam", DEFAULT_MI_LAM),
+            num_samples=options.get("num_samples", DEFAULT_MI_NUM_SAMPLES), variant=options.get("variant", "pl"),
+        )  # fmt: skip
 
     def _reset_run_state(self) -> None:
         self._clean_flags: list[Tensor] = []
@@ -346,6 +447,24 @@ class RobustnessEvaluator(pl.LightningModule):
             seed=self.seed,
             transfer_model=self.transfer_model,
         )
+        if self.mi is not None:  # the adaptive attack: EOTPGD through the randomised defended prediction
+            ta, steps, rel = (
+                require_torchattacks(),
+                self.attack_options["pgd_steps"],
+                self.attack_options["pgd_rel_step"],
+            )
+            self.mi_attacks = [
+                (
+                    e,
+                    ta.EOTPGD(self.mi, eps=e, alpha=rel * e / steps, steps=steps, eot_iter=self.eot_iter)
+                    if e
+                    else None,
+                )
+                for e in self.pgd_eps
+            ]
+            for _, attack in self.mi_attacks:
+                if attack is not None:
+                    attack.set_device(self.device)
         return self.suite
 
     @override
@@ -389,25 +508,7 @@ class RobustnessEvaluator(pl.LightningModule):
         return x, y
 
     def _check_range(self, x: Tensor) -> None:
-        finite = torch.isfinite(x)
-        if not bool(finite.all()):
-            raise ValueError(
-                f"Expected finite inputs, but got {int((~finite).sum())} non-finite values (nan or inf) in a batch."
-            )
-        if self.input_check == "off" or self._range_warned:
-            return
-        low, high = float(x.min()), float(x.max())
-        if low >= -_RANGE_TOL and high <= 1 + _RANGE_TOL:
-            return
-        message = (
-            f"Expected inputs in [0, 1], but got values in [{low:.4g}, {high:.4g}]. torchattacks clamps adversarial "
-            "examples to [0, 1], so these inputs would be changed even at ε = 0. Pass raw [0, 1] inputs and the "
-            "model's normalisation as `normalize_mean`/`normalize_std`, or rescale features to [0, 1]."
-        )
-        if self.input_check == "raise":
-            raise ValueError(f"{message} See section 'input-range' of `lightning_mixup.evaluation.sanity`.")
-        self._range_warned = True  # once per run
-        warn_sanity(message, "input-range")
+        self._range_warned |= check_input_range(x, "off" if self._range_warned else self.input_check)  # warn once
 
     def _check_modes(self) -> None:
         training = {
@@ -436,10 +537,18 @@ class RobustnessEvaluator(pl.LightningModule):
         return logits
 
     @override
-    def test_step(self, batch: Any, batch_idx: int) -> None:
-        """Clean metrics, then every attack at every ε, for one batch."""
+    def test_step(self, batch: Any, batch_idx: int, dataloader_idx: int = 0) -> None:
+        """Clean metrics, then every attack at every ε, for one batch (OOD scores only, for ``dataloader_idx`` 1)."""
         if self.suite is None:
             raise RuntimeError("RobustnessEvaluator.test_step ran before on_test_start built the attacks.")
+        if dataloader_idx == 1 and self.ood_detection is not None:
+            x = to_unit_inputs(batch if isinstance(batch, Tensor) else batch[self.input_key], "OOD inputs")
+            self._check_range(x)
+            self.attack_model.sample_shape = tuple(x.shape[1:])
+            logits = self._logits(self.attack_model, as_attack_input(x), x.shape[0]).float()
+            for metric in self.ood_detection.values():
+                metric.update(logits, torch.ones(x.shape[0], dtype=torch.bool, device=logits.device))
+            return
         x, y = self._unpack(batch)
         self._check_range(x)
         self._input_dim = math.prod(x.shape[1:])
@@ -463,11 +572,17 @@ class RobustnessEvaluator(pl.LightningModule):
         self.reliability.update(probs, y)
         self.nll.update(F.cross_entropy(logits, y, reduction="none"))
         self.count.update(float(y.shape[0]))
+        self.aurc.update(logits, y)
+        for metric in () if self.ood_detection is None else self.ood_detection.values():
+            metric.update(logits, torch.zeros_like(y, dtype=torch.bool))
         if self.keep_flags:
             self._clean_flags.append((logits.argmax(dim=1) == y).cpu())
             self._confidences.append(probs.max(dim=1).values.cpu())
         seed = self.seed + 1_000_003 * batch_idx + 7919 * self.global_rank
         with torch.enable_grad(), seeded_rng(seed, self.device):
+            if self.mi is not None:
+                self.mi.generator = torch.Generator(self.device).manual_seed(seed)
+                self._score_mi("mi", 0.0, images, y)
             for attack, eps, adv in self.suite.run(images, y):
                 self._check_modes()
                 with torch.no_grad():
@@ -475,6 +590,15 @@ class RobustnessEvaluator(pl.LightningModule):
                 self._robust_metric(attack, eps).update(predicted, y)
                 if self.keep_flags:
                     self._robust_flags[(attack, eps)].append((predicted == y).cpu())
+                if attack == "pgd" and self.mi is not None:  # crafted on the undefended model: labelled as such
+                    self._score_mi("mi_pgd_undefended_gradient", eps, adv, y)
+            for eps, eot in self.mi_attacks:
+                self._score_mi("mi_eotpgd", eps, images if eot is None else eot(images, y), y)
+
+    def _score_mi(self, attack: str, eps: float, inputs: Tensor, y: Tensor) -> None:
+        self._check_modes()
+        with torch.no_grad():
+            self._robust_metric(attack, eps).update(cast(MixupInference, self.mi)(inputs).argmax(dim=1), y)
 
     @override
     def on_test_epoch_end(self) -> None:
@@ -511,6 +635,11 @@ class RobustnessEvaluator(pl.LightningModule):
             checks.append(SanityCheck(name, not failed, detail, doc, tuple(self.grid) if failed else ()))
         warn_failed([c for c in checks if c.doc not in ("train-mode", "probabilities")])  # those warned already
         single = self.trainer.world_size == 1 and self.keep_flags
+        mi = None
+        if self.mi is not None:
+            curves = {a: {e: float(self._robust_metric(a, e).compute()) for e in self.pgd_eps} for a in MI_ATTACKS}
+            clean_mi = float(self._robust_metric("mi", 0.0).compute())
+            mi = MixupInferenceResult(clean_mi, curves["mi_eotpgd"], curves["mi_pgd_undefended_gradient"])
         self.result = RobustnessResult(
             num_examples=num_examples,
             clean_accuracy=clean,
@@ -520,6 +649,9 @@ class RobustnessEvaluator(pl.LightningModule):
             reliability=self.reliability.compute(),
             sanity=checks,
             config=self.config(),
+            aurc=float(self.aurc.compute()),
+            ood=None if self.ood_detection is None else {k: m.compute() for k, m in self.ood_detection.items()},
+            mixup_inference=mi,
             clean_correct=torch.cat(self._clean_flags) if single and self._clean_flags else None,
             confidence=torch.cat(self._confidences) if single and self._confidences else None,
             robust_correct=(
@@ -529,17 +661,23 @@ class RobustnessEvaluator(pl.LightningModule):
             ),
         )
         self.log_dict(self._log_values(self.result), sync_dist=False)
-        for metric in (self.clean_acc, self.ece, self.nll, self.count, self.reliability):
+        for metric in self._metrics():
             metric.reset()
-        for attack, eps in self.grid:
-            self._robust_metric(attack, eps).reset()
 
     @staticmethod
     def _log_values(result: RobustnessResult) -> dict[str, float]:
         values = {"clean/acc": result.clean_accuracy, "clean/ece": result.ece, "clean/nll": result.nll}
-        for attack, curve in result.robust_accuracy.items():
+        values["clean/aurc"] = cast(float, result.aurc)
+        curves = dict(result.robust_accuracy)
+        if result.mixup_inference is not None:
+            values["mi/clean_acc"] = result.mixup_inference.clean_accuracy
+            curves["mi_eotpgd"] = result.mixup_inference.eotpgd
+            curves["mi_pgd_undefended_gradient"] = result.mixup_inference.pgd_undefended_gradient
+        for attack, curve in curves.items():
             for eps, acc in curve.items():
                 values[f"{attack}/acc@{format_eps(eps)}"] = acc
+        for score, ood in (result.ood or {}).items():
+            values.update({f"ood_{score}/auroc": ood.auroc, f"ood_{score}/fpr95": ood.fpr_at_95_tpr})
         return values
 
     def config(self) -> dict[str, Any]:
@@ -557,8 +695,100 @@ class RobustnessEvaluator(pl.LightningModule):
             "seed": self.seed,
             "n_bins": self.reliability.n_bins,
             "sanity": dict(self.sanity_kwargs),
+            "mixup_inference": None
+            if self.mi is None
+            else {
+                "lam": self.mi.lam,
+                "num_samples": self.mi.num_samples,
+                "variant": self.mi.variant,
+                "pool_size": self.mi.pool_x.shape[0],
+                "eot_iter": self.eot_iter,
+                "adaptive_attack": "torchattacks.EOTPGD through MixupInference on the pgd_eps grid",
+            },
             "space": "inputs in [0, 1]; ε in input units (L∞ for fgsm/pgd/autoattack/transfer_*, L2 for pgdl2)",
         }
+
+
+_LightningModule: Any = _compat.lightning_module_types()[0]
+
+
+class RobustnessEvaluator(_RobustnessEvaluation, _LightningModule):
+    """A LightningModule whose ``test_step`` measures a wrapped classifier: run it with ``trainer.test``.
+
+    Needs ``Trainer(inference_mode=False)``. Every test batch adds to: clean accuracy, ECE, NLL, reliability bins,
+    and the accuracy under each attack at each ε. After ``trainer.test`` the result is in :attr:`result`.
+
+    Inputs of a batch (``batch[input_key]``, ``batch[target_key]``):
+        - inputs ``(B, ...)`` float in [0, 1] (images ``(B, C, H, W)``, or features ``(B, F)``), or ``uint8``
+          images in 0–255 (divided by 255, see :func:`to_unit_inputs`);
+        - targets ``(B,)`` integer (or bool) class labels in ``[0, num_classes)``.
+
+    Attacks and their keys in ``result.robust_accuracy``:
+        - ``"fgsm"``, ``"pgd"`` (L∞) and ``"pgdl2"`` (L2): white-box, on the model;
+        - ``"autoattack"`` (L∞): torchattacks' AutoAttack ensemble, see
+          :func:`~lightning_mixup.evaluation.attacks.build_autoattack` (costly on a CPU: 50 s per ε for 100
+          digits with ``"standard"``, 11 s with ``autoattack_version="fast"``, measured in
+          ``benchmarks/results/robustness.md``);
+        - ``"transfer_fgsm"`` and ``"transfer_pgd"`` (L∞, on the ``fgsm_eps`` and ``pgd_eps`` grids): crafted on
+          ``transfer_from`` (the paper's black-box setting: a separately trained ERM model), scored on the model.
+
+    With ``mixup_inference``, ``result.mixup_inference`` holds Pang et al.'s defence: the clean accuracy of the
+    defended (randomised) prediction, and per ε of ``pgd_eps`` the accuracy under torchattacks' ``EOTPGD`` run
+    through :class:`~lightning_mixup.evaluation.MixupInference` (the adaptive attack), beside PGD crafted on the
+    undefended model and scored on the defence (labelled as such: it is not an evaluation of the defence alone).
+    With ``ood``, a second test dataloader (``dataloader_idx`` 1) holds OOD inputs, and ``result.ood`` the AUROC
+    and FPR at 95 % TPR of the maximum softmax probability and of the predictive entropy (in-distribution positive).
+
+    Args:
+        model: the classifier; returns logits ``(B, num_classes)``.
+        num_classes: number of classes.
+        fgsm_eps: L∞ ε grid of FGSM (input units); empty: no FGSM.
+        pgd_eps: L∞ ε grid of PGD; empty: no PGD.
+        pgdl2_eps: L2 ε grid of PGD-L2; empty: no PGD-L2.
+        pgd_steps: PGD iterations per run.
+        pgd_rel_step: PGD step size as a multiple of ``ε / pgd_steps``.
+        pgd_restarts: PGD runs from a random start of the ε-ball, after the clean-start run (see
+            :mod:`~lightning_mixup.evaluation.attacks`: an example is broken if any run breaks it).
+        pgd_clean_start: one PGD run from the clean input first.
+        fgsm_sweep: all FGSM ε from one gradient (exact, see :func:`~lightning_mixup.evaluation.fgsm_eps_sweep`).
+        autoattack_eps: L∞ ε grid of AutoAttack; empty: no AutoAttack. ε = 0 is not attacked (the clean input).
+        autoattack_version: ``"standard"``, ``"plus"``, ``"rand"`` (torchattacks' versions) or ``"fast"``.
+        transfer_from: the source model of the transfer attacks (``None``: none); treated like the model: same
+            normalisation, eval mode during attacks, modes, device and buffers restored and checked.
+        normalize_mean: per-channel mean of a normalisation to apply inside the attacked model(s); ``None`` when the
+            model normalises its inputs itself or needs none.
+        normalize_std: per-channel standard deviation of that normalisation.
+        n_bins: calibration bins.
+        input_check: inputs outside [0, 1]: ``"raise"``, ``"warn"`` or ``"off"``.
+        input_key: where the inputs are in a batch (index or key).
+        target_key: where the targets are.
+        seed: seed of the attacks' random starts (combined with the batch index and rank).
+        keep_flags: keep per-example correctness flags (single-process runs).
+        monotone_tol: sanity check: allowed rise of accuracy with ε.
+        pgd_fgsm_tol: sanity check: allowed excess of an iterative attack's accuracy over a weaker one's.
+        large_linf_eps: sanity check: L∞ ε from which PGD accuracy must be near zero.
+        large_eps_max_accuracy: sanity check: that "near zero".
+        ood: a second test dataloader holds OOD inputs (see above); its targets, if any, are not read.
+        mixup_inference: ``None``, or a dict: ``pool`` (``(x, y)`` tensors or a DataLoader of clean samples, in
+            the input space of the data), and optionally ``lam`` (0.5), ``num_samples`` (30), ``variant``
+            (``"pl"`` or ``"ol"``), see :class:`~lightning_mixup.evaluation.MixupInference`. Needs ``pgd_eps``.
+        eot_iter: gradient samples per EOTPGD step against mixup inference.
+
+    Raises:
+        ModuleNotFoundError: if an attack is asked for and torchattacks is not installed.
+
+    Example:
+        >>> _ = torch.manual_seed(0)
+        >>> net = nn.Sequential(nn.Flatten(), nn.Linear(4, 3))
+        >>> evaluator = RobustnessEvaluator(net, num_classes=3, fgsm_eps=[0.0, 0.1], pgd_eps=[0.1], pgdl2_eps=[])
+        >>> data = DataLoader(torch.utils.data.TensorDataset(torch.rand(8, 4), torch.randint(3, (8,))), batch_size=4)
+        >>> from lightning.pytorch import Trainer
+        >>> trainer = Trainer(inference_mode=False, logger=False, enable_progress_bar=False,
+        ...                      enable_model_summary=False, enable_checkpointing=False)
+        >>> _ = trainer.test(evaluator, data, verbose=False)
+        >>> sorted(evaluator.result.robust_accuracy), evaluator.result.num_examples
+        (['fgsm', 'pgd'], 8)
+    """
 
 
 def infer_num_classes(model: nn.Module, dataloader: DataLoader, input_key: BatchKey = 0) -> int:
@@ -583,14 +813,8 @@ def infer_num_classes(model: nn.Module, dataloader: DataLoader, input_key: Batch
         ) from err
     x = to_unit_inputs(x)
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
-    modes = {m: m.training for m in model.modules()}
-    try:
-        model.eval()
-        with torch.no_grad():
-            out = model(x[:2].to(device))
-    finally:
-        for module, mode in modes.items():
-            module.training = mode
+    with preserved(model), torch.no_grad():
+        out = model.eval()(x[:2].to(device))
     if not isinstance(out, Tensor) or out.ndim != 2:
         raise ValueError(f"Expected the model to return logits of shape (B, C), but got {describe(out)}.")
     if out.shape[1] < 2:
@@ -609,8 +833,11 @@ def evaluate_robustness(
     checkpoint_class: type[nn.Module] | None = None,
     checkpoint_kwargs: Mapping[str, Any] | None = None,
     weights_only: bool = True,
-    trainer: pl.Trainer | None = None,
+    trainer: Any = None,
     trainer_kwargs: Mapping[str, Any] | None = None,
+    ood_dataloader: DataLoader | None = None,
+    mixup_inference: Mapping[str, Any] | None = None,
+    eot_iter: int = 10,
     **evaluator_kwargs: Any,
 ) -> RobustnessResult:
     """Clean accuracy, ECE, NLL and FGSM/PGD/L2-PGD/AutoAttack/transfer accuracy per ε of a classifier.
@@ -628,9 +855,15 @@ def evaluate_robustness(
         checkpoint_kwargs: constructor arguments overriding the checkpoint's saved hyper-parameters (for a plain
             ``state_dict`` file: all of them).
         weights_only: load a checkpoint weights-only (``False`` unpickles everything: only for trusted files).
-        trainer: a Trainer with ``inference_mode=False``; ``None``: a one-device Trainer without logger or
-            checkpoints (``trainer_kwargs`` override its settings).
+        trainer: a ``lightning.pytorch`` or ``pytorch_lightning`` Trainer with ``inference_mode=False``; ``None``:
+            a one-device Trainer without logger or checkpoints (``trainer_kwargs`` override its settings).
         trainer_kwargs: arguments of that Trainer.
+        ood_dataloader: OOD inputs (batches like ``dataloader``'s; targets are not read): ``result.ood`` then holds
+            AUROC and FPR at 95 % TPR of the max-softmax and entropy scores, the test set in-distribution.
+        mixup_inference: Pang et al.'s defence, evaluated against EOTPGD through it: a dict with ``pool`` (``(x, y)``
+            tensors or a DataLoader) and optionally ``lam``, ``num_samples``, ``variant``; see
+            :class:`RobustnessEvaluator`. ``result.mixup_inference`` holds the numbers.
+        eot_iter: gradient samples per step of that EOTPGD.
         evaluator_kwargs: arguments of :class:`RobustnessEvaluator` (``fgsm_eps``, ``pgd_eps``, ``pgdl2_eps``,
             ``pgd_steps``, ``pgd_restarts``, ``autoattack_eps``, ``autoattack_version``, ``transfer_from``,
             ``normalize_mean``, ...).
@@ -684,41 +917,19 @@ def evaluate_robustness(
     input_key = evaluator_kwargs.get("input_key", 0)
     if num_classes is None:
         num_classes = infer_num_classes(model, dataloader, input_key)
-    if trainer is None:
-        if trainer_kwargs is not None and not isinstance(trainer_kwargs, Mapping):
-            raise TypeError(f"Expected argument `trainer_kwargs` to be a dict, but got {describe(trainer_kwargs)}.")
-        kwargs: dict[str, Any] = dict(
-            accelerator="auto", devices=1, logger=False, enable_checkpointing=False, enable_progress_bar=False,
-            enable_model_summary=False, inference_mode=False,
-        )  # fmt: skip
-        kwargs.update(trainer_kwargs or {})
-        if kwargs["inference_mode"]:
-            raise ValueError(
-                "Expected `inference_mode=False`: attacks need input gradients, which inference mode removes."
-            )
-        trainer = pl.Trainer(**kwargs)
-    elif trainer_kwargs:
-        raise ValueError("Expected either `trainer` or `trainer_kwargs`, not both.")
-    elif not isinstance(trainer, pl.Trainer):
-        raise TypeError(f"Expected argument `trainer` to be a lightning.pytorch.Trainer, but got {describe(trainer)}.")
-    if trainer.test_loop.inference_mode:
-        raise ValueError(
-            "Expected a Trainer with `inference_mode=False`: attacks need input gradients, which inference mode "
-            "removes (and torch.enable_grad() cannot bring back). Use `Trainer(inference_mode=False)`."
+    trainer = make_trainer(trainer, trainer_kwargs)
+    if ood_dataloader is not None and not isinstance(ood_dataloader, DataLoader):
+        raise TypeError(
+            f"Expected argument `ood_dataloader` to be a torch DataLoader or None, but got {describe(ood_dataloader)}."
         )
     source = evaluator_kwargs.get("transfer_from")
-    restore = [m for m in (model, source) if isinstance(m, nn.Module)]
-    modes = {module: module.training for m in restore for module in m.modules()}
-    devices = [(m, next((p.device for p in m.parameters()), None)) for m in restore]
-    evaluator = RobustnessEvaluator(model, num_classes, **evaluator_kwargs)
-    try:
-        trainer.test(evaluator, dataloaders=dataloader, verbose=False)
-    finally:
-        for module, mode in modes.items():
-            module.training = mode
-        for m, device in devices:
-            if device is not None:
-                m.to(device)
+    evaluator = _on_base(RobustnessEvaluator, _module_base(trainer))(
+        model, num_classes, ood=ood_dataloader is not None, mixup_inference=mixup_inference, eot_iter=eot_iter,
+        **evaluator_kwargs,
+    )  # fmt: skip
+    loaders = dataloader if ood_dataloader is None else [dataloader, ood_dataloader]
+    with preserved(model, source if isinstance(source, nn.Module) else None):
+        trainer.test(evaluator, dataloaders=loaders, verbose=False)
     if evaluator.result is None:  # an iterable dataloader without a length that yielded nothing
         raise ValueError("Expected a dataloader with at least one example, but the evaluation saw none.")
     return evaluator.result

@@ -14,6 +14,7 @@ References:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -138,9 +139,8 @@ class MixupInferenceResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict; ε keys are :func:`format_eps` strings."""
-        curves = {k: {format_eps(e): a for e, a in sorted(getattr(self, k).items())} for k in ("eotpgd",
-                  "pgd_undefended_gradient")}  # fmt: skip
-        return {"clean_accuracy": self.clean_accuracy, **curves}
+        curves = {"eotpgd": self.eotpgd, "pgd_undefended_gradient": self.pgd_undefended_gradient}
+        return {"clean_accuracy": self.clean_accuracy, **_json_curves(curves)}
 
 
 @dataclass
@@ -253,15 +253,17 @@ class RobustnessResult:
         Args:
             include_flags: also include the per-example flags and confidences (as lists).
         """
-        out: dict[str, Any] = {
+        flags = {
+            "clean_correct": None if self.clean_correct is None else self.clean_correct.tolist(),
+            "confidence": None if self.confidence is None else self.confidence.tolist(),
+            "robust_correct": None if self.robust_correct is None else _json_curves(self.robust_correct),
+        }
+        return {
             "num_examples": self.num_examples,
             "clean_accuracy": self.clean_accuracy,
             "ece": self.ece,
             "nll": self.nll,
-            "robust_accuracy": {
-                attack: {format_eps(e): acc for e, acc in sorted(curve.items())}
-                for attack, curve in self.robust_accuracy.items()
-            },
+            "robust_accuracy": _json_curves(self.robust_accuracy),
             "reliability": self.reliability.to_dict(),
             "sanity": [check.to_dict() for check in self.sanity],
             "passed": self.passed,
@@ -270,19 +272,8 @@ class RobustnessResult:
             "aurc": self.aurc,
             "ood": None if self.ood is None else {score: ood.to_dict() for score, ood in self.ood.items()},
             "mixup_inference": None if self.mixup_inference is None else self.mixup_inference.to_dict(),
+            **(flags if include_flags else {}),
         }
-        if include_flags:
-            out["clean_correct"] = None if self.clean_correct is None else self.clean_correct.tolist()
-            out["confidence"] = None if self.confidence is None else self.confidence.tolist()
-            out["robust_correct"] = (
-                None
-                if self.robust_correct is None
-                else {
-                    attack: {format_eps(e): flags.tolist() for e, flags in sorted(curve.items())}
-                    for attack, curve in self.robust_correct.items()
-                }
-            )
-        return out
 
     def summary(self) -> str:
         """A short summary: one row per attack, one entry per ε; a cell that failed a sanity check ends in ``(!)``."""
@@ -313,6 +304,14 @@ class RobustnessResult:
         failed = self.failed_checks
         lines.append("sanity checks: all passed" if not failed else f"sanity checks FAILED: {[c.name for c in failed]}")
         return "\n".join(lines)
+
+
+def _json_curves(curves: Mapping[str, Mapping[float, Any]]) -> dict[str, dict[str, Any]]:
+    """``{attack: {ε: value}}`` with :func:`format_eps` keys, sorted by ε; tensors as lists."""
+    return {
+        attack: {format_eps(e): v.tolist() if isinstance(v, Tensor) else v for e, v in sorted(curve.items())}
+        for attack, curve in curves.items()
+    }
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from typing_extensions import override
 
 from lightning_mixup._checks import check_int
@@ -31,7 +31,7 @@ from lightning_mixup.evaluation.attacks import (
     seeded_rng,
 )
 from lightning_mixup.evaluation.results import format_eps
-from lightning_mixup.evaluation.robustness import BatchKey, check_input_range, preserved, to_unit_inputs
+from lightning_mixup.evaluation.robustness import BatchKey, check_input_range, preserved, unpack_batch
 
 
 class RobustnessCallback(Callback):
@@ -101,8 +101,7 @@ class RobustnessCallback(Callback):
         )  # fmt: skip
         if not any(self.attack_options[name] for name in ("fgsm_eps", "pgd_eps", "pgdl2_eps")):
             raise ValueError("Expected at least one ε in `fgsm_eps`, `pgd_eps` or `pgdl2_eps`, but all are empty.")
-        if (normalize_mean is None) != (normalize_std is None):
-            raise ValueError("Expected both `normalize_mean` and `normalize_std`, or neither.")
+        AttackModel(nn.Identity(), normalize_mean, normalize_std)  # checks the normalisation now, not in fit
         check_int(seed, "seed")
         require_torchattacks()
         self.every_n_epochs = every_n_epochs
@@ -142,15 +141,9 @@ class RobustnessCallback(Callback):
         for i, batch in enumerate(loader):
             if i >= self.max_batches:
                 break
-            x, y = batch[self.input_key], batch[self.target_key]
-            if not isinstance(x, Tensor) or not isinstance(y, Tensor):
-                raise ValueError(
-                    f"Expected tensors at batch[{self.input_key!r}] and batch[{self.target_key!r}], but got "
-                    f"{type(x).__name__} and {type(y).__name__}."
-                )
-            x = to_unit_inputs(x, "validation inputs")
+            x, y = unpack_batch(batch, self.input_key, self.target_key)
             check_input_range(x, "raise", "validation inputs")
-            subset.append((x.detach().cpu().clone(), y.detach().cpu().clone().long()))
+            subset.append((x.detach().cpu().clone(), y.detach().cpu().clone()))
         return subset
 
     @override

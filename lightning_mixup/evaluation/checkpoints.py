@@ -68,18 +68,10 @@ def _read_file(path: Path, *, weights_only: bool, map_location: str | torch.devi
         )
     try:
         return torch.load(path, map_location=map_location, weights_only=weights_only)
-    except pickle.UnpicklingError as err:
-        if weights_only:
-            refusal = _refusal(str(path), str(err))
-            if refusal:
-                raise ValueError(refusal) from err
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
+        refused = weights_only and isinstance(err, pickle.UnpicklingError) and _refusal(str(path), str(err))
         raise ValueError(
-            f"Could not read {str(path)!r} as a PyTorch checkpoint (corrupted or truncated?): "
-            f"{_first_line(err)}"
-        ) from err
-    except (RuntimeError, EOFError, OSError) as err:
-        raise ValueError(
-            f"Could not read {str(path)!r} as a PyTorch checkpoint (corrupted or truncated?): "
+            refused or f"Could not read {str(path)!r} as a PyTorch checkpoint (corrupted or truncated?): "
             f"{_first_line(err) or type(err).__name__}"
         ) from err
 

@@ -117,6 +117,34 @@ MI_OPTIONS: tuple[str, ...] = ("pool", "lam", "num_samples", "variant")
 MI_ATTACKS: tuple[str, ...] = ("mi_eotpgd", "mi_pgd_undefended_gradient")
 
 
+def _item(batch: Any, key: BatchKey, what: str = "") -> Any:
+    try:
+        return batch[key]
+    except (KeyError, IndexError, TypeError) as err:
+        what = what or f"inputs at {key!r}"
+        raise ValueError(f"Expected a batch with {what}, but got a {type(batch).__name__} ({err}).") from err
+
+
+def unpack_batch(batch: Any, input_key: BatchKey, target_key: BatchKey, num_classes: int | None = None) -> Any:
+    """``(inputs, targets)`` of a batch: inputs as :func:`to_unit_inputs`, targets ``(B,)`` integer labels (long).
+
+    Raises:
+        ValueError: for a missing key, inputs that are not ``(B, ...)`` float or ``uint8``, targets that are not
+            ``(B,)`` integers, or (with ``num_classes``) outside ``[0, num_classes)``.
+    """
+    what = f"inputs at {input_key!r} and targets at {target_key!r}"
+    x, y = to_unit_inputs(_item(batch, input_key, what)), _item(batch, target_key, what)
+    if not isinstance(y, Tensor) or y.shape != (x.shape[0],) or y.is_floating_point() or y.is_complex():
+        raise ValueError(f"Expected integer targets of shape ({x.shape[0]},), but got {describe(y)}.")
+    low, high = (int(y.min()), int(y.max())) if y.numel() else (0, 0)
+    if num_classes is not None and (low < 0 or high >= num_classes):
+        raise ValueError(
+            f"Expected targets in [0, {num_classes - 1}] (num_classes={num_classes}), but got values in "
+            f"[{low}, {high}]."
+        )
+    return x, y.long()
+
+
 def check_input_range(x: Tensor, input_check: str = "raise", name: str = "inputs") -> bool:
     """Refuse non-finite inputs; inputs outside [0, 1] raise (``"raise"``), warn (``"warn"``) or pass (``"off"``).
 
@@ -281,8 +309,6 @@ class _RobustnessEvaluation(_Hooks):
         eot_iter: int = 10,
     ) -> None:
         super().__init__()
-        if not isinstance(model, nn.Module):
-            raise TypeError(f"Expected argument `model` to be a torch.nn.Module, but got {type(model).__name__}.")
         if transfer_from is not None and not isinstance(transfer_from, nn.Module):
             raise TypeError(
                 f"Expected argument `transfer_from` to be a torch.nn.Module or None, but got "
@@ -303,10 +329,12 @@ class _RobustnessEvaluation(_Hooks):
         check_key(target_key, "target_key", optional=False)
         check_int(seed, "seed")
         check_bool(keep_flags, "keep_flags")
-        for name, value in (("monotone_tol", monotone_tol), ("pgd_fgsm_tol", pgd_fgsm_tol)):
-            check_finite_float(value, name, minimum=0.0)
-        check_finite_float(large_linf_eps, "large_linf_eps", minimum=0.0)
-        check_finite_float(large_eps_max_accuracy, "large_eps_max_accuracy", minimum=0.0, maximum=1.0)
+        self.sanity_kwargs = {
+            "monotone_tol": monotone_tol, "pgd_fgsm_tol": pgd_fgsm_tol, "large_linf_eps": large_linf_eps,
+            "large_eps_max_accuracy": large_eps_max_accuracy,
+        }  # fmt: skip
+        for name, value in self.sanity_kwargs.items():
+            check_finite_float(value, name, minimum=0.0, maximum=1.0 if name == "large_eps_max_accuracy" else None)
         check_bool(ood, "ood")
         check_int(eot_iter, "eot_iter", minimum=1)
         self.autoattack_eps = check_eps_grid("autoattack_eps", autoattack_eps)
@@ -319,20 +347,9 @@ class _RobustnessEvaluation(_Hooks):
         self.transfer_model = (
             AttackModel(transfer_from, normalize_mean, normalize_std) if transfer_from is not None else None
         )
-        self.num_classes = num_classes
-        self.fgsm_sweep = fgsm_sweep
-        self.autoattack_version = autoattack_version
-        self.input_check = input_check
-        self.input_key = input_key
-        self.target_key = target_key
-        self.seed = seed
-        self.keep_flags = keep_flags
-        self.sanity_kwargs = {
-            "monotone_tol": monotone_tol,
-            "pgd_fgsm_tol": pgd_fgsm_tol,
-            "large_linf_eps": large_linf_eps,
-            "large_eps_max_accuracy": large_eps_max_accuracy,
-        }
+        self.num_classes, self.fgsm_sweep, self.autoattack_version = num_classes, fgsm_sweep, autoattack_version
+        self.input_check, self.input_key, self.target_key = input_check, input_key, target_key
+        self.seed, self.keep_flags = seed, keep_flags
         self.clean_acc = MulticlassAccuracy(num_classes, average="micro")
         self.ece = MulticlassCalibrationError(num_classes, n_bins=n_bins, norm="l1")
         self.nll = MeanMetric()
@@ -346,16 +363,11 @@ class _RobustnessEvaluation(_Hooks):
         self.mi_acc = nn.ModuleDict(
             {self._key(a, e): MulticlassAccuracy(num_classes, average="micro") for a, e in [("mi", 0.0), *self.mi_grid]}
         )
-        self.mi_attacks: list[tuple[float, Any]] = []
-        transfer = self.transfer_model is not None
-        self.grid: list[tuple[str, float]] = [
-            *(("fgsm", e) for e in self.fgsm_eps),
-            *(("pgd", e) for e in self.pgd_eps),
-            *(("pgdl2", e) for e in self.pgdl2_eps),
-            *(("autoattack", e) for e in self.autoattack_eps),
-            *(("transfer_fgsm", e) for e in (self.fgsm_eps if transfer else [])),
-            *(("transfer_pgd", e) for e in (self.pgd_eps if transfer else [])),
-        ]
+        self.mi_attacks: dict[float, Any] = {}
+        grids = {"fgsm": self.fgsm_eps, "pgd": self.pgd_eps, "pgdl2": self.pgdl2_eps, "autoattack": self.autoattack_eps}
+        if self.transfer_model is not None:
+            grids.update(transfer_fgsm=self.fgsm_eps, transfer_pgd=self.pgd_eps)
+        self.grid: list[tuple[str, float]] = [(attack, e) for attack, grid in grids.items() for e in grid]
         if self.grid or self.mi is not None:
             require_torchattacks()  # fail here, with the install line, not in the middle of trainer.test
         self.robust_acc = nn.ModuleDict(
@@ -399,7 +411,7 @@ class _RobustnessEvaluation(_Hooks):
             raise ValueError("Expected a non-empty `pgd_eps` with `mixup_inference`: its EOTPGD runs on that grid.")
         pool = options["pool"]
         if isinstance(pool, DataLoader):
-            batches = [self._unpack(batch) for batch in pool]
+            batches = [unpack_batch(batch, self.input_key, self.target_key, self.num_classes) for batch in pool]
             pool = (torch.cat([x for x, _ in batches]), torch.cat([y for _, y in batches])) if batches else None
         if not isinstance(pool, Sequence) or len(pool) != 2:
             raise ValueError(
@@ -437,34 +449,17 @@ class _RobustnessEvaluation(_Hooks):
     def build_attacks(self) -> AttackSuite:
         """Build the torchattacks objects on the module's current device (called by ``on_test_start``)."""
         self.suite = AttackSuite(
-            self.attack_model,
-            self.device,
-            **self.attack_options,
-            fgsm_sweep=self.fgsm_sweep,
-            autoattack_eps=self.autoattack_eps,
-            autoattack_version=self.autoattack_version,
-            num_classes=self.num_classes,
-            seed=self.seed,
-            transfer_model=self.transfer_model,
-        )
+            self.attack_model, self.device, **self.attack_options, fgsm_sweep=self.fgsm_sweep,
+            autoattack_eps=self.autoattack_eps, autoattack_version=self.autoattack_version,
+            num_classes=self.num_classes, seed=self.seed, transfer_model=self.transfer_model,
+        )  # fmt: skip
         if self.mi is not None:  # the adaptive attack: EOTPGD through the randomised defended prediction
-            ta, steps, rel = (
-                require_torchattacks(),
-                self.attack_options["pgd_steps"],
-                self.attack_options["pgd_rel_step"],
-            )
-            self.mi_attacks = [
-                (
-                    e,
-                    ta.EOTPGD(self.mi, eps=e, alpha=rel * e / steps, steps=steps, eot_iter=self.eot_iter)
-                    if e
-                    else None,
-                )
-                for e in self.pgd_eps
-            ]
-            for _, attack in self.mi_attacks:
-                if attack is not None:
-                    attack.set_device(self.device)
+            ta = require_torchattacks()
+            steps, rel = self.attack_options["pgd_steps"], self.attack_options["pgd_rel_step"]
+            for e in filter(None, self.pgd_eps):  # ε = 0: the clean input
+                attack = ta.EOTPGD(self.mi, eps=e, alpha=rel * e / steps, steps=steps, eot_iter=self.eot_iter)
+                attack.set_device(self.device)
+                self.mi_attacks[e] = attack
         return self.suite
 
     @override
@@ -485,26 +480,8 @@ class _RobustnessEvaluation(_Hooks):
         self.build_attacks()
 
     def _unpack(self, batch: Any) -> tuple[Tensor, Tensor]:
-        try:
-            x, y = batch[self.input_key], batch[self.target_key]
-        except (KeyError, IndexError, TypeError) as err:
-            raise ValueError(
-                f"Expected a batch with inputs at {self.input_key!r} and targets at {self.target_key!r}, but got "
-                f"a {type(batch).__name__} ({err})."
-            ) from err
-        if isinstance(x, Tensor) and x.dtype == torch.uint8:
-            self._uint8_seen = True
-        x = to_unit_inputs(x)
-        if not isinstance(y, Tensor) or y.shape != (x.shape[0],) or y.is_floating_point() or y.is_complex():
-            raise ValueError(f"Expected integer targets of shape ({x.shape[0]},), but got {describe(y)}.")
-        y = y.long()
-        if y.numel():
-            low, high = int(y.min()), int(y.max())
-            if low < 0 or high >= self.num_classes:
-                raise ValueError(
-                    f"Expected targets in [0, {self.num_classes - 1}] (num_classes={self.num_classes}), but got "
-                    f"values in [{low}, {high}]."
-                )
+        x, y = unpack_batch(batch, self.input_key, self.target_key, self.num_classes)
+        self._uint8_seen |= batch[self.input_key].dtype == torch.uint8
         return x, y
 
     def _check_range(self, x: Tensor) -> None:
@@ -542,7 +519,7 @@ class _RobustnessEvaluation(_Hooks):
         if self.suite is None:
             raise RuntimeError("RobustnessEvaluator.test_step ran before on_test_start built the attacks.")
         if dataloader_idx == 1 and self.ood_detection is not None:
-            x = to_unit_inputs(batch if isinstance(batch, Tensor) else batch[self.input_key], "OOD inputs")
+            x = to_unit_inputs(batch if isinstance(batch, Tensor) else _item(batch, self.input_key), "OOD inputs")
             self._check_range(x)
             self.attack_model.sample_shape = tuple(x.shape[1:])
             logits = self._logits(self.attack_model, as_attack_input(x), x.shape[0]).float()
@@ -592,8 +569,8 @@ class _RobustnessEvaluation(_Hooks):
                     self._robust_flags[(attack, eps)].append((predicted == y).cpu())
                 if attack == "pgd" and self.mi is not None:  # crafted on the undefended model: labelled as such
                     self._score_mi("mi_pgd_undefended_gradient", eps, adv, y)
-            for eps, eot in self.mi_attacks:
-                self._score_mi("mi_eotpgd", eps, images if eot is None else eot(images, y), y)
+            for eps in self.pgd_eps if self.mi is not None else ():
+                self._score_mi("mi_eotpgd", eps, self.mi_attacks[eps](images, y) if eps else images, y)
 
     def _score_mi(self, attack: str, eps: float, inputs: Tensor, y: Tensor) -> None:
         self._check_modes()
@@ -798,20 +775,13 @@ def infer_num_classes(model: nn.Module, dataloader: DataLoader, input_key: Batch
         ValueError: if the dataloader is empty, its inputs are unusable, or the model does not return ``(B, C)``
             logits with ``C >= 2``.
     """
-    try:
-        batch = next(iter(dataloader))
-    except StopIteration:
+    batch = next(iter(dataloader), None)
+    if batch is None:
         raise ValueError(
             "Expected a dataloader with at least one batch, but it is empty (the number of classes cannot be read "
             "from the model's output; pass `num_classes` only if the data is not empty)."
-        ) from None
-    try:
-        x = batch[input_key]
-    except (KeyError, IndexError, TypeError) as err:
-        raise ValueError(
-            f"Expected a batch with inputs at {input_key!r}, but got a {type(batch).__name__} ({err})."
-        ) from err
-    x = to_unit_inputs(x)
+        )
+    x = to_unit_inputs(_item(batch, input_key))
     device = next((p.device for p in model.parameters()), torch.device("cpu"))
     with preserved(model), torch.no_grad():
         out = model.eval()(x[:2].to(device))

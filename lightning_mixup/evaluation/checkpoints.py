@@ -78,32 +78,32 @@ def _read_file(path: Path, *, weights_only: bool, map_location: str | torch.devi
 
 def _refusal(path: str, message: str) -> str | None:
     """The message of a weights-only refusal, naming the blocked object and the ways out; ``None``: not one."""
-    unsafe = "`weights_only=False` (`--unsafe-load`) unpickles everything: only for files you trust."
     resave = "re-save the weights as a plain state_dict (`torch.save(model.state_dict(), path)`)"
-    blocked, allowable = _BLOCKED.search(message), _ALLOWABLE.search(message)
+    blocked, allowable, refused = _BLOCKED.search(message), _ALLOWABLE.search(message), _REFUSED.search(message)
     if blocked:
-        return (
-            f"Refused to load {path!r} weights-only: it calls `{blocked.group(1)}`, from the module "
-            f"`{blocked.group(2)}` that torch never allows in a weights-only load (it can run commands): the file "
-            f"is not a plain checkpoint and may be malicious. Nothing in the file was run. Ask its author to "
-            f"{resave}. {unsafe}"
+        what = (
+            f"it calls `{blocked.group(1)}`, from the module `{blocked.group(2)}` that torch never allows in a "
+            "weights-only load (it can run commands): the file is not a plain checkpoint and may be malicious. Nothing "
+            f"in the file was run. Ask its author to {resave}."
         )
-    if allowable:
+    elif allowable:
         name = allowable.group(1) or allowable.group(2)
-        return (
-            f"Refused to load {path!r} weights-only: it holds a `{name}` object, which is not a tensor or plain "
-            "data, and unpickling it could run code. Nothing in the file was run. If you trust the file and "
-            f"`{name}` is harmless, allow it with `torch.serialization.add_safe_globals([{name}])`; better, "
-            f"{resave} or save only plain data as hyper-parameters. {unsafe}"
+        what = (
+            f"it holds a `{name}` object, which is not a tensor or plain data, and unpickling it could run code. "
+            f"Nothing in the file was run. If you trust the file and `{name}` is harmless, allow it with "
+            f"`torch.serialization.add_safe_globals([{name}])`; better, {resave} or save only plain data as "
+            "hyper-parameters."
         )
-    refused = _REFUSED.search(message)
-    if refused:
-        return (
-            f"Refused to load {path!r} weights-only: it needs an object that is not a tensor or plain data "
-            f"({refused.group(0).strip()}). Nothing in the file was run. Better, {resave}; if you trust the file, "
-            f"allow its classes with `torch.serialization.add_safe_globals([...])`. {unsafe}"
+    elif refused:
+        what = (
+            f"it needs an object that is not a tensor or plain data ({refused.group(0).strip()}). Nothing in the file "
+            f"was run. Better, {resave}; if you trust the file, allow its classes with "
+            "`torch.serialization.add_safe_globals([...])`."
         )
-    return None
+    else:
+        return None
+    unsafe = "`weights_only=False` (`--unsafe-load`) unpickles everything: only for files you trust."
+    return f"Refused to load {path!r} weights-only: {what} {unsafe}"
 
 
 def _first_line(err: object) -> str:
@@ -254,9 +254,7 @@ def load_checkpoint(
                 raise ValueError(f"Expected state-dict keys starting with {prefix!r} in {str(path)!r}, but found none.")
         _load_weights(model, state, strict, str(path))
         return model
-    cls = module_class
-    if cls is None:  # unreachable: exactly one of module_class and model was checked above
-        raise TypeError("Expected `module_class`.")
+    cls = cast("type[nn.Module]", module_class)  # not None: exactly one of module_class and model was checked
     name = checkpoint.get(HPARAMS_NAME_KEY) if isinstance(checkpoint, Mapping) else None
     kwargs = constructor_kwargs(cls, hparams, checkpoint_kwargs, name if isinstance(name, str) else None)
     try:
@@ -267,8 +265,7 @@ def load_checkpoint(
             f"Could not build {cls.__name__}(**{kwargs!r}) from {source} in {str(path)!r}: {err}. Give the "
             "missing or corrected constructor arguments as `checkpoint_kwargs`."
         ) from err
-    lightning_checkpoint = isinstance(checkpoint, Mapping) and "state_dict" in checkpoint
-    if lightning_checkpoint:
+    if isinstance(checkpoint, Mapping) and "state_dict" in checkpoint:  # a Lightning checkpoint
         configure = getattr(type(module), "configure_model", None)
         base = next((c for c in type(module).__mro__ if c.__name__ == "LightningModule"), None)
         if configure is not None and base is not None and configure is not getattr(base, "configure_model", None):
@@ -276,16 +273,13 @@ def load_checkpoint(
         hook = getattr(module, "on_load_checkpoint", None)
         if callable(hook):
             hook(checkpoint)
-    if hparams:
-        built = ""
-    else:
-        built = (
-            f" {cls.__name__} was built with "
-            + (f"`checkpoint_kwargs` {dict(checkpoint_kwargs)!r}" if checkpoint_kwargs else "its default arguments")
-            + " because the file saved no hyper-parameters (a plain state_dict): give the arguments it was trained "
-            "with as `checkpoint_kwargs=` (`--init-args`), or load into a built instance with `model=`."
-        )
-    _load_weights(module, state, strict, str(path), built)
+    built = f"`checkpoint_kwargs` {dict(checkpoint_kwargs)!r}" if checkpoint_kwargs else "its default arguments"
+    hint = (
+        f" {cls.__name__} was built with {built} because the file saved no hyper-parameters (a plain state_dict): "
+        "give the arguments it was trained with as `checkpoint_kwargs=` (`--init-args`), or load into a built "
+        "instance with `model=`."
+    )
+    _load_weights(module, state, strict, str(path), "" if hparams else hint)
     return module
 
 

@@ -356,7 +356,7 @@ class _RobustnessEvaluation(_Hooks):
         self.count = SumMetric()
         self.reliability = ReliabilityDiagram(n_bins)
         self.aurc = AURC()
-        self.ood_detection = nn.ModuleDict({s: OODDetection(s) for s in OOD_SCORES}) if ood else None
+        self.ood_detection = nn.ModuleDict({s: OODDetection(cast(Any, s)) for s in OOD_SCORES}) if ood else None
         self.eot_iter = eot_iter
         self.mi = None if mixup_inference is None else self._mixup_inference(mixup_inference)
         self.mi_grid = [(a, e) for a in MI_ATTACKS for e in self.pgd_eps] if self.mi is not None else []
@@ -395,10 +395,12 @@ class _RobustnessEvaluation(_Hooks):
         table = self.mi_acc if attack.startswith("mi") else self.robust_acc
         return cast(MulticlassAccuracy, table[self._key(attack, eps)])
 
+    def _ood(self) -> dict[str, OODDetection]:
+        return {} if self.ood_detection is None else cast("dict[str, OODDetection]", dict(self.ood_detection))
+
     def _metrics(self) -> list[Any]:
-        ood = [] if self.ood_detection is None else self.ood_detection.values()
         fixed = [self.clean_acc, self.ece, self.nll, self.count, self.reliability, self.aurc]
-        return [*fixed, *ood, *self.robust_acc.values(), *self.mi_acc.values()]
+        return [*fixed, *self._ood().values(), *self.robust_acc.values(), *self.mi_acc.values()]
 
     def _mixup_inference(self, options: Mapping[str, Any]) -> MixupInference:
         """The defended model: :class:`MixupInference` around the attacked model, its pool as attack inputs."""
@@ -523,7 +525,7 @@ class _RobustnessEvaluation(_Hooks):
             self._check_range(x)
             self.attack_model.sample_shape = tuple(x.shape[1:])
             logits = self._logits(self.attack_model, as_attack_input(x), x.shape[0]).float()
-            for metric in self.ood_detection.values():
+            for metric in self._ood().values():
                 metric.update(logits, torch.ones(x.shape[0], dtype=torch.bool, device=logits.device))
             return
         x, y = self._unpack(batch)
@@ -550,7 +552,7 @@ class _RobustnessEvaluation(_Hooks):
         self.nll.update(F.cross_entropy(logits, y, reduction="none"))
         self.count.update(float(y.shape[0]))
         self.aurc.update(logits, y)
-        for metric in () if self.ood_detection is None else self.ood_detection.values():
+        for metric in self._ood().values():
             metric.update(logits, torch.zeros_like(y, dtype=torch.bool))
         if self.keep_flags:
             self._clean_flags.append((logits.argmax(dim=1) == y).cpu())
@@ -627,7 +629,7 @@ class _RobustnessEvaluation(_Hooks):
             sanity=checks,
             config=self.config(),
             aurc=float(self.aurc.compute()),
-            ood=None if self.ood_detection is None else {k: m.compute() for k, m in self.ood_detection.items()},
+            ood=None if self.ood_detection is None else {k: m.compute() for k, m in self._ood().items()},
             mixup_inference=mi,
             clean_correct=torch.cat(self._clean_flags) if single and self._clean_flags else None,
             confidence=torch.cat(self._confidences) if single and self._confidences else None,

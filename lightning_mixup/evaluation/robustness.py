@@ -474,12 +474,11 @@ class _RobustnessEvaluation(_Hooks):
             )
         self._reset_run_state()
         self.result = None
-        self._buffer_snapshot = {
-            prefix + name: b.detach().clone()
-            for prefix, module in self._watched().items()
-            for name, b in module.named_buffers()
-        }
+        self._buffer_snapshot = {name: b.detach().clone() for name, b in self._watched_buffers().items()}
         self.build_attacks()
+
+    def _watched_buffers(self) -> dict[str, Tensor]:
+        return {prefix + n: b for prefix, module in self._watched().items() for n, b in module.named_buffers()}
 
     def _unpack(self, batch: Any) -> tuple[Tensor, Tensor]:
         x, y = unpack_batch(batch, self.input_key, self.target_key, self.num_classes)
@@ -594,14 +593,8 @@ class _RobustnessEvaluation(_Hooks):
         checks = run_sanity_checks(
             clean, robust, num_examples=num_examples, input_dim=self._input_dim, **self.sanity_kwargs
         )
-        watched = self._watched()
-        changed = [
-            prefix + name
-            for prefix, module in watched.items()
-            for name, b in module.named_buffers()
-            if prefix + name in self._buffer_snapshot
-            and not torch.equal(b.detach(), self._buffer_snapshot[prefix + name].to(b.device))
-        ]
+        snapshot = self._buffer_snapshot  # a buffer registered during the run is not compared
+        changed = [n for n, b in self._watched_buffers().items() if not torch.equal(b, snapshot.get(n, b).to(b.device))]
         training = sorted(self._train_mode_modules)
         for name, failed, if_passed, if_failed, doc in (  # each failure makes every cell untrustworthy
             ("buffers_unchanged", bool(changed), "no buffer changed", f"changed: {changed[:5]}", "buffers"),
@@ -613,7 +606,11 @@ class _RobustnessEvaluation(_Hooks):
             detail = if_failed if failed else if_passed
             checks.append(SanityCheck(name, not failed, detail, doc, tuple(self.grid) if failed else ()))
         warn_failed([c for c in checks if c.doc not in ("train-mode", "probabilities")])  # those warned already
-        single = self.trainer.world_size == 1 and self.keep_flags
+        single = self.trainer.world_size == 1 and self.keep_flags and bool(self._clean_flags)
+
+        def flags(batches: list[Tensor]) -> Tensor | None:
+            return torch.cat(batches) if single else None
+
         mi = None
         if self.mi is not None:
             curves = {a: {e: float(self._robust_metric(a, e).compute()) for e in self.pgd_eps} for a in MI_ATTACKS}
@@ -631,13 +628,11 @@ class _RobustnessEvaluation(_Hooks):
             aurc=float(self.aurc.compute()),
             ood=None if self.ood_detection is None else {k: m.compute() for k, m in self._ood().items()},
             mixup_inference=mi,
-            clean_correct=torch.cat(self._clean_flags) if single and self._clean_flags else None,
-            confidence=torch.cat(self._confidences) if single and self._confidences else None,
-            robust_correct=(
-                {a: {e: torch.cat(self._robust_flags[(a, e)]) for e in curve} for a, curve in robust.items()}
-                if single and self._clean_flags
-                else None
-            ),
+            clean_correct=flags(self._clean_flags),
+            confidence=flags(self._confidences),
+            robust_correct={a: {e: torch.cat(self._robust_flags[(a, e)]) for e in c} for a, c in robust.items()}
+            if single
+            else None,
         )
         self.log_dict(self._log_values(self.result), sync_dist=False)
         for metric in self._metrics():

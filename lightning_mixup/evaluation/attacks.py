@@ -348,7 +348,7 @@ def build_autoattack(
     """
     ta = require_torchattacks()
     check_choice(version, "autoattack_version", AUTOATTACK_VERSIONS)
-    with _quiet_construction():
+    with contextlib.redirect_stdout(io.StringIO()):  # torchattacks' device print
         components = _autoattack_components(ta, model, eps, num_classes=num_classes, version=version, seed=seed)
     components = [c for c in components if _autoattack_runnable(c, num_classes)]
     attack = components[0] if len(components) == 1 else ta.MultiAttack(components)
@@ -373,13 +373,6 @@ def _autoattack_components(ta: Any, model: nn.Module, eps: float, *, num_classes
     # torchattacks' own lists of components and settings, read from its AutoAttack
     reference = ta.AutoAttack(model, norm="Linf", eps=eps, version=version, n_classes=num_classes, seed=seed)
     return list(reference._autoattack.attacks)
-
-
-@contextmanager
-def _quiet_construction() -> Iterator[None]:
-    """Silence torchattacks' print when a model has no parameters to read the device from (it is set after)."""
-    with contextlib.redirect_stdout(io.StringIO()):
-        yield
 
 
 def _component_name(attack: Any) -> str:
@@ -533,7 +526,7 @@ class AttackSuite:
             raise ValueError("Expected `num_classes` with `autoattack_eps`.")
         ta = require_torchattacks()
         pgd = {key: options[f"pgd_{key}"] for key in ("steps", "rel_step", "restarts", "clean_start")}
-        with _quiet_construction():
+        with contextlib.redirect_stdout(io.StringIO()):  # torchattacks' device print
             self.fgsm = self._fgsm_attacks(ta, model)
             self.pgd = [(float(e), _pgd_runs(ta, model, e, norm="Linf", **pgd)) for e in pgd_eps]
             self.pgdl2 = [(float(e), _pgd_runs(ta, model, e, norm="L2", **pgd)) for e in pgdl2_eps]

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
 from typing_extensions import override
 
 from lightning_mixup._checks import check_int
@@ -31,7 +31,7 @@ from lightning_mixup.evaluation.attacks import (
     seeded_rng,
 )
 from lightning_mixup.evaluation.results import format_eps
-from lightning_mixup.evaluation.robustness import BatchKey, to_unit_inputs
+from lightning_mixup.evaluation.robustness import BatchKey, check_input_range, preserved, unpack_batch
 
 
 class RobustnessCallback(Callback):
@@ -101,8 +101,7 @@ class RobustnessCallback(Callback):
         )  # fmt: skip
         if not any(self.attack_options[name] for name in ("fgsm_eps", "pgd_eps", "pgdl2_eps")):
             raise ValueError("Expected at least one ε in `fgsm_eps`, `pgd_eps` or `pgdl2_eps`, but all are empty.")
-        if (normalize_mean is None) != (normalize_std is None):
-            raise ValueError("Expected both `normalize_mean` and `normalize_std`, or neither.")
+        AttackModel(nn.Identity(), normalize_mean, normalize_std)  # checks the normalisation now, not in fit
         check_int(seed, "seed")
         require_torchattacks()
         self.every_n_epochs = every_n_epochs
@@ -142,20 +141,9 @@ class RobustnessCallback(Callback):
         for i, batch in enumerate(loader):
             if i >= self.max_batches:
                 break
-            x, y = batch[self.input_key], batch[self.target_key]
-            if not isinstance(x, Tensor) or not isinstance(y, Tensor):
-                raise ValueError(
-                    f"Expected tensors at batch[{self.input_key!r}] and batch[{self.target_key!r}], but got "
-                    f"{type(x).__name__} and {type(y).__name__}."
-                )
-            x = to_unit_inputs(x, "validation inputs")
-            low, high = float(x.min()), float(x.max())
-            if low < -1e-6 or high > 1 + 1e-6:
-                raise ValueError(
-                    f"Expected validation inputs in [0, 1], but got values in [{low:.4g}, {high:.4g}]. torchattacks "
-                    "clamps to [0, 1]; see section 'input-range' of `lightning_mixup.evaluation.sanity`."
-                )
-            subset.append((x.detach().cpu().clone(), y.detach().cpu().clone().long()))
+            x, y = unpack_batch(batch, self.input_key, self.target_key)
+            check_input_range(x, "raise", "validation inputs")
+            subset.append((x.detach().cpu().clone(), y.detach().cpu().clone()))
         return subset
 
     @override
@@ -186,12 +174,11 @@ class RobustnessCallback(Callback):
             self._subset = self._take_subset(trainer)
         counts: dict[str, Tensor] = {}
         device = pl_module.device
-        modes = {module: module.training for module in self._model.modules()}
-        # eval() on the wrapper, not only on pl_module: torchattacks restores train mode after each attack when the
-        # module it was given (the wrapper) reports `training=True`
-        self._model.eval()
         total = torch.zeros((), device=device)
-        try:
+        with preserved(self._model):
+            # eval() on the wrapper, not only on pl_module: torchattacks restores train mode after each attack when
+            # the module it was given (the wrapper) reports `training=True`
+            self._model.eval()
             for index, (x_cpu, y_cpu) in enumerate(self._subset):
                 x, y = x_cpu.to(device), y_cpu.to(device)
                 self._model.sample_shape = tuple(x.shape[1:])
@@ -206,9 +193,6 @@ class RobustnessCallback(Callback):
                             correct = (self._model(adv).argmax(dim=1) == y).sum()
                         key = f"{attack}_acc@{format_eps(eps)}"
                         counts[key] = counts.get(key, torch.zeros((), device=device)) + correct
-        finally:
-            for module, mode in modes.items():
-                module.training = mode
         total = trainer.strategy.reduce(total.float(), reduce_op="sum")
         values: dict[str, float] = {"epoch": float(trainer.current_epoch)}
         for key, count in counts.items():

@@ -40,7 +40,11 @@ from torch import Tensor, nn
 HPARAMS_KEY = "hyper_parameters"  # LightningModule.CHECKPOINT_HYPER_PARAMS_KEY
 HPARAMS_NAME_KEY = "hparams_name"  # LightningModule.CHECKPOINT_HYPER_PARAMS_NAME
 CLI_KEYS = ("_instantiator", "_class_path")
-_UNSUPPORTED = re.compile(r"Unsupported (?:global: GLOBAL|class) ([\w.]+)")
+# torch's weights-only unpickler: a global outside its allow-list, a global of a module it always blocks (sys, os,
+# posix, nt), a call or an object build of anything else (wordings of torch 2.4 to 2.13)
+_ALLOWABLE = re.compile(r"GLOBAL ([\w.]+) was not an allowed global|Unsupported class ([\w.]+)")
+_BLOCKED = re.compile(r"unsupported GLOBAL ([\w.]+) whose module ([\w.]+) is blocked", re.IGNORECASE)
+_REFUSED = re.compile(r"Trying to call reduce for unrecognized function[^\n]*|Can only [^\n]*allowlisted[^\n]*")
 _ZIP_MAGIC = b"PK\x03\x04"
 _PICKLE_PROTO = b"\x80"
 
@@ -64,29 +68,45 @@ def _read_file(path: Path, *, weights_only: bool, map_location: str | torch.devi
         )
     try:
         return torch.load(path, map_location=map_location, weights_only=weights_only)
-    except pickle.UnpicklingError as err:
-        found = _UNSUPPORTED.search(str(err))
-        if weights_only and found:
-            raise ValueError(
-                f"Refused to load {str(path)!r} weights-only: it holds a `{found.group(1)}` object, which is not a "
-                "tensor or plain data, and unpickling it could run code. Nothing in the file was run. If you trust "
-                f"the file and `{found.group(1)}` is harmless, allow it with "
-                f"`torch.serialization.add_safe_globals([{found.group(1)}])`; better, re-save the weights as a plain "
-                "state_dict (`torch.save(model.state_dict(), path)`) or save only plain data as hyper-parameters. "
-                "`weights_only=False` (`--unsafe-load`) unpickles everything: only for files you trust."
-            ) from err
+    except (pickle.UnpicklingError, RuntimeError, EOFError, OSError) as err:
+        refused = weights_only and isinstance(err, pickle.UnpicklingError) and _refusal(str(path), str(err))
         raise ValueError(
-            f"Could not read {str(path)!r} as a PyTorch checkpoint (corrupted or truncated?): "
-            f"{_first_line(err)}"
-        ) from err
-    except (RuntimeError, EOFError, OSError) as err:
-        raise ValueError(
-            f"Could not read {str(path)!r} as a PyTorch checkpoint (corrupted or truncated?): "
+            refused or f"Could not read {str(path)!r} as a PyTorch checkpoint (corrupted or truncated?): "
             f"{_first_line(err) or type(err).__name__}"
         ) from err
 
 
-def _first_line(err: BaseException) -> str:
+def _refusal(path: str, message: str) -> str | None:
+    """The message of a weights-only refusal, naming the blocked object and the ways out; ``None``: not one."""
+    resave = "re-save the weights as a plain state_dict (`torch.save(model.state_dict(), path)`)"
+    blocked, allowable, refused = _BLOCKED.search(message), _ALLOWABLE.search(message), _REFUSED.search(message)
+    if blocked:
+        what = (
+            f"it calls `{blocked.group(1)}`, from the module `{blocked.group(2)}` that torch never allows in a "
+            "weights-only load (it can run commands): the file is not a plain checkpoint and may be malicious. Nothing "
+            f"in the file was run. Ask its author to {resave}."
+        )
+    elif allowable:
+        name = allowable.group(1) or allowable.group(2)
+        what = (
+            f"it holds a `{name}` object, which is not a tensor or plain data, and unpickling it could run code. "
+            f"Nothing in the file was run. If you trust the file and `{name}` is harmless, allow it with "
+            f"`torch.serialization.add_safe_globals([{name}])`; better, {resave} or save only plain data as "
+            "hyper-parameters."
+        )
+    elif refused:
+        what = (
+            f"it needs an object that is not a tensor or plain data ({refused.group(0).strip()}). Nothing in the file "
+            f"was run. Better, {resave}; if you trust the file, allow its classes with "
+            "`torch.serialization.add_safe_globals([...])`."
+        )
+    else:
+        return None
+    unsafe = "`weights_only=False` (`--unsafe-load`) unpickles everything: only for files you trust."
+    return f"Refused to load {path!r} weights-only: {what} {unsafe}"
+
+
+def _first_line(err: object) -> str:
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     return lines[0] if lines else ""
 
@@ -234,9 +254,7 @@ def load_checkpoint(
                 raise ValueError(f"Expected state-dict keys starting with {prefix!r} in {str(path)!r}, but found none.")
         _load_weights(model, state, strict, str(path))
         return model
-    cls = module_class
-    if cls is None:  # unreachable: exactly one of module_class and model was checked above
-        raise TypeError("Expected `module_class`.")
+    cls = cast("type[nn.Module]", module_class)  # not None: exactly one of module_class and model was checked
     name = checkpoint.get(HPARAMS_NAME_KEY) if isinstance(checkpoint, Mapping) else None
     kwargs = constructor_kwargs(cls, hparams, checkpoint_kwargs, name if isinstance(name, str) else None)
     try:
@@ -247,8 +265,7 @@ def load_checkpoint(
             f"Could not build {cls.__name__}(**{kwargs!r}) from {source} in {str(path)!r}: {err}. Give the "
             "missing or corrected constructor arguments as `checkpoint_kwargs`."
         ) from err
-    lightning_checkpoint = isinstance(checkpoint, Mapping) and "state_dict" in checkpoint
-    if lightning_checkpoint:
+    if isinstance(checkpoint, Mapping) and "state_dict" in checkpoint:  # a Lightning checkpoint
         configure = getattr(type(module), "configure_model", None)
         base = next((c for c in type(module).__mro__ if c.__name__ == "LightningModule"), None)
         if configure is not None and base is not None and configure is not getattr(base, "configure_model", None):
@@ -256,15 +273,21 @@ def load_checkpoint(
         hook = getattr(module, "on_load_checkpoint", None)
         if callable(hook):
             hook(checkpoint)
-    _load_weights(module, state, strict, str(path))
+    built = f"`checkpoint_kwargs` {dict(checkpoint_kwargs)!r}" if checkpoint_kwargs else "its default arguments"
+    hint = (
+        f" {cls.__name__} was built with {built} because the file saved no hyper-parameters (a plain state_dict): "
+        "give the arguments it was trained with as `checkpoint_kwargs=` (`--init-args`), or load into a built "
+        "instance with `model=`."
+    )
+    _load_weights(module, state, strict, str(path), "" if hparams else hint)
     return module
 
 
-def _load_weights(module: nn.Module, state: Mapping[str, Tensor], strict: bool, path: str) -> None:
+def _load_weights(module: nn.Module, state: Mapping[str, Tensor], strict: bool, path: str, hint: str = "") -> None:
     try:
         module.load_state_dict(state, strict=strict)
     except RuntimeError as err:
-        details = "; ".join(line.strip() for line in str(err).splitlines()[1:] if line.strip())
+        details = "; ".join(line.strip() for line in str(err).splitlines()[1:] if line.strip()) or _first_line(err)
         raise ValueError(
-            f"The weights in {path!r} do not fit {type(module).__name__}: {details or _first_line(err)}"
+            f"The weights in {path!r} do not fit {type(module).__name__}: {details.rstrip('.')}.{hint}"
         ) from err

@@ -14,10 +14,13 @@ References:
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from torch import Tensor
+
+from lightning_mixup.evaluation.uncertainty import OODResult
 
 
 def format_eps(eps: float) -> str:
@@ -119,6 +122,47 @@ class ReliabilityBins:
 
 
 @dataclass
+class MixupInferenceResult:
+    """Mixup inference (Pang et al. 2020) of one classifier: its defended accuracy, clean and adaptively attacked.
+
+    Attributes:
+        clean_accuracy: accuracy of the defended (randomised) prediction on clean inputs.
+        eotpgd: ``{ε: accuracy}`` under torchattacks' ``EOTPGD`` through the defended prediction (the adaptive
+            attack: the number that evaluates the defence).
+        pgd_undefended_gradient: ``{ε: accuracy}`` of the defence on PGD examples crafted on the *undefended* model
+            (a transfer setting, weaker by design: never report it alone).
+    """
+
+    clean_accuracy: float
+    eotpgd: dict[float, float]
+    pgd_undefended_gradient: dict[float, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict; ε keys are :func:`format_eps` strings."""
+        curves = {"eotpgd": self.eotpgd, "pgd_undefended_gradient": self.pgd_undefended_gradient}
+        return {"clean_accuracy": self.clean_accuracy, **_json_curves(curves)}
+
+
+@dataclass
+class RegressionResult:
+    """RMSE and, for a model that predicts a variance, Gaussian NLL (as ``uncertainty.regression_metrics``).
+
+    Attributes:
+        num_examples: examples evaluated.
+        rmse: root mean squared error over all target elements.
+        nll: mean Gaussian negative log-likelihood, or ``None`` when the model returns only a mean.
+    """
+
+    num_examples: int
+    rmse: float
+    nll: float | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-serialisable dict."""
+        return asdict(self)
+
+
+@dataclass
 class RobustnessResult:
     """Clean accuracy, calibration and robust accuracy of one classifier on one dataset.
 
@@ -137,6 +181,9 @@ class RobustnessResult:
         clean_correct: per-example correctness ``(N,)`` bool, in dataloader order; ``None`` on several devices.
         robust_correct: ``{attack: {ε: (N,) bool}}``, likewise.
         confidence: per-example top-1 softmax confidence ``(N,)`` on clean inputs; ``None`` on several devices.
+        aurc: area under the risk-coverage curve of the clean predictions (max-softmax confidence; lower is better).
+        ood: ``{"msp": OODResult, "entropy": OODResult}`` (AUROC, FPR at 95 % TPR) against the OOD set, or ``None``.
+        mixup_inference: the mixup-inference numbers (:class:`MixupInferenceResult`), or ``None``.
     """
 
     num_examples: int
@@ -150,6 +197,9 @@ class RobustnessResult:
     clean_correct: Tensor | None = None
     robust_correct: dict[str, dict[float, Tensor]] | None = None
     confidence: Tensor | None = None
+    aurc: float | None = None
+    ood: dict[str, OODResult] | None = None
+    mixup_inference: MixupInferenceResult | None = None
 
     @property
     def passed(self) -> bool:
@@ -203,33 +253,27 @@ class RobustnessResult:
         Args:
             include_flags: also include the per-example flags and confidences (as lists).
         """
-        out: dict[str, Any] = {
+        flags = {
+            "clean_correct": None if self.clean_correct is None else self.clean_correct.tolist(),
+            "confidence": None if self.confidence is None else self.confidence.tolist(),
+            "robust_correct": None if self.robust_correct is None else _json_curves(self.robust_correct),
+        }
+        return {
             "num_examples": self.num_examples,
             "clean_accuracy": self.clean_accuracy,
             "ece": self.ece,
             "nll": self.nll,
-            "robust_accuracy": {
-                attack: {format_eps(e): acc for e, acc in sorted(curve.items())}
-                for attack, curve in self.robust_accuracy.items()
-            },
+            "robust_accuracy": _json_curves(self.robust_accuracy),
             "reliability": self.reliability.to_dict(),
             "sanity": [check.to_dict() for check in self.sanity],
             "passed": self.passed,
             "failed_cells": {attack: [format_eps(e) for e in eps] for attack, eps in self.failed_cells.items()},
             "config": self.config,
+            "aurc": self.aurc,
+            "ood": None if self.ood is None else {score: ood.to_dict() for score, ood in self.ood.items()},
+            "mixup_inference": None if self.mixup_inference is None else self.mixup_inference.to_dict(),
+            **(flags if include_flags else {}),
         }
-        if include_flags:
-            out["clean_correct"] = None if self.clean_correct is None else self.clean_correct.tolist()
-            out["confidence"] = None if self.confidence is None else self.confidence.tolist()
-            out["robust_correct"] = (
-                None
-                if self.robust_correct is None
-                else {
-                    attack: {format_eps(e): flags.tolist() for e, flags in sorted(curve.items())}
-                    for attack, curve in self.robust_correct.items()
-                }
-            )
-        return out
 
     def summary(self) -> str:
         """A short summary: one row per attack, one entry per ε; a cell that failed a sanity check ends in ``(!)``."""
@@ -244,9 +288,30 @@ class RobustnessResult:
                 for e, acc in sorted(curve.items())
             )
             lines.append(f"{attack}: {cells}")
+        if self.aurc is not None:
+            lines.append(f"AURC {self.aurc:.4f}")
+        for score, ood in (self.ood or {}).items():
+            lines.append(f"OOD ({score}): AUROC {ood.auroc:.4f}, FPR@95%TPR {ood.fpr_at_95_tpr:.4f}")
+        if self.mixup_inference is not None:
+            mi = self.mixup_inference
+            lines.append(f"mixup inference: clean {mi.clean_accuracy:.4f}")
+            for name, curve in (
+                ("EOTPGD, adaptive", mi.eotpgd),
+                ("PGD, undefended gradient", mi.pgd_undefended_gradient),
+            ):
+                cells = ", ".join(f"ε={format_eps(e)}: {a:.4f}" for e, a in sorted(curve.items()))
+                lines.append(f"  {name}: {cells}")
         failed = self.failed_checks
         lines.append("sanity checks: all passed" if not failed else f"sanity checks FAILED: {[c.name for c in failed]}")
         return "\n".join(lines)
+
+
+def _json_curves(curves: Mapping[str, Mapping[float, Any]]) -> dict[str, dict[str, Any]]:
+    """``{attack: {ε: value}}`` with :func:`format_eps` keys, sorted by ε; tensors as lists."""
+    return {
+        attack: {format_eps(e): v.tolist() if isinstance(v, Tensor) else v for e, v in sorted(curve.items())}
+        for attack, curve in curves.items()
+    }
 
 
 def _finite_or_none(value: float) -> float | None:

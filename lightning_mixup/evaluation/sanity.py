@@ -169,74 +169,52 @@ def run_sanity_checks(
     """
     checks: list[SanityCheck] = []
     one_example = 1.0 / max(num_examples, 1)
-    exact_tol = 0.5 * one_example
     monotone_tol = max(monotone_tol, one_example + 1e-6)  # float32 metric values
     pgd_fgsm_tol = max(pgd_fgsm_tol, one_example + 1e-6)
     for attack, curve in robust_accuracy.items():
-        every = tuple((attack, e) for e in sorted(curve))
-        if 0.0 in curve:
-            acc0 = curve[0.0]
-            ok = abs(acc0 - clean_accuracy) <= exact_tol
-            detail = f"accuracy at ε=0 {acc0:.4f} vs clean {clean_accuracy:.4f}"
-            checks.append(SanityCheck(f"eps0_is_clean[{attack}]", ok, detail, "eps-zero", () if ok else every))
-        else:
-            checks.append(SanityCheck(f"eps0_is_clean[{attack}]", None, "ε=0 not in the grid", "eps-zero"))
         eps = sorted(curve)
-        rises = [(a, b, curve[b] - curve[a]) for a, b in itertools.pairwise(eps) if curve[b] - curve[a] > monotone_tol]
-        if len(eps) < 2:
-            checks.append(SanityCheck(f"monotone_in_eps[{attack}]", None, "fewer than two ε", "monotone"))
+        name, ok = f"eps0_is_clean[{attack}]", abs(curve.get(0.0, math.nan) - clean_accuracy) <= 0.5 * one_example
+        if 0.0 not in curve:
+            checks.append(SanityCheck(name, None, "ε=0 not in the grid", "eps-zero"))
         else:
-            detail = (
-                "accuracy non-increasing in ε"
-                if not rises
-                else "; ".join(f"ε {format_eps(a)}→{format_eps(b)}: +{d:.4f}" for a, b, d in rises)
-            )
-            cells = tuple((attack, b) for _, b, _ in rises)
-            checks.append(
-                SanityCheck(
-                    f"monotone_in_eps[{attack}]", not rises, f"{detail} (tol {monotone_tol:.4g})", "monotone", cells
-                )
-            )
+            detail = f"accuracy at ε=0 {curve[0.0]:.4f} vs clean {clean_accuracy:.4f}"
+            checks.append(SanityCheck(name, ok, detail, "eps-zero", () if ok else tuple((attack, e) for e in eps)))
+        rises = [(a, b, curve[b] - curve[a]) for a, b in itertools.pairwise(eps) if curve[b] - curve[a] > monotone_tol]
+        detail = "; ".join(f"ε {format_eps(a)}→{format_eps(b)}: +{d:.4f}" for a, b, d in rises)
+        detail = f"{detail or 'accuracy non-increasing in ε'} (tol {monotone_tol:.4g})"
+        cells = tuple((attack, b) for _, b, _ in rises)
+        applies = len(eps) >= 2
+        checks.append(
+            SanityCheck(f"monotone_in_eps[{attack}]", not rises if applies else None,
+                        detail if applies else "fewer than two ε", "monotone", cells)
+        )  # fmt: skip
     for name, strong_name, weak_name in STRENGTH_ORDER:
         strong, weak = robust_accuracy.get(strong_name), robust_accuracy.get(weak_name)
         if strong is None or weak is None:
             continue
         doc = "transfer-stronger" if weak_name.startswith("transfer_") else "pgd-weaker"
         common = sorted(set(strong) & set(weak) - {0.0})
-        if not common:
-            checks.append(SanityCheck(name, None, "no common ε > 0", doc))
-            continue
         worse = [(e, strong[e], weak[e]) for e in common if strong[e] - weak[e] > pgd_fgsm_tol]
         label_strong, label_weak = strong_name.replace("_", " "), weak_name.replace("_", " ")
-        detail = (
-            f"{label_strong} ≤ {label_weak} + {pgd_fgsm_tol:.4g} at ε {[format_eps(e) for e in common]}"
-            if not worse
-            else "; ".join(f"ε={format_eps(e)}: {label_strong} {s:.4f} > {label_weak} {w:.4f}" for e, s, w in worse)
-        )
+        detail = "; ".join(f"ε={format_eps(e)}: {label_strong} {s:.4f} > {label_weak} {w:.4f}" for e, s, w in worse)
+        detail = detail or f"{label_strong} ≤ {label_weak} + {pgd_fgsm_tol:.4g} at ε {[format_eps(e) for e in common]}"
         cells = tuple((strong_name, e) for e, _, _ in worse)
-        checks.append(SanityCheck(name, not worse, detail, doc, cells))
+        checks.append(SanityCheck(name, not worse if common else None, detail if common else "no common ε > 0", doc,
+                                  cells))  # fmt: skip
     for attack in ITERATIVE_ATTACKS:
         iterative = robust_accuracy.get(attack)
         if iterative is None:
             continue
         threshold = large_linf_eps if attack != "pgdl2" else (0.5 * math.sqrt(input_dim) if input_dim else math.inf)
         large = [e for e in iterative if e >= threshold]
-        if not large:
-            checks.append(
-                SanityCheck(f"large_eps_near_zero[{attack}]", None, f"no ε ≥ {threshold:.4g} in the grid", "large-eps")
-            )
-            continue
-        worst = max(iterative[e] for e in large)
+        worst = max((iterative[e] for e in large), default=math.nan)
         ok = worst <= large_eps_max_accuracy
+        detail = f"max accuracy {worst:.4f} at ε ≥ {threshold:.4g} (must be ≤ {large_eps_max_accuracy})"
+        cells = () if ok or not large else tuple((attack, e) for e in sorted(iterative))  # the attack is not working
         checks.append(
-            SanityCheck(
-                f"large_eps_near_zero[{attack}]",
-                ok,
-                f"max accuracy {worst:.4f} at ε ≥ {threshold:.4g} (must be ≤ {large_eps_max_accuracy})",
-                "large-eps",
-                () if ok else tuple((attack, e) for e in sorted(iterative)),  # the attack is not working: all its cells
-            )
-        )
+            SanityCheck(f"large_eps_near_zero[{attack}]", ok if large else None,
+                        detail if large else f"no ε ≥ {threshold:.4g} in the grid", "large-eps", cells)
+        )  # fmt: skip
     return checks
 
 

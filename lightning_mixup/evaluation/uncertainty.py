@@ -352,7 +352,7 @@ class OODDetection(Metric):
 
     def compute(self) -> OODResult:
         """The :class:`OODResult` of everything seen (needs at least one ID and one OOD sample)."""
-        if not self.scores:
+        if isinstance(self.scores, list) and not self.scores:  # a tensor once synchronised (DDP)
             raise ValueError("Expected at least one call of `update` before `compute`, but got none.")
         scores, is_ood = dim_zero_cat(self.scores), dim_zero_cat(self.is_ood)
         if is_ood.all() or not is_ood.any():
@@ -502,7 +502,7 @@ class AURC(Metric):
 
     def compute(self) -> Tensor:
         """The AURC of everything seen."""
-        if not self.confidence:
+        if isinstance(self.confidence, list) and not self.confidence:  # a tensor once synchronised (DDP)
             raise ValueError("Expected at least one call of `update` before `compute`, but got none.")
         return _selective_risk(dim_zero_cat(self.confidence), dim_zero_cat(self.errors)).mean()
 

@@ -143,7 +143,7 @@ CASES: dict[str, tuple[Callable[[Any], dict[str, Any]], type[Exception], str]] =
     ),
     # the Trainer and the options
     "trainer is not a Trainer": (
-        lambda _: {"trainer": "cpu"}, TypeError, "Expected argument `trainer` to be a lightning.pytorch.Trainer",
+        lambda _: {"trainer": "cpu"}, TypeError, "`trainer` to be a lightning.pytorch or pytorch_lightning Trainer",
     ),
     "trainer_kwargs is not a dict": (
         lambda _: {"trainer_kwargs": ["cpu"]}, TypeError, "Expected argument `trainer_kwargs` to be a dict",

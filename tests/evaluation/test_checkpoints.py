@@ -1,6 +1,7 @@
 """Safe checkpoint loading: a malicious pickle never runs, whatever Lightning's version; plain state_dicts load."""
 
 import builtins
+import os
 from pathlib import Path
 
 import lightning.pytorch as pl
@@ -87,6 +88,58 @@ def test_malicious_checkpoint_never_runs_its_payload(trained, tmp_path, where, c
     assert exit_info.value.code == 2
     assert "Refused to load" in capsys.readouterr().err
     assert not marker.exists()
+
+
+class MakeDir:
+    """Unpickling this calls ``os.mkdir`` (a harmless stand-in for ``os.system``): torch blocks its module."""
+
+    def __init__(self, target: Path) -> None:
+        self.target = target
+
+    def __reduce__(self):
+        return os.mkdir, (str(self.target),)
+
+
+def test_blocked_global_is_named_and_its_payload_never_runs(trained, tmp_path):
+    module, _ = trained
+    target = tmp_path / "made_by_the_payload"
+    path = tmp_path / "evil.ckpt"
+    torch.save({"state_dict": module.state_dict(), "hyper_parameters": {"hidden": 6, "x": MakeDir(target)}}, path)
+    torch.load(path, weights_only=False)  # the control: a full unpickling runs the payload
+    assert target.is_dir()
+    target.rmdir()
+
+    blocked = os.mkdir.__module__  # posix (nt on Windows): a module torch's weights-only unpickler always blocks
+    message = (
+        rf"Refused to load .*evil\.ckpt.* weights-only: it calls `{blocked}\.mkdir`, from the module `{blocked}` "
+        r"that torch never allows .*may be malicious\. Nothing in the file was run\. .*state_dict.*weights_only=False"
+    )
+    with pytest.raises(ValueError, match=message) as error:
+        load_checkpoint(path, TinyLitClassifier)
+    assert "corrupted" not in str(error.value)
+    with pytest.raises(ValueError, match=message):
+        evaluate_robustness(str(path), loader(*make_images(8)), checkpoint_class=TinyLitClassifier, **GRID)
+    assert not target.exists()
+
+
+def test_plain_state_dict_built_with_defaults_says_so(trained, tmp_path):
+    module, _ = trained  # hidden=6; TinyLitClassifier's default is 8
+    path = tmp_path / "weights.pt"
+    torch.save(module.state_dict(), path)
+    with pytest.raises(
+        ValueError,
+        match=r"do not fit TinyLitClassifier: size mismatch.*\. TinyLitClassifier was built with its default "
+        r"arguments because the file saved no hyper-parameters \(a plain state_dict\): .*`checkpoint_kwargs=` "
+        r"\(`--init-args`\), or .*`model=`",
+    ):
+        load_checkpoint(path, TinyLitClassifier)
+    with pytest.raises(ValueError, match=r"built with `checkpoint_kwargs` \{'hidden': 5\} because the file saved no"):
+        load_checkpoint(path, TinyLitClassifier, checkpoint_kwargs={"hidden": 5})
+    with pytest.raises(ValueError, match=r"do not fit TinyLitClassifier: size mismatch") as error:  # saved hparams
+        load_checkpoint(trained[1], TinyLitClassifier, checkpoint_kwargs={"hidden": 7})
+    assert "built with" not in str(error.value) and ".." not in str(error.value)
+    loaded = load_checkpoint(path, model=TinyLitClassifier(hidden=6))
+    assert torch.equal(loaded.net[1].weight, module.net[1].weight)
 
 
 def test_lightning_checkpoint_is_rebuilt_from_its_hyperparameters(trained):

@@ -166,14 +166,13 @@ TRAINING_MODULES = (
     "lightning_mixup.policy",
     "lightning_mixup.functional",
     "lightning_mixup.metrics",
-    "lightning_mixup._buffers",
     "lightning_mixup._batch",
-    "lightning_mixup._compat",
     "lightning_mixup.gan",
     "lightning_mixup.cli",
 )
-# what evaluation may import from the package besides itself: argument checks and the figure helper
-EVALUATION_MAY_IMPORT = ("lightning_mixup.evaluation", "lightning_mixup._checks", "lightning_mixup.plotting")
+# what evaluation may import from the package besides itself: argument checks, and the Lightning compatibility layer
+# (which Trainer / LightningModule / Callback classes the installed distribution has: glue, not training code)
+EVALUATION_MAY_IMPORT = ("lightning_mixup.evaluation", "lightning_mixup._checks", "lightning_mixup._compat")
 
 
 def _is_training(name: str) -> bool:

@@ -63,7 +63,7 @@ from torchmetrics import MeanMetric, SumMetric
 from torchmetrics.classification import MulticlassAccuracy, MulticlassCalibrationError
 from typing_extensions import override
 
-from lightning_mixup import _compat
+import lightning_mixup._compat as _compat
 from lightning_mixup._checks import check_bool, check_choice, check_finite_float, check_int, check_key, describe
 from lightning_mixup.evaluation.attacks import (
     AUTOATTACK_VERSIONS,

@@ -30,7 +30,12 @@ from lightning_mixup.functional import (
 )
 from lightning_mixup.functional.apply import is_dense_cutmix, mix_values, paste_targets
 from lightning_mixup.functional.labels import LabelReads
-from lightning_mixup.functional.sampling import _alpha_arg_validation, _mode_arg_validation, _prob_arg_validation
+from lightning_mixup.functional.sampling import (
+    _alpha_arg_validation,
+    _minmax_arg_validation,
+    _mode_arg_validation,
+    _prob_arg_validation,
+)
 
 TargetMode = Literal["auto", "soft"]
 TARGET_MODES: tuple[str, ...] = ("auto", "soft")
@@ -51,11 +56,13 @@ class MixupPolicy:
 
     alpha: float = 0.2
     cutmix_alpha: float = 0.0
+    cutmix_minmax: tuple[float, float] | None = None
     switch_prob: float = 0.5
     prob: float = 1.0
     mode: MixMode = "batch"
     correct_lam: bool = True
     label_smoothing: float = 0.0
+    bce_target_thresh: float | None = None
     target_mode: TargetMode = "auto"
     num_classes: int | None = None
 
@@ -69,6 +76,20 @@ class MixupPolicy:
         check_probability(self.label_smoothing, "label_smoothing", upper_open=True)
         check_choice(self.target_mode, "target_mode", TARGET_MODES)
         check_int(self.num_classes, "num_classes", minimum=1, optional=True)
+        _minmax_arg_validation(self.cutmix_minmax)
+        if self.cutmix_minmax is not None and self.cutmix_alpha == 0:
+            raise ValueError(
+                f"Expected `cutmix_alpha` > 0 with cutmix_minmax={self.cutmix_minmax}: the box size range applies to "
+                "CutMix, which cutmix_alpha=0 switches off. Set cutmix_alpha (e.g. 1.0) to use CutMix."
+            )
+        if self.bce_target_thresh is not None:
+            check_probability(self.bce_target_thresh, "bce_target_thresh", upper_open=True)
+            if self.target_mode != "soft":
+                raise ValueError(
+                    f"Expected target_mode='soft' with bce_target_thresh={self.bce_target_thresh}, but got "
+                    f"target_mode={self.target_mode!r}: the threshold binarises soft targets, and 'auto' hands integer "
+                    "labels to the loss as MixedLabels. Set target_mode='soft' (with num_classes for class ids)."
+                )
 
     @property
     def enabled(self) -> bool:
@@ -114,6 +135,7 @@ class MixupPolicy:
                 mode=self.mode,
                 prob=self.prob,
                 correct_lam=self.correct_lam,
+                minmax=self.cutmix_minmax,
                 generator=generator,
                 validate_args=False,
             )
@@ -149,6 +171,9 @@ class MixupPolicy:
                 f"but got shape {tuple(y.shape)}."
             )
         self._check_smoothing(y)
+        return self._binarise(self._targets(y, params, label_reads))
+
+    def _targets(self, y: Tensor, params: MixParams, label_reads: LabelReads) -> Tensor:
         if y.is_floating_point():
             return mix_values(y, params)
         if self.target_mode == "auto":
@@ -159,6 +184,12 @@ class MixupPolicy:
         if self.num_classes is None:
             return mix_values(y, params)
         return mix_targets(y, params, num_classes=self.num_classes, label_smoothing=self.label_smoothing)
+
+    def _binarise(self, targets: Tensor) -> Tensor:
+        """With ``bce_target_thresh``: float targets become 1 above the threshold and 0 elsewhere (timm's BCE)."""
+        if self.bce_target_thresh is None or not targets.is_floating_point():
+            return targets
+        return (targets > self.bce_target_thresh).to(targets.dtype)
 
     def _check_smoothing(self, y: Tensor) -> None:
         if self.label_smoothing and y.is_floating_point():
@@ -187,13 +218,15 @@ class MixupPolicy:
             return y
         self._check_smoothing(y)
         if y.is_floating_point() or y.ndim < 1:
-            return y
+            return self._binarise(y)
         batch_size = int(y.shape[0])
         if self.target_mode == "soft":
             if self.num_classes is None:
-                return y.float()
-            return mix_targets(
-                y, identity_params(batch_size), num_classes=self.num_classes, label_smoothing=self.label_smoothing
+                return self._binarise(y.float())
+            return self._binarise(
+                mix_targets(
+                    y, identity_params(batch_size), num_classes=self.num_classes, label_smoothing=self.label_smoothing
+                )
             )
         if self.label_smoothing:
             return MixedLabels(y, y, torch.ones(batch_size, device=y.device), self.label_smoothing)

@@ -4,7 +4,8 @@
 (first match wins; ``docs/design_labels.md`` has the table and a worked example):
 
 1. metadata (``.shape``, ``.dtype``, ``len``): answered from ``y_a``;
-2. ``F.cross_entropy``, ``F.nll_loss``, ``F.one_hot``: the mixed versions in :mod:`._losses`;
+2. ``F.cross_entropy``, ``F.nll_loss``, ``F.one_hot``: the mixed versions in :mod:`._losses`; ``F.embedding`` of
+   the labels (a decoder fed its target sequence): the lookups of both sides mixed with λ;
 3. any other loss (``F.mse_loss``, ``F.binary_cross_entropy``...): refused, it would read one side only;
 4. shape ops (``view``, slicing, ``split``): applied to ``y_a``, ``y_b`` and λ alike, the result stays mixed;
 5. conversions (``.to``, ``.long()``): applied to both sides; a floating result is a float cast, the mixed values;
@@ -25,6 +26,7 @@ from torch import Tensor
 
 from lightning_mixup._device import to_device
 from lightning_mixup.functional import _losses
+from lightning_mixup.functional.apply import blend_pair
 from lightning_mixup.functional.labels import _HELP, MixedLabels, MixedLabelsError, _derive
 
 _METADATA: set[Any] = {
@@ -160,6 +162,8 @@ def dispatch(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, 
             return _losses.nll_loss(*args, **kwargs)
         if func is F.one_hot:
             return _losses.one_hot(*args, **kwargs)
+        if func is F.embedding and isinstance(first, MixedLabels):
+            return _embedding(first, args, kwargs)
         labels = _find_labels(args, kwargs)
         if func in _OTHER_LOSSES:
             raise MixedLabelsError(
@@ -175,6 +179,17 @@ def dispatch(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, 
             if _is_inplace(func):
                 return _apply_inplace(func, first, args, kwargs)
         return _generic(func, labels, args, kwargs)
+
+
+def _embedding(labels: MixedLabels, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensor:
+    """Labels looked up as inputs (a decoder fed the target sequence): ``λ·E[y_a] + (1-λ)·E[y_b]`` per element.
+
+    The lookups are mixed as the batch's own ids are (embedding mixup), with the labels' λ: the model sees both
+    samples' targets as it sees both samples' inputs. The result is a plain float tensor.
+    """
+    rows_a = F.embedding(labels._y_a, *args[1:], **kwargs)
+    rows_b = F.embedding(labels.y_b, *args[1:], **kwargs)
+    return blend_pair(rows_a, rows_b, to_device(labels.lam, rows_a.device).unsqueeze(-1))
 
 
 def _name(func: Any) -> str:
@@ -334,6 +349,8 @@ def _generic(func: Callable[..., Any], labels: MixedLabels, args: tuple[Any, ...
             f"if it is a metric. {_HELP}"
         )
     labels.tracker.reads += 1
+    name = _name(func)
+    labels.tracker.read_ops[name] = labels.tracker.read_ops.get(name, 0) + 1
     result = func(*_substitute(args, lambda m: m.dominant), **_substitute(kwargs, lambda m: m.dominant))
     if isinstance(result, Tensor) and result.shape == labels.shape:
         labels.tracker.recipes[id(result)] = (weakref.ref(result), func, args, kwargs)

@@ -16,6 +16,8 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -161,6 +163,8 @@ def dispatch(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, 
         if func is F.nll_loss:
             return _losses.nll_loss(*args, **kwargs)
         if func is F.one_hot:
+            if isinstance(first, MixedLabels):
+                _check_soft_target_refusal(first, sys._getframe(2))
             return _losses.one_hot(*args, **kwargs)
         if func is F.embedding and isinstance(first, MixedLabels):
             return _embedding(first, args, kwargs)
@@ -179,6 +183,35 @@ def dispatch(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, 
             if _is_inplace(func):
                 return _apply_inplace(func, first, args, kwargs)
         return _generic(func, labels, args, kwargs)
+
+
+# Names whose presence in the code that one-hot encodes the labels suggests it checks their shape first.
+_SHAPE_CHECKS = {"ndim", "dim", "ndimension"}
+
+
+def _check_soft_target_refusal(labels: MixedLabels, caller: Any) -> None:
+    """Warn (refuse under ``label_reads="strict"``) when the code one-hot encoding the labels checks their shape.
+
+    A loss that refuses soft targets by their shape (torch-uncertainty's ``DECLoss``: ``targets.ndim != 1``) then
+    one-hot encodes hard labels cannot see that mixed labels are mixed: they have the shape of hard labels, and
+    ``F.one_hot`` gives it the mixed targets ỹ. Its loss is then ``ℓ(f(x̃), ỹ)``, which is ``λ·ℓ(y_a) + (1-λ)·ℓ(y_b)``
+    only for a loss linear in its target.
+    """
+    code = getattr(caller, "f_code", None)
+    if code is None or not _SHAPE_CHECKS & set(code.co_names):
+        return
+    where = f"`{code.co_qualname if hasattr(code, 'co_qualname') else code.co_name}`"
+    message = (
+        f"{where} checks the shape of its labels and then one-hot encodes them: a loss that refuses soft (mixup) "
+        "targets this way cannot tell that MixedLabels are mixed (they have the shape of hard labels), and "
+        "F.one_hot gives it the mixed targets ỹ = λ·onehot(y_a) + (1-λ)·onehot(y_b). Its loss is then ℓ(f(x̃), ỹ), "
+        "which equals λ·ℓ(y_a) + (1-λ)·ℓ(y_b) only if it is linear in its target (cross-entropy with class "
+        "probabilities; not Dice, Jaccard, Brier or a KL regulariser). For the exact combination compute it as "
+        "`y.mix_loss(criterion, output, reduction=None)`; keep it as it is if ỹ is what you want."
+    )
+    if labels.label_reads == "strict":
+        raise MixedLabelsError(f"{message} (MixupCallback(label_reads='strict') refuses it.) {_HELP}")
+    warnings.warn(message, UserWarning, stacklevel=4)
 
 
 def _embedding(labels: MixedLabels, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensor:

@@ -10,7 +10,13 @@ weights ``lam`` (one per label element). What each use of it gives:
   Any other loss goes through :meth:`MixedLabels.mix_loss`.
 - **Targets** — a float cast (``.float()``, ``.to(torch.float32)``, ``.type_as(logits)``) gives the mixed values
   ``λ·y_a + (1-λ)·y_b`` (binary / multi-hot labels for BCE: exact, BCE is linear in its target), and
-  ``F.one_hot(y, C)`` the mixed one-hot targets ỹ — mixup's own definition.
+  ``F.one_hot(y, C)`` the mixed one-hot targets ỹ = ``λ·onehot(y_a) + (1-λ)·onehot(y_b)`` — mixup's own
+  definition. **The contract:** a loss computed from ỹ is ``ℓ(f(x̃), ỹ)``. It equals ``λ·ℓ(y_a) + (1-λ)·ℓ(y_b)``
+  only for a loss linear in its target (cross-entropy with class probabilities, a DEC log or digamma term); for
+  Dice, Jaccard, Brier / MSE, focal or a KL regulariser it is mixup's soft-target loss, not the λ-combination.
+  Code that checks the labels' shape before one-hot encoding them (a loss refusing soft targets by
+  ``targets.ndim``) gets a warning (an error under ``label_reads="strict"``), since mixed labels have the shape of
+  hard labels. The exact combination of any loss: ``y.mix_loss(criterion, output, reduction=None)``.
 - **Shape and device** — ``view``, ``reshape``, ``flatten``, ``squeeze``, slicing, ``.to(device)``, ``.long()``
   keep the labels mixed, λ reshaped alike: sequence labels ``(B, T)`` flattened with ``view(-1)`` still give the
   exact loss. Integer arithmetic that maps labels to labels elementwise (``y - 1``, ``masked_fill``) is applied

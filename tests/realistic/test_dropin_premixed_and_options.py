@@ -69,7 +69,9 @@ def test_cutmix_minmax_box_sides_from_the_range_and_the_loss(fit):
         torch.testing.assert_close(step.call("model").args[0], pasted)
         y_a, y_b, _ = parts(step.batch["label"])
         logits = step.call("model").output
-        torch.testing.assert_close(step.loss, lam * F.cross_entropy(logits, y_a) + (1 - lam) * F.cross_entropy(logits, y_b))
+        torch.testing.assert_close(
+            step.loss, lam * F.cross_entropy(logits, y_a) + (1 - lam) * F.cross_entropy(logits, y_b)
+        )
 
 
 def test_cutmix_minmax_draws_cover_the_range():

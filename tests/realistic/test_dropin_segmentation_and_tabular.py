@@ -40,8 +40,8 @@ def dict_loader(**tensors):
 def test_torchgeo_mask_key_detected_and_cross_entropy_exact(fit):
     x, m = segmentation_data()
     recorder = Recorder("model")
-    fit(SemanticSegmentationTask("ce"), dict_loader(image=x, mask=m), callbacks=[MixupCallback(alpha=1.0, seed=SEED),
-                                                                                 recorder])  # fmt: skip
+    callbacks = [MixupCallback(alpha=1.0, seed=SEED), recorder]
+    fit(SemanticSegmentationTask("ce"), dict_loader(image=x, mask=m), callbacks=callbacks)
     assert len(recorder.steps) == 2
     for n, step in enumerate(recorder.steps):
         params = contract_params(SEED, n, rows(x, n))
@@ -100,8 +100,8 @@ def test_jaccard_on_one_hot_of_mixed_labels_is_the_soft_target_loss(fit):
     recorder = Recorder("model")
     with warnings.catch_warnings():
         warnings.filterwarnings("error", message=".*checks the shape of its labels")  # no ndim check here
-        fit(SemanticSegmentationTask("jaccard"), dict_loader(image=x, mask=m),
-            callbacks=[MixupCallback(alpha=1.0, seed=SEED), recorder])  # fmt: skip
+        callbacks = [MixupCallback(alpha=1.0, seed=SEED), recorder]
+        fit(SemanticSegmentationTask("jaccard"), dict_loader(image=x, mask=m), callbacks=callbacks)
     for step in recorder.steps:
         labels, logits = step.batch["mask"], step.call("model").output
         y_a, y_b, lam = parts(labels)
@@ -148,14 +148,16 @@ def check_tabular(steps, continuous, categorical, *, categories_mixed: bool) -> 
             torch.testing.assert_close(call.output, mix_rows(looked_up, params) if categories_mixed else looked_up)
         target = step.batch["target"]
         logits = step.call("head").output
-        torch.testing.assert_close(step.loss, mixed_reference(F.cross_entropy, logits, target, target=lambda t: t[:, 0]))
+        torch.testing.assert_close(
+            step.loss, mixed_reference(F.cross_entropy, logits, target, target=lambda t: t[:, 0])
+        )
 
 
 def test_pytorch_tabular_keys_detected_both_inputs_mixed(fit):
     continuous, categorical, target = tabular_data()
     recorder = Recorder("embedding_layers.0", "embedding_layers.1", "head")
-    fit(CategoryEmbeddingModel(), loader(continuous, categorical, target),
-        callbacks=[MixupCallback(alpha=1.0, seed=SEED), recorder])  # fmt: skip
+    callbacks = [MixupCallback(alpha=1.0, seed=SEED), recorder]
+    fit(CategoryEmbeddingModel(), loader(continuous, categorical, target), callbacks=callbacks)
     assert len(recorder.steps) == 2
     check_tabular(recorder.steps, continuous, categorical, categories_mixed=True)
 
@@ -163,9 +165,9 @@ def test_pytorch_tabular_keys_detected_both_inputs_mixed(fit):
 def test_pytorch_tabular_input_key_naming_one_input_warns(fit):
     continuous, categorical, target = tabular_data()
     recorder = Recorder("embedding_layers.0", "embedding_layers.1", "head")
+    callbacks = [MixupCallback(alpha=1.0, seed=SEED, input_key="continuous"), recorder]
     with pytest.warns(UserWarning, match=r"\['categorical'\] stay unmixed.*input_key=\['continuous', 'categorical'\]"):
-        fit(CategoryEmbeddingModel(), loader(continuous, categorical, target),
-            callbacks=[MixupCallback(alpha=1.0, seed=SEED, input_key="continuous"), recorder])  # fmt: skip
+        fit(CategoryEmbeddingModel(), loader(continuous, categorical, target), callbacks=callbacks)
     check_tabular(recorder.steps, continuous, categorical, categories_mixed=False)
 
 
@@ -180,9 +182,11 @@ def test_classification_image_label_keys(fit):
     x, m = segmentation_data()
     y = m[:, 0, 0]
     recorder = Recorder("model")
-    fit(ClassificationTask("ce"), dict_loader(image=x, label=y), callbacks=[MixupCallback(alpha=1.0, seed=SEED),
-                                                                           recorder])  # fmt: skip
+    callbacks = [MixupCallback(alpha=1.0, seed=SEED), recorder]
+    fit(ClassificationTask("ce"), dict_loader(image=x, label=y), callbacks=callbacks)
     for n, step in enumerate(recorder.steps):
-        torch.testing.assert_close(step.call("model").args[0], mix_rows(rows(x, n), contract_params(SEED, n, rows(x, n))))
+        torch.testing.assert_close(
+            step.call("model").args[0], mix_rows(rows(x, n), contract_params(SEED, n, rows(x, n)))
+        )
         reference = mixed_reference(F.cross_entropy, step.call("model").output, step.batch["label"])
         torch.testing.assert_close(step.loss, reference)

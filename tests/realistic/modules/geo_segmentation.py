@@ -88,8 +88,8 @@ class ClassificationTask(SemanticSegmentationTask):
 
     def __init__(self, loss: str = "ce", in_channels: int = 3, num_classes: int = 4, both_sides: bool = False):
         super().__init__(loss, in_channels, num_classes, both_sides)
-        self.model = nn.Sequential(nn.Conv2d(in_channels, 8, 3, padding=1), nn.AdaptiveAvgPool2d(1), nn.Flatten(),
-                                   nn.Linear(8, num_classes))  # fmt: skip
+        conv = nn.Conv2d(in_channels, 8, 3, padding=1)
+        self.model = nn.Sequential(conv, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(8, num_classes))
 
     def training_step(self, batch, batch_idx):
         return super().training_step({"image": batch["image"], "mask": batch["label"]}, batch_idx)

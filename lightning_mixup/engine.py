@@ -609,6 +609,9 @@ def _mix_output(
         return _mix_lookup(output, params, lookup, source, name)
     if output.ndim >= 1 and output.shape[0] == batch_size:
         return apply_mix(output, params, validate_args=False)
+    if source is None and output.ndim >= 1 and output.shape[0] % batch_size == 0:  # a layer's (B·T, ...) output
+        mixed = apply_mix(output.reshape(batch_size, -1, *output.shape[1:]), params, validate_args=False)
+        return mixed.reshape(output.shape)
     raise ValueError(
         f"Expected the output of {name!r} to have the batch size {batch_size} in its first dimension, but got shape "
         f"{tuple(output.shape)}. Choose another layer in `manifold_layers`."

@@ -28,7 +28,8 @@ weights ``lam`` (one per label element). What each use of it gives:
   ``logp.gather(1, y)`` — raises :class:`MixedLabelsError` rather than silently using one side.
 
 Every :class:`MixedLabels` derived from one batch's labels shares a :class:`LabelTracker` that records whether
-the labels reached a loss (or became targets), so the callback can name a model that ignores its labels.
+the labels reached a loss (or became targets) and which ops read them, so the callback can name a model that
+ignores its labels, or a loss built from reads (``y == c``) that saw the dominant label only.
 
 Where the code is: this module holds the class and its construction; :mod:`._dispatch` sorts every torch op on it
 into the categories above, :mod:`._losses` computes the mixed losses. ``docs/design_labels.md`` walks a label from

@@ -109,3 +109,13 @@ def test_bce_target_thresh_binarises_the_soft_targets(fit):
         expected = (soft > 0.2).float()
         torch.testing.assert_close(step.batch[1], expected)
         torch.testing.assert_close(step.loss, F.binary_cross_entropy_with_logits(step.call("net").output, expected))
+
+
+def test_cutmix_minmax_samples_left_out_by_prob_keep_their_image():
+    g = torch.Generator().manual_seed(1)
+    params = sample_cutmix(64, (8, 8), alpha=1.0, mode="elem", prob=0.5, minmax=(0.5, 1.0), generator=g)
+    top, bottom, left, right = params.boxes.unbind(1)
+    empty = (bottom == top) | (right == left)
+    assert bool(empty.any()) and bool((~empty).any())
+    torch.testing.assert_close(params.lam[empty], torch.ones(int(empty.sum())))
+    assert bool(((bottom - top)[~empty] >= 4).all())  # int(8 · 0.5): a drawn box is never below the range

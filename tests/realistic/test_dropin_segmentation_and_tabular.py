@@ -190,3 +190,9 @@ def test_classification_image_label_keys(fit):
         )
         reference = mixed_reference(F.cross_entropy, step.call("model").output, step.batch["label"])
         torch.testing.assert_close(step.loss, reference)
+
+
+def test_mix_loss_of_a_self_reducing_loss_refuses_label_smoothing():
+    labels = MixedLabels(torch.tensor([0, 1]), torch.tensor([1, 0]), torch.tensor([0.3, 0.3]), label_smoothing=0.1)
+    with pytest.raises(MixedLabelsError, match=r"label_smoothing=0.1, which `FocalLoss` would silently drop"):
+        labels.mix_loss(FocalLoss(), torch.zeros(2, 2), reduction=None)

@@ -7,14 +7,20 @@ indices, namedtuple field names or mapping keys.
 from __future__ import annotations
 
 import copy
+import warnings
 from collections.abc import Mapping, Sequence
 from typing import Any, Union
 
 BatchKey = Union[int, str]  # noqa: UP007 (jsonargparse reads this alias at runtime on Python 3.10)
 
-# Conventional names, in order of preference: the first present is used (for dict batches).
-TARGET_NAMES: tuple[str, ...] = ("labels", "label", "targets", "target", "y")
+# Conventional names of dict batches: exactly one of each must be present (several are ambiguous and refused).
+# `mask` is the segmentation target of torchgeo and segmentation_models_pytorch ({"image", "mask"}).
+TARGET_NAMES: tuple[str, ...] = ("labels", "label", "targets", "target", "y", "mask")
 INPUT_NAMES: tuple[str, ...] = ("input_ids", "pixel_values", "inputs", "input", "x", "images", "image", "features")
+# Inputs that come in groups, all mixed with the same λ and partner: pytorch-tabular's float `continuous` features
+# and integer `categorical` ids (looked up by embeddings: embedding mixup). Used when no name of INPUT_NAMES is
+# present; a member without elements (pytorch-tabular's `Tensor()` for a table without such columns) is left out.
+INPUT_GROUPS: tuple[tuple[str, ...], ...] = (("continuous", "categorical"),)
 # Companions of the inputs, combined for a mixed pair: a position is attended if either sample attends it.
 MASK_NAMES: tuple[str, ...] = ("attention_mask",)
 
@@ -42,7 +48,12 @@ def detect_keys(
     """Resolve ``(input keys, target key, mask keys)`` for a batch; explicit keys win.
 
     Sequences default to inputs at 0 and targets at 1. Mappings use the conventional names
-    (:data:`INPUT_NAMES`, :data:`TARGET_NAMES`); ``attention_mask`` is returned as a mask key when present.
+    (:data:`INPUT_NAMES`, :data:`TARGET_NAMES`), else an input group (:data:`INPUT_GROUPS`: pytorch-tabular's
+    ``continuous`` and ``categorical``, both inputs); ``attention_mask`` is returned as a mask key when present.
+
+    Warns:
+        UserWarning: if an explicit ``input_key`` names some members of an input group and the batch has others
+            with elements (``input_key="continuous"`` with non-empty ``categorical`` ids): those stay unmixed.
 
     Raises:
         ValueError: if the batch has no such entries, or the names are ambiguous; the message lists the keys.
@@ -52,13 +63,20 @@ def detect_keys(
         (['input_ids'], 'labels', ['attention_mask'])
         >>> detect_keys((1, 2), None, None)
         ([0], 1, [])
+        >>> detect_keys({"target": 1, "continuous": [0.5], "categorical": [3]}, None, None)
+        (['continuous', 'categorical'], 'target', [])
     """
     hint = "Set MixupCallback(input_key=..., target_key=...) to where the inputs and targets are."
     if isinstance(batch, Mapping):
         if target_key is None:
             target_key = _conventional(batch, TARGET_NAMES, "target", hint)
         if input_key is None:
-            input_key = _conventional(batch, INPUT_NAMES, "input", hint)
+            group = _group(batch)
+            input_key = group if group and not any(n in batch for n in INPUT_NAMES) else None
+            if input_key is None:
+                input_key = _conventional(batch, INPUT_NAMES, "input", hint)
+        else:
+            _warn_partial_group(batch, input_key)
         masks: list[BatchKey] = [name for name in MASK_NAMES if name in batch]
     elif is_sequence(batch):
         if input_key is None and target_key is None and len(batch) != 2:
@@ -82,6 +100,35 @@ def detect_keys(
     for key in [*inputs, target_key]:
         get(batch, key, "input_key" if key in inputs else "target_key")
     return inputs, target_key, [m for m in masks if m not in inputs and m != target_key]
+
+
+def _group(batch: Mapping[Any, Any]) -> list[BatchKey]:
+    """The members with elements of the first input group present in ``batch`` (empty if none)."""
+    for names in INPUT_GROUPS:
+        present: list[BatchKey] = [name for name in names if name in batch and _has_elements(batch[name])]
+        if present:
+            return present
+    return []
+
+
+def _has_elements(value: Any) -> bool:
+    numel = getattr(value, "numel", None)
+    return bool(numel()) if callable(numel) else True
+
+
+def _warn_partial_group(batch: Mapping[Any, Any], input_key: BatchKey | list[BatchKey]) -> None:
+    chosen = list(input_key) if isinstance(input_key, (list, tuple)) else [input_key]
+    group = _group(batch)
+    left = [name for name in group if name not in chosen]
+    if left and len(left) < len(group):
+        both = [*chosen, *left]
+        warnings.warn(
+            f"MixupCallback(input_key={input_key!r}) mixes only part of the batch's inputs: {left} stay unmixed, so "
+            f"the model sees them from one sample and the rest from a mix of two. Set input_key={both!r} to mix them "
+            "all with the same λ and partner (integer ids by their embedding lookups), or keep this choice knowingly.",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _conventional(batch: Mapping[Any, Any], names: tuple[str, ...], what: str, hint: str) -> str:

@@ -78,6 +78,7 @@ def check_finite_float(
     maximum: float | None = None,
     allow_zero: bool = True,
     min_positive: float | None = None,
+    expected: str | None = None,
 ) -> None:
     """A finite real number (not a bool) in ``[minimum, maximum]``.
 
@@ -88,6 +89,7 @@ def check_finite_float(
         maximum: the largest allowed value.
         allow_zero: whether exactly 0 is allowed when ``minimum`` is 0 and ``min_positive`` is set.
         min_positive: the smallest allowed value other than 0 (e.g. to refuse a subnormal α).
+        expected: what the message says is expected, in place of the description built from the bounds.
 
     Example:
         >>> check_finite_float(0.2, "alpha", minimum=0.0, min_positive=1e-3)
@@ -104,7 +106,9 @@ def check_finite_float(
         ok = False
     if ok:
         return
-    if min_positive is not None:
+    if expected is not None:
+        what = expected
+    elif min_positive is not None:
         what = f"0 or a finite float >= {min_positive}" if allow_zero else f"a finite float >= {min_positive}"
         if maximum is not None:
             what += f" and <= {maximum}"

@@ -67,12 +67,17 @@ class MixupCallback(_compat.Callback):
             short schedules do not underfit; the paper uses α = 1 on CIFAR-10, and a larger α regularises more.
         cutmix_alpha: CutMix's Beta concentration; ``0`` (default) turns CutMix off. Needs image batches
             ``(B, C, H, W)``.
+        cutmix_minmax: timm's ``cutmix_minmax``: ``(lo, hi)`` shares of the image's height and width between which
+            the CutMix box's sides are drawn uniformly, instead of from λ; λ is then the kept area. ``None``
+            (default) sizes the box from λ. Needs ``cutmix_alpha > 0``.
         switch_prob: when both are on, the probability that a batch uses CutMix rather than mixup.
         prob: the probability that a batch (``mode="batch"``), pair or sample is mixed at all. Applied once.
         mode: one λ per ``"batch"``, per ``"pair"`` (samples mixed two by two, symmetrically) or per ``"elem"``.
         correct_lam: CutMix's λ is the area actually kept after the box is clipped to the image.
         label_smoothing: ε applied once to the targets of every training batch, mixed or not. Leave the loss's own
             ``label_smoothing`` at 0 (mixed labels raise if both are set).
+        bce_target_thresh: timm's ``bce_target_thresh``: soft targets are binarised, ``1`` where above it and
+            ``0`` elsewhere, for a BCE loss. Needs ``target_mode="soft"``; ``None`` (default) keeps them soft.
         target_mode: ``"auto"`` or ``"soft"``, see above.
         num_classes: the number of classes for ``target_mode="soft"`` one-hot targets.
         label_reads: ``"dominant"`` (default) or ``"strict"``: what reads of mixed label values outside a loss see.
@@ -127,11 +132,13 @@ class MixupCallback(_compat.Callback):
         self,
         alpha: float | None = None,
         cutmix_alpha: float = 0.0,
+        cutmix_minmax: tuple[float, float] | None = None,
         switch_prob: float = 0.5,
         prob: float = 1.0,
         mode: MixMode = "batch",
         correct_lam: bool = True,
         label_smoothing: float = 0.0,
+        bce_target_thresh: float | None = None,
         target_mode: TargetMode = "auto",
         num_classes: int | None = None,
         label_reads: LabelReads = "dominant",
@@ -155,11 +162,13 @@ class MixupCallback(_compat.Callback):
         policy = MixupPolicy(
             alpha=alpha,  # type: ignore[arg-type]  # None: the method's default, resolved by the policy
             cutmix_alpha=cutmix_alpha,
+            cutmix_minmax=None if cutmix_minmax is None else (float(cutmix_minmax[0]), float(cutmix_minmax[1])),
             switch_prob=switch_prob,
             prob=prob,
             mode=mode,
             correct_lam=correct_lam,
             label_smoothing=label_smoothing,
+            bce_target_thresh=bce_target_thresh,
             target_mode=target_mode,
             num_classes=num_classes,
             method=method,

@@ -35,6 +35,7 @@ from lightning_mixup import _batch
 from lightning_mixup._checks import check_choice, check_int, check_key, check_tensor, describe
 from lightning_mixup._device import to_device
 from lightning_mixup.functional import MixParams, apply_mix
+from lightning_mixup.functional.apply import blend_pair
 from lightning_mixup.functional.discriminator import (
     DISCRIMINATOR_MODES,
     DiscriminatorMode,
@@ -48,6 +49,7 @@ from lightning_mixup.policy import MixupPolicy
 __all__ = ["INPUT_LAYER", "MixStats", "MixupEngine", "batch_generator", "batch_seed", "unmixed_discriminator_batch"]
 
 INPUT_LAYER = "input"
+_PREMIX_CHECKS = 8  # batches of float class-distribution targets checked for a mixing done before the callback
 _EMBEDDINGS = (nn.Embedding, nn.EmbeddingBag)
 
 
@@ -391,6 +393,7 @@ class MixupEngine:
                 f"Expected the batch's targets to be a tensor of shape (B, ...), but got {describe(y)}. Set "
                 "`target_key` to where the target tensor is."
             )
+        self._warn_if_premixed(y)
         batch_size = int(inputs[0].shape[0])
         if any(int(value.shape[0]) != batch_size for value in [*inputs, y, *masks]):
             shapes = [tuple(v.shape) for v in [*inputs, y, *masks]]
@@ -449,6 +452,35 @@ class MixupEngine:
             mixed = [torch.cat([value, m]) for value, m in zip(inputs, mixed, strict=True)]
             mixed_masks = [torch.cat([mask, m]) for mask, m in zip(masks, mixed_masks, strict=True)]
         return mixed, targets, mixed_masks
+
+    def _warn_if_premixed(self, y: Tensor) -> None:
+        """Warn once if the batch's float targets look mixed already (a mixup in the data pipeline or the model).
+
+        Checked on the first few batches of float ``(B, C)`` targets, ``C >= 3``: rows of non-negative values
+        summing to 1 of which some are neither one-hot nor smoothed one-hot (every value but the largest equal).
+        ``C = 2`` cannot tell a mixed row from a smoothed one; a mixup inside the step (after this callback) is not
+        seen here (see the README, "Mixed twice").
+        """
+        checks = self.__dict__.get("_premix_checks", 0)
+        if checks >= _PREMIX_CHECKS or not y.is_floating_point() or y.ndim != 2 or y.shape[1] < 3 or not y.numel():
+            return
+        self._premix_checks = checks + 1
+        with torch.no_grad():
+            rows = y.detach().float()
+            ordered = rows.sort(dim=1, descending=True).values
+            distribution = bool((rows >= 0).all()) and bool(torch.allclose(rows.sum(1), torch.ones_like(rows[:, 0])))
+            blended = bool((ordered[:, 1] - ordered[:, -1] > 1e-6).any())
+        if distribution and blended:
+            self._premix_checks = _PREMIX_CHECKS
+            warnings.warn(
+                "The batch's targets are class distributions that are neither one-hot nor smoothed one-hot (some rows "
+                "spread over several classes): they look mixed already, e.g. by torchvision's v2.MixUp / v2.CutMix in "
+                "the collate function or timm's Mixup in the data pipeline. MixupCallback mixes them again, so the "
+                "batch is mixed twice. Remove one of the two mixings; if these are soft targets on purpose "
+                "(distillation, label distributions), ignore this warning.",
+                UserWarning,
+                stacklevel=2,
+            )
 
     # ------------------------------------------------------------------ GAN discriminator
 
@@ -528,7 +560,8 @@ class MixupEngine:
             if armed.match is not None:
                 if isinstance(module, _EMBEDDINGS) and args and _shares_memory(args[0], armed.match):
                     armed.fired = True
-                    return _mix_output(output, armed.params, name)
+                    lookup = args[0] if isinstance(module, nn.Embedding) else None
+                    return _mix_output(output, armed.params, name, lookup=lookup, ids=armed.match)
             elif armed.name == name and not armed.fired:
                 armed.fired = True
                 return _mix_output(output, armed.params, name)
@@ -564,6 +597,17 @@ class MixupEngine:
                 "`manifold_layers`."
             )
         tracker = state.tracker
+        if tracker is not None and not tracker.consumed and tracker.read_ops:
+            reads = ", ".join(f"`{op}` ×{count}" for op, count in tracker.read_ops.items())
+            raise MixedLabelsError(
+                f"The mixed labels of this training batch never reached a loss: the step only read them ({reads}), "
+                "and a read sees the dominant label of each element (y_a where λ ≥ 0.5, else y_b), so a loss built "
+                "from it ignores the partner's label while the inputs are mixed — e.g. a loss that compares the "
+                "labels (`y == c` per class, then a float cast, as segmentation_models' FocalLoss does). Compute "
+                "such a loss on both sides: `loss = y.mix_loss(criterion, output, reduction=None)` gives "
+                "λ·criterion(output, y_a) + (1-λ)·criterion(output, y_b) exactly (one λ per batch, the default "
+                "mode='batch'); F.cross_entropy / F.nll_loss take the labels as they are."
+            )
         if tracker is not None and not tracker.consumed:
             raise MixedLabelsError(
                 "The mixed labels of this training batch never reached a loss: the inputs were mixed, but no "
@@ -640,22 +684,89 @@ def _shares_memory(value: Any, tensors: list[Tensor]) -> bool:
     return any(t.untyped_storage().data_ptr() == ptr and t.device == value.device for t in tensors)
 
 
-def _mix_output(output: Any, params: MixParams, name: str) -> Tensor:
+def _mix_output(
+    output: Any, params: MixParams, name: str, *, lookup: Any = None, ids: list[Tensor] | None = None
+) -> Tensor:
+    """The output of a hooked module, mixed with ``params``.
+
+    A Manifold Mixup layer's output (and an ``nn.EmbeddingBag``'s) has the batch in its first dimension. An
+    ``nn.Embedding`` lookup (``lookup``, its input) of the batch's ids (``ids``) may be any view of them:
+    ``(B, T)`` as they are, a column ``x_cat[:, i]``, sequence-first ``ids.t()`` or a flat ``ids.view(1, -1)``
+    (``(1, B·T)``, a ``(1, B·T, E)`` output). Its elements are mapped back to their sample through the view's
+    strides, so each looked-up row is mixed with the row of the same position in the partner sample.
+    """
     if not isinstance(output, Tensor):
         raise TypeError(
             f"Manifold Mixup can mix a layer that returns one tensor, but {name!r} returned {type(output).__name__}. "
             "Choose another layer."
         )
     batch_size = params.batch_size
+    source = _looked_up(lookup, ids)
+    if source is not None and output.shape[: lookup.ndim] == lookup.shape and not _batch_first(lookup, source):
+        return _mix_lookup(output, params, lookup, source, name)
     if output.ndim >= 1 and output.shape[0] == batch_size:
         return apply_mix(output, params, validate_args=False)
-    if output.ndim >= 1 and output.shape[0] % batch_size == 0:  # ids flattened to (B*T,) before the lookup
+    if source is None and output.ndim >= 1 and output.shape[0] % batch_size == 0:  # a layer's (B·T, ...) output
         mixed = apply_mix(output.reshape(batch_size, -1, *output.shape[1:]), params, validate_args=False)
         return mixed.reshape(output.shape)
     raise ValueError(
         f"Expected the output of {name!r} to have the batch size {batch_size} in its first dimension, but got shape "
         f"{tuple(output.shape)}. Choose another layer in `manifold_layers`."
     )
+
+
+def _looked_up(lookup: Any, ids: list[Tensor] | None) -> Tensor | None:
+    """The batch's id tensor that ``lookup`` is a view of (shares memory with), if any."""
+    if not isinstance(lookup, Tensor) or not ids or lookup.ndim < 1:
+        return None
+    ptr = lookup.untyped_storage().data_ptr()
+    return next((t for t in ids if t.untyped_storage().data_ptr() == ptr and t.ndim >= 1), None)
+
+
+def _batch_first(lookup: Tensor, source: Tensor) -> bool:
+    """Whether the lookup's first dimension walks the samples as the ids' does (``ids``, ``ids[:, i]``, slices)."""
+    return (
+        lookup.shape[0] == source.shape[0]
+        and lookup.stride(0) == source.stride(0)
+        and (source.shape[0] == 1 or source.stride(0) != 0)
+        and 0 <= lookup.storage_offset() - source.storage_offset() < max(source.stride(0), 1)
+    )
+
+
+def _mix_lookup(output: Tensor, params: MixParams, lookup: Tensor, source: Tensor, name: str) -> Tensor:
+    """Mix the rows of an embedding output whose lookup is a view of the ids other than batch-first.
+
+    From the strides alone (no data is read): every looked-up element's position in the ids ``(B, ...)`` gives
+    its sample ``i`` and the element at the same position in sample ``index[i]``, which must be looked up too.
+    """
+    batch_size = params.batch_size
+    per_sample = source.numel() // batch_size if batch_size else 0
+    low = source.storage_offset()
+    span = 1 + sum((size - 1) * stride for size, stride in zip(source.shape, source.stride(), strict=True))
+    offsets = torch.arange(span)
+    in_ids = torch.full((span,), -1, dtype=torch.long)
+    in_ids[torch.as_strided(offsets, source.shape, source.stride(), 0).reshape(-1)] = torch.arange(source.numel())
+    relative = lookup.storage_offset() - low
+    try:
+        where = torch.as_strided(offsets, lookup.shape, lookup.stride(), relative).reshape(-1)
+    except RuntimeError:
+        where = torch.full((lookup.numel(),), -1, dtype=torch.long)
+    position = in_ids[where.clamp(0, span - 1)].masked_fill((where < 0) | (where >= span), -1)
+    row_of = torch.full((source.numel(),), -1, dtype=torch.long)
+    row_of[position.clamp_min(0)] = torch.arange(position.numel())
+    sample = position.clamp_min(0) // max(per_sample, 1)
+    partner = row_of[params.index[sample] * per_sample + position.clamp_min(0) % max(per_sample, 1)]
+    if bool((position < 0).any()) or bool((partner < 0).any()):
+        raise ValueError(
+            f"Expected {name!r} to look up every id of the samples it mixes, but its input (shape "
+            f"{tuple(lookup.shape)}, strides {lookup.stride()}) covers only part of the batch's ids (shape "
+            f"{tuple(source.shape)}), so a looked-up position has no partner to mix with. Look up the whole id "
+            "tensor (or a view of all of it), or set MixupCallback(manifold_layers=[...]) to a layer to mix instead."
+        )
+    rows = output.reshape(lookup.numel(), -1)
+    lam = to_device(params.lam[sample], output.device).view(-1, 1)
+    mixed = blend_pair(rows, rows[to_device(partner, output.device)], lam)
+    return mixed.reshape(output.shape)
 
 
 def _combine_mask(mask: Tensor, params: MixParams) -> Tensor:

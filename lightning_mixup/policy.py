@@ -38,7 +38,12 @@ from lightning_mixup.functional.cmixup import CMIXUP_ALPHA, CMIXUP_BANDWIDTH, CM
 from lightning_mixup.functional.labels import LabelReads
 from lightning_mixup.functional.mit import MIT_ALPHA, MitParams, sample_mit
 from lightning_mixup.functional.regmixup import REGMIXUP_ALPHA, sample_regmixup
-from lightning_mixup.functional.sampling import _alpha_arg_validation, _mode_arg_validation, _prob_arg_validation
+from lightning_mixup.functional.sampling import (
+    _alpha_arg_validation,
+    _minmax_arg_validation,
+    _mode_arg_validation,
+    _prob_arg_validation,
+)
 from lightning_mixup.functional.warping import (
     KERNEL_ALPHA,
     KERNEL_TAU_MAX,
@@ -90,11 +95,13 @@ class MixupPolicy:
 
     alpha: float = None  # type: ignore[assignment]  # None: the method's default, resolved in __post_init__
     cutmix_alpha: float = 0.0
+    cutmix_minmax: tuple[float, float] | None = None
     switch_prob: float = 0.5
     prob: float = 1.0
     mode: MixMode = "batch"
     correct_lam: bool = True
     label_smoothing: float = 0.0
+    bce_target_thresh: float | None = None
     target_mode: TargetMode = "auto"
     num_classes: int | None = None
     method: Method = "mixup"
@@ -125,6 +132,21 @@ class MixupPolicy:
         check_finite_float(self.cmixup_bandwidth, "cmixup_bandwidth", minimum=0.0, allow_zero=False, min_positive=1e-12)
         if self.method != "mixup":
             self._method_arg_validation()
+
+        _minmax_arg_validation(self.cutmix_minmax)
+        if self.cutmix_minmax is not None and self.cutmix_alpha == 0:
+            raise ValueError(
+                f"Expected `cutmix_alpha` > 0 with cutmix_minmax={self.cutmix_minmax}: the box size range applies to "
+                "CutMix, which cutmix_alpha=0 switches off. Set cutmix_alpha (e.g. 1.0) to use CutMix."
+            )
+        if self.bce_target_thresh is not None:
+            check_probability(self.bce_target_thresh, "bce_target_thresh", upper_open=True)
+            if self.target_mode != "soft":
+                raise ValueError(
+                    f"Expected target_mode='soft' with bce_target_thresh={self.bce_target_thresh}, but got "
+                    f"target_mode={self.target_mode!r}: the threshold binarises soft targets, and 'auto' hands integer "
+                    "labels to the loss as MixedLabels. Set target_mode='soft' (with num_classes for class ids)."
+                )
 
     def _method_arg_validation(self) -> None:
         """Options of mixup that the other methods do not have: refused rather than silently ignored."""
@@ -273,6 +295,7 @@ class MixupPolicy:
                 mode=self.mode,
                 prob=self.prob,
                 correct_lam=self.correct_lam,
+                minmax=self.cutmix_minmax,
                 generator=generator,
                 validate_args=False,
             )
@@ -310,6 +333,9 @@ class MixupPolicy:
         self._check_smoothing(y)
         if self.method == "regmixup":
             return self._regmixup_targets(y, params, label_reads)
+        return self._binarise(self._targets(y, params, label_reads))
+
+    def _targets(self, y: Tensor, params: MixParams, label_reads: LabelReads) -> Tensor:
         if y.is_floating_point():
             return mix_values(y, params)
         if self.target_mode == "auto":
@@ -350,6 +376,12 @@ class MixupPolicy:
             weight=weight,
         )
 
+    def _binarise(self, targets: Tensor) -> Tensor:
+        """With ``bce_target_thresh``: float targets become 1 above the threshold and 0 elsewhere (timm's BCE)."""
+        if self.bce_target_thresh is None or not targets.is_floating_point():
+            return targets
+        return (targets > self.bce_target_thresh).to(targets.dtype)
+
     def _check_smoothing(self, y: Tensor) -> None:
         if self.label_smoothing and y.is_floating_point():
             raise ValueError(
@@ -377,13 +409,15 @@ class MixupPolicy:
             return y
         self._check_smoothing(y)
         if y.is_floating_point() or y.ndim < 1:
-            return y
+            return self._binarise(y)
         batch_size = int(y.shape[0])
         if self.target_mode == "soft":
             if self.num_classes is None:
-                return y.float()
-            return mix_targets(
-                y, identity_params(batch_size), num_classes=self.num_classes, label_smoothing=self.label_smoothing
+                return self._binarise(y.float())
+            return self._binarise(
+                mix_targets(
+                    y, identity_params(batch_size), num_classes=self.num_classes, label_smoothing=self.label_smoothing
+                )
             )
         if self.label_smoothing:
             return MixedLabels(y, y, torch.ones(batch_size, device=y.device), self.label_smoothing)

@@ -423,9 +423,9 @@ def test_batch_structure_errors(make_trainer):
 @pytest.mark.parametrize(
     ("kwargs", "error", "match"),
     [
-        ({"alpha": -0.1}, ValueError, "Expected argument `alpha` to be 0 or a finite float >= .*, but got -0.1"),
-        ({"alpha": 1e-320}, ValueError, "Expected argument `alpha` to be 0 or a finite float >= .*, but got 1e-320"),
-        ({"alpha": True}, ValueError, "Expected argument `alpha` to be 0 or a finite float"),
+        ({"alpha": -0.1}, ValueError, r"`alpha` to be a positive finite float \(0 switches mixing off.*but got -0.1"),
+        ({"alpha": 1e-320}, ValueError, r"`alpha` to be a positive finite float \(0 switches.*but got 1e-320"),
+        ({"alpha": True}, ValueError, "Expected argument `alpha` to be a positive finite float"),
         ({"cutmix_alpha": -1}, ValueError, "Expected argument `cutmix_alpha`"),
         ({"switch_prob": 2.0}, ValueError, r"Expected argument `switch_prob` to be a float in \[0, 1\]"),
         ({"mode": "row"}, ValueError, "Expected argument `mode` to be one of"),

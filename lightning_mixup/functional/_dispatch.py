@@ -4,7 +4,8 @@
 (first match wins; ``docs/design.md`` has the table and a worked example):
 
 1. metadata (``.shape``, ``.dtype``, ``len``): answered from ``y_a``;
-2. ``F.cross_entropy``, ``F.nll_loss``, ``F.one_hot``: the mixed versions in :mod:`._losses`;
+2. ``F.cross_entropy``, ``F.nll_loss``, ``F.one_hot``: the mixed versions in :mod:`._losses`; ``F.embedding`` of
+   the labels (a decoder fed its target sequence): the lookups of both sides mixed with λ;
 3. any other loss (``F.mse_loss``, ``F.binary_cross_entropy``...): refused, it would read one side only;
 4. shape ops (``view``, slicing, ``split``): applied to ``y_a``, ``y_b`` and λ alike, the result stays mixed;
 5. conversions (``.to``, ``.long()``): applied to both sides; a floating result is a float cast, the mixed values;
@@ -15,6 +16,8 @@
 
 from __future__ import annotations
 
+import sys
+import warnings
 import weakref
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -25,6 +28,7 @@ from torch import Tensor
 
 from lightning_mixup._device import to_device
 from lightning_mixup.functional import _losses
+from lightning_mixup.functional.apply import blend_pair
 from lightning_mixup.functional.labels import _HELP, MixedLabels, MixedLabelsError, _derive
 
 _METADATA: set[Any] = {
@@ -159,7 +163,11 @@ def dispatch(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, 
         if func is F.nll_loss:
             return _losses.nll_loss(*args, **kwargs)
         if func is F.one_hot:
+            if isinstance(first, MixedLabels):
+                _check_soft_target_refusal(first, sys._getframe(2))
             return _losses.one_hot(*args, **kwargs)
+        if func is F.embedding and isinstance(first, MixedLabels):
+            return _embedding(first, args, kwargs)
         labels = _find_labels(args, kwargs)
         if func in _OTHER_LOSSES:
             raise MixedLabelsError(
@@ -175,6 +183,46 @@ def dispatch(func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, 
             if _is_inplace(func):
                 return _apply_inplace(func, first, args, kwargs)
         return _generic(func, labels, args, kwargs)
+
+
+# Names whose presence in the code that one-hot encodes the labels suggests it checks their shape first.
+_SHAPE_CHECKS = {"ndim", "dim", "ndimension"}
+
+
+def _check_soft_target_refusal(labels: MixedLabels, caller: Any) -> None:
+    """Warn (refuse under ``label_reads="strict"``) when the code one-hot encoding the labels checks their shape.
+
+    A loss that refuses soft targets by their shape (torch-uncertainty's ``DECLoss``: ``targets.ndim != 1``) then
+    one-hot encodes hard labels cannot see that mixed labels are mixed: they have the shape of hard labels, and
+    ``F.one_hot`` gives it the mixed targets ỹ. Its loss is then ``ℓ(f(x̃), ỹ)``, which is ``λ·ℓ(y_a) + (1-λ)·ℓ(y_b)``
+    only for a loss linear in its target.
+    """
+    code = getattr(caller, "f_code", None)
+    if code is None or not _SHAPE_CHECKS & set(code.co_names):
+        return
+    where = f"`{code.co_qualname if hasattr(code, 'co_qualname') else code.co_name}`"
+    message = (
+        f"{where} checks the shape of its labels and then one-hot encodes them: a loss that refuses soft (mixup) "
+        "targets this way cannot tell that MixedLabels are mixed (they have the shape of hard labels), and "
+        "F.one_hot gives it the mixed targets ỹ = λ·onehot(y_a) + (1-λ)·onehot(y_b). Its loss is then ℓ(f(x̃), ỹ), "
+        "which equals λ·ℓ(y_a) + (1-λ)·ℓ(y_b) only if it is linear in its target (cross-entropy with class "
+        "probabilities; not Dice, Jaccard, Brier or a KL regulariser). For the exact combination compute it as "
+        "`y.mix_loss(criterion, output, reduction=None)`; keep it as it is if ỹ is what you want."
+    )
+    if labels.label_reads == "strict":
+        raise MixedLabelsError(f"{message} (MixupCallback(label_reads='strict') refuses it.) {_HELP}")
+    warnings.warn(message, UserWarning, stacklevel=4)
+
+
+def _embedding(labels: MixedLabels, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Tensor:
+    """Labels looked up as inputs (a decoder fed the target sequence): ``λ·E[y_a] + (1-λ)·E[y_b]`` per element.
+
+    The lookups are mixed as the batch's own ids are (embedding mixup), with the labels' λ: the model sees both
+    samples' targets as it sees both samples' inputs. The result is a plain float tensor.
+    """
+    rows_a = F.embedding(labels._y_a, *args[1:], **kwargs)
+    rows_b = F.embedding(labels.y_b, *args[1:], **kwargs)
+    return blend_pair(rows_a, rows_b, to_device(labels.lam, rows_a.device).unsqueeze(-1))
 
 
 def _name(func: Any) -> str:
@@ -342,6 +390,8 @@ def _generic(func: Callable[..., Any], labels: MixedLabels, args: tuple[Any, ...
             f"if it is a metric. {_HELP}"
         )
     labels.tracker.reads += 1
+    name = _name(func)
+    labels.tracker.read_ops[name] = labels.tracker.read_ops.get(name, 0) + 1
     result = func(*_substitute(args, lambda m: m.dominant), **_substitute(kwargs, lambda m: m.dominant))
     if isinstance(result, Tensor) and result.shape == labels.shape:
         labels.tracker.recipes[id(result)] = (weakref.ref(result), func, args, kwargs)

@@ -10,7 +10,13 @@ weights ``lam`` (one per label element). What each use of it gives:
   Any other loss goes through :meth:`MixedLabels.mix_loss`.
 - **Targets** — a float cast (``.float()``, ``.to(torch.float32)``, ``.type_as(logits)``) gives the mixed values
   ``λ·y_a + (1-λ)·y_b`` (binary / multi-hot labels for BCE: exact, BCE is linear in its target), and
-  ``F.one_hot(y, C)`` the mixed one-hot targets ỹ — mixup's own definition.
+  ``F.one_hot(y, C)`` the mixed one-hot targets ỹ = ``λ·onehot(y_a) + (1-λ)·onehot(y_b)`` — mixup's own
+  definition. **The contract:** a loss computed from ỹ is ``ℓ(f(x̃), ỹ)``. It equals ``λ·ℓ(y_a) + (1-λ)·ℓ(y_b)``
+  only for a loss linear in its target (cross-entropy with class probabilities, a DEC log or digamma term); for
+  Dice, Jaccard, Brier / MSE, focal or a KL regulariser it is mixup's soft-target loss, not the λ-combination.
+  Code that checks the labels' shape before one-hot encoding them (a loss refusing soft targets by
+  ``targets.ndim``) gets a warning (an error under ``label_reads="strict"``), since mixed labels have the shape of
+  hard labels. The exact combination of any loss: ``y.mix_loss(criterion, output, reduction=None)``.
 - **Shape and device** — ``view``, ``reshape``, ``flatten``, ``squeeze``, slicing, ``.to(device)``, ``.long()``
   keep the labels mixed, λ reshaped alike: sequence labels ``(B, T)`` flattened with ``view(-1)`` still give the
   exact loss. Integer arithmetic that maps labels to labels elementwise (``y - 1``, ``masked_fill``) is applied
@@ -22,7 +28,8 @@ weights ``lam`` (one per label element). What each use of it gives:
   ``logp.gather(1, y)`` — raises :class:`MixedLabelsError` rather than silently using one side.
 
 Every :class:`MixedLabels` derived from one batch's labels shares a :class:`LabelTracker` that records whether
-the labels reached a loss (or became targets), so the callback can name a model that ignores its labels.
+the labels reached a loss (or became targets) and which ops read them, so the callback can name a model that
+ignores its labels, or a loss built from reads (``y == c``) that saw the dominant label only.
 
 Where the code is: this module holds the class and its construction; :mod:`._dispatch` sorts every torch op on it
 into the categories above, :mod:`._losses` computes the mixed losses. ``docs/design.md`` walks a label from
@@ -70,13 +77,15 @@ class LabelTracker:
     Attributes:
         consumed: set when the labels reach a mixup-aware loss or become mixed targets (float cast, ``one_hot``).
         reads: how many reads saw the dominant label (for diagnostics).
+        read_ops: how many times each op read them (``{"__eq__": 4}``), named in the "never reached a loss" error.
     """
 
-    __slots__ = ("consumed", "reads", "recipes")
+    __slots__ = ("consumed", "read_ops", "reads", "recipes")
 
     def __init__(self) -> None:
         self.consumed = False
         self.reads = 0
+        self.read_ops: dict[str, int] = {}
         # results of reads (e.g. the mask `y == k`) and how to recompute them on each side, so that an in-place
         # change or an elementwise map that uses them (`y[y == k] = v`, `torch.where(y == k, v, y)`) is exact
         self.recipes: dict[int, tuple[Any, Callable[..., Any], tuple[Any, ...], dict[str, Any]]] = {}
@@ -207,22 +216,27 @@ class MixedLabels(Tensor):
         )
 
     def mix_loss(
-        self, loss_fn: Callable[..., Tensor], output: Tensor, reduction: str = "mean", **kwargs: Any
+        self, loss_fn: Callable[..., Tensor], output: Tensor, reduction: str | None = "mean", **kwargs: Any
     ) -> Tensor:
         """Mixup loss of any loss function that takes ``reduction="none"``: interpolated, then reduced.
 
         ``F.cross_entropy`` and ``F.nll_loss`` go through the mixed-label versions (class weights, ``ignore_index``
         and label smoothing as torch handles them). Any other loss is interpolated per element and its ``"mean"``
-        is the plain average.
+        is the plain average. ``reduction=None`` is for a loss that reduces itself (a focal, Dice or Jaccard
+        module, a loss that compares ``y == c``): it is called once per side, ``loss_fn(output, y, **kwargs)``
+        with plain integer labels, and the result is ``λ·L(y_a) + (1-λ)·L(y_b)`` — exact for any loss, with one
+        λ per batch (``mode="batch"``, the default).
 
         Args:
-            loss_fn: called as ``loss_fn(output, labels, reduction="none", **kwargs)``.
+            loss_fn: called as ``loss_fn(output, labels, reduction="none", **kwargs)`` (``reduction=None``:
+                ``loss_fn(output, labels, **kwargs)``).
             output: the model's output for the mixed batch.
-            reduction: ``"mean"``, ``"sum"`` or ``"none"``.
+            reduction: ``"mean"``, ``"sum"``, ``"none"``, or ``None`` for a loss that reduces itself.
             kwargs: passed to ``loss_fn``.
 
         Raises:
-            MixedLabelsError: if the labels carry label smoothing and ``loss_fn`` cannot apply it.
+            MixedLabelsError: if the labels carry label smoothing and ``loss_fn`` cannot apply it, or, with
+                ``reduction=None``, if λ differs between samples (``mode="pair"``/``"elem"``).
 
         Example:
             >>> import torch.nn.functional as F
@@ -230,7 +244,11 @@ class MixedLabels(Tensor):
             >>> logits = torch.tensor([[0.0, 0.0]])
             >>> float(labels.mix_loss(F.multi_margin_loss, logits))
             0.5
+            >>> float(labels.mix_loss(lambda out, y: (out.argmax(1) != y).float().mean(), logits, reduction=None))
+            0.75
         """
+        if reduction is None:
+            return self._mix_reduced(loss_fn, output, **kwargs)
         check_choice(reduction, "reduction", ("none", "mean", "sum"))
         if loss_fn is F.cross_entropy or loss_fn is F.nll_loss:
             return loss_fn(output, self, reduction=reduction, **kwargs)
@@ -248,6 +266,29 @@ class MixedLabels(Tensor):
         if self.weight is not None:
             loss = loss * to_device(_losses.lam_for(self.weight, loss), loss.device, loss.dtype)
         return _losses.reduce_loss(loss, reduction)
+
+    def _mix_reduced(self, loss_fn: Callable[..., Tensor], output: Tensor, **kwargs: Any) -> Tensor:
+        """``λ·L(y_a) + (1-λ)·L(y_b)`` for a loss that reduces itself; one λ for the whole batch."""
+        name = getattr(loss_fn, "__name__", type(loss_fn).__name__)
+        lam = self.lam.reshape(-1)
+        if lam.numel() and not bool((lam == lam[0]).all()):
+            raise MixedLabelsError(
+                f"Expected one λ for the batch to weight `{name}`, which reduces itself (reduction=None), but the "
+                f"labels carry λ from {float(lam.min())} to {float(lam.max())} (mode='pair' or 'elem'). Use "
+                "MixupCallback(mode='batch'), or a loss_fn that takes reduction='none'."
+            )
+        if self.label_smoothing:
+            raise MixedLabelsError(
+                f"The labels carry label_smoothing={self.label_smoothing}, which `{name}` would silently drop. Smooth "
+                "in your loss and set MixupCallback(label_smoothing=0)."
+            )
+        self.tracker.consumed = True
+        weight = float(lam[0]) if lam.numel() else 1.0
+        loss_a = loss_fn(output, self._y_a, **kwargs)
+        if weight == 1.0:
+            return loss_a
+        loss_b = loss_fn(output, self.y_b, **kwargs)
+        return blend_pair(loss_a, loss_b, torch.tensor(weight, device=loss_a.device))
 
     @classmethod
     def __torch_function__(

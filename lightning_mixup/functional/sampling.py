@@ -134,7 +134,8 @@ MIN_ALPHA = sys.float_info.min
 
 
 def _alpha_arg_validation(alpha: float, name: str = "alpha") -> None:
-    check_finite_float(alpha, name, minimum=0.0, min_positive=MIN_ALPHA)
+    expected = "a positive finite float (0 switches mixing off; subnormal values such as 1e-320 are refused)"
+    check_finite_float(alpha, name, minimum=0.0, min_positive=MIN_ALPHA, expected=expected)
 
 
 def _mode_arg_validation(mode: str) -> None:
@@ -308,6 +309,7 @@ def sample_cutmix(
     mode: MixMode = "batch",
     prob: float = 1.0,
     correct_lam: bool = True,
+    minmax: tuple[float, float] | None = None,
     generator: torch.Generator | None = None,
     validate_args: bool = True,
 ) -> MixParams:
@@ -325,6 +327,12 @@ def sample_cutmix(
             in :func:`sample_mixup`.
         prob: the probability that CutMix is applied, once per batch, pair or sample.
         correct_lam: replace λ by the kept area share (the CutMix paper's definition).
+        minmax: ``(lo, hi)`` with ``0 <= lo <= hi <= 1``, timm's ``cutmix_minmax``: the box size does not follow
+            λ; its height is drawn uniformly from ``[int(H·lo), int(H·hi))`` and its width from
+            ``[int(W·lo), int(W·hi))`` (the low end alone when they are equal), its position uniformly among the
+            positions where it fits, and λ is always the kept area share (as timm does). The partners and the
+            ``prob`` draws are made as without ``minmax`` (λ ~ Beta(α, α) is drawn but does not size the box); a
+            sample that ``prob`` leaves out keeps λ = 1 and an empty box.
         generator: the source of randomness.
         validate_args: check the arguments.
 
@@ -347,6 +355,7 @@ def sample_cutmix(
         _mode_arg_validation(mode)
         _prob_arg_validation(prob)
         _size_arg_validation(tuple(size) if isinstance(size, list) else size)
+        _minmax_arg_validation(minmax)
     height, width = size
     if alpha == 0 or batch_size < 2 or prob == 0:
         params = identity_params(batch_size)
@@ -358,6 +367,15 @@ def sample_cutmix(
     owner = torch.zeros(batch_size, dtype=torch.long) if mode == "batch" else torch.arange(batch_size)
     if mode == "pair":
         owner = torch.minimum(owner, index)
+    if minmax is not None:
+        top, left, bottom, right = _minmax_boxes(height, width, minmax, n, generator)
+        owned = owner.clamp_max(n - 1)
+        applied = lam < 1.0  # not applied (prob): λ stays 1 and the box empty
+        top, left = top[owned], left[owned]
+        bottom = torch.where(applied, bottom[owned], top)
+        right = torch.where(applied, right[owned], left)
+        lam = (1.0 - ((bottom - top) * (right - left)).double() / (height * width)).float()
+        return MixParams._trusted(lam, index, torch.stack([top, bottom, left, right], dim=1), (height, width))
     cy = torch.randint(0, height, (n,), generator=generator)[owner.clamp_max(n - 1)]
     cx = torch.randint(0, width, (n,), generator=generator)[owner.clamp_max(n - 1)]
     cut = torch.sqrt(1.0 - lam.double())
@@ -369,3 +387,33 @@ def sample_cutmix(
     if correct_lam:
         lam = (1.0 - ((bottom - top) * (right - left)).double() / (height * width)).float()
     return MixParams._trusted(lam, index, boxes, (height, width))
+
+
+def _minmax_arg_validation(minmax: object) -> None:
+    if minmax is None:
+        return
+    if (
+        not isinstance(minmax, (tuple, list))
+        or len(minmax) != 2
+        or not all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in minmax)
+        or not 0.0 <= minmax[0] <= minmax[1] <= 1.0
+    ):
+        raise ValueError(
+            f"Expected argument `cutmix_minmax` to be None or a pair (lo, hi) with 0 <= lo <= hi <= 1 (the box side "
+            f"as a share of the image side), but got {minmax!r}."
+        )
+
+
+def _minmax_boxes(
+    height: int, width: int, minmax: tuple[float, float], n: int, generator: torch.Generator | None
+) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    """``n`` boxes ``(top, left, bottom, right)`` whose sides are uniform shares in ``minmax`` of the image's."""
+    lo, hi = float(minmax[0]), float(minmax[1])
+    sides = []
+    for extent in (height, width):
+        low, high = int(extent * lo), int(extent * hi)
+        sides.append(torch.randint(low, max(high, low + 1), (n,), generator=generator))
+    cut_h, cut_w = sides
+    top = (torch.rand(n, generator=generator, dtype=torch.float64) * (height - cut_h + 1)).long()
+    left = (torch.rand(n, generator=generator, dtype=torch.float64) * (width - cut_w + 1)).long()
+    return top, left, top + cut_h, left + cut_w

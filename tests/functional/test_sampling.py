@@ -108,9 +108,9 @@ def test_cutmix_uncorrected_lambda_is_the_beta_draw():
 @pytest.mark.parametrize(
     ("kwargs", "match"),
     [
-        ({"alpha": -1.0}, "Expected argument `alpha` to be 0 or a finite float >= .*, but got -1.0"),
-        ({"alpha": 1e-320}, "Expected argument `alpha` to be 0 or a finite float >= .*, but got 1e-320"),
-        ({"alpha": True}, "Expected argument `alpha` to be 0 or a finite float"),
+        ({"alpha": -1.0}, r"`alpha` to be a positive finite float \(0 switches mixing off.*but got -1.0"),
+        ({"alpha": 1e-320}, r"`alpha` to be a positive finite float \(0 switches mixing off.*but got 1e-320"),
+        ({"alpha": True}, "Expected argument `alpha` to be a positive finite float"),
         ({"alpha": 1.0, "prob": True}, r"Expected argument `prob` to be a float in \[0, 1\], but got True"),
         ({"alpha": float("nan")}, "Expected argument `alpha`"),
         ({"alpha": 1.0, "mode": "rows"}, r"Expected argument `mode` to be one of \('batch', 'pair', 'elem'\)"),

@@ -291,8 +291,8 @@ def rotating(image_size: int, batch_size: int, cycles: int, switches: dict[str, 
     callback = MixupCallback(alpha=0.2, seed=0)
     engine = callback.engine
     should_apply = engine.should_apply
-    engine.should_apply = lambda epoch, step: (  # type: ignore[method-assign]
-        rotator.current != "callback idle (schedule off)" and should_apply(epoch, step)
+    engine.should_apply = lambda epoch, step=None: (  # type: ignore[method-assign]
+        rotator.current != "callback idle (schedule off)" and should_apply(epoch)
     )
     timer = StepTimer()
     steps = 2 + (cycles + 1) * len(arms)  # the first cycle is the warm-up

@@ -8,7 +8,7 @@ per-batch work that a training loop needs and returns mixed images and mixed sof
   each timm call gets a fresh copy of the batch made outside its timing;
 - ours (``lightning_mixup.functional``): ``sample_mixup`` + ``apply_mix`` + ``mix_targets``, and ``sample_cutmix`` +
   ``apply_mix`` + ``mix_targets``, all with an explicit generator. (The callback's own path, which keeps integer
-  labels as ``MixedLabels`` and reuses its output batch, is measured by ``bench_mixup.py``.)
+  labels as ``MixedLabels``, is measured by ``bench_mixup.py``.)
 
 The variants are interleaved call by call, round by round, and each is summarised by its median, so drifting machine
 load hits all of them alike. Needs torchvision and timm: run it in the compatibility venv (``make compat-setup``)::

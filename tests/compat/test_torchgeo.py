@@ -43,8 +43,10 @@ def train(fit, task, loader, **callback):
 
 
 class MixLossRoute(nn.Module):
-    """A task's criterion computed the way the refusal and the docs say: ``y.mix_loss(criterion, output, reduction=None)``
-    on a training batch's mixed labels, the criterion itself on plain labels (validation)."""
+    """A task's criterion the way the refusal and the docs say: ``y.mix_loss(criterion, output, reduction=None)``.
+
+    On a training batch's mixed labels; plain labels (validation) go to the criterion itself.
+    """
 
     def __init__(self, criterion: nn.Module) -> None:
         super().__init__()
@@ -183,7 +185,11 @@ def test_classification_jaccard_mix_loss_route(fit):
 
 
 @pytest.mark.verdict(
-    package=PACKAGE, module="ClassificationTask (multiclass)", loss="focal (smp)", expected="clear refusal", note=FOCAL_NOTE
+    package=PACKAGE,
+    module="ClassificationTask (multiclass)",
+    loss="focal (smp)",
+    expected="clear refusal",
+    note=FOCAL_NOTE,
 )
 def test_classification_focal(fit):
     x, y, _ = images()

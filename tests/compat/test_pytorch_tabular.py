@@ -94,26 +94,19 @@ def check_classification(steps) -> None:
         torch.testing.assert_close(step.loss, mixed(F.cross_entropy, logits, labels, prepare=lambda t: t[:, 0]))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#24 item 3: pytorch-tabular's input keys `continuous` + `categorical` are "
-    "not detected; today a clear refusal asks for input_key",
-)
 @pytest.mark.verdict(
     package=PACKAGE,
     module="CategoryEmbeddingModel (TabularModel.fit)",
     loss="ce",
     expected="exact",
-    note="with no input_key",
+    note="with no input_key: `continuous` + `categorical` are detected (categories by embedding mixup)",
 )
 def test_category_embedding_keys_detected(tmp_path):
-    """Observed: ValueError "Expected the training batch to have one input entry named one of ('input_ids',
-    'pixel_values', 'inputs', 'input', 'x', 'images', 'image', 'features'), but got no entry with a conventional
-    input name in a dict with keys ['target', 'continuous', 'categorical']. Set MixupCallback(input_key=...,
-    target_key=...) to where the inputs and targets are." """
-    check_classification(
-        fit_tabular(tmp_path, CategoryEmbeddingModelConfig(task="classification", layers="16-8"), alpha=1.0)
-    )
+    steps = fit_tabular(tmp_path, CategoryEmbeddingModelConfig(task="classification", layers="16-8"), alpha=1.0)
+    check_classification(steps)
+    for step in steps:  # both inputs were mixed: the continuous rows are not the table's rows
+        original = torch.tensor(table()[["a", "b"]].to_numpy(), dtype=torch.float32)
+        assert not bool((step.batch["continuous"][:, None, :] == original[None]).all(-1).any(1).all())
 
 
 @pytest.mark.verdict(

@@ -3,6 +3,12 @@ SemanticSegmentationTask (CE with ``ignore_index`` and class weights, BCE, Jacca
 
 Batches are torchgeo's dicts, ``{"image", "label"}`` for classification and ``{"image", "mask"}`` for segmentation.
 Each test recomputes the task's own criterion on the recorded logits (the output of the task's ``model``).
+
+smp's losses show the contract of ``F.one_hot`` on mixed labels (issue #24 item 4): its JaccardLoss one-hot encodes
+them and gets mixup's soft targets ỹ = λ·onehot(y_a) + (1-λ)·onehot(y_b), so its loss is the soft Jaccard of ỹ (checked
+against a plain-tensor Jaccard of ỹ), not λ·J(y_a) + (1-λ)·J(y_b); its FocalLoss compares ``y == c`` and is refused.
+For both, ``y.mix_loss(criterion, output, reduction=None)`` (the route the refusal names) gives the exact
+λ-combination: :class:`MixLossRoute` puts it in place of the task's criterion.
 """
 
 from __future__ import annotations
@@ -14,9 +20,10 @@ pytest.importorskip("torchgeo.trainers")
 import segmentation_models_pytorch as smp
 import torch
 import torch.nn.functional as F
+from torch import Tensor, nn
 from torchgeo.trainers import ClassificationTask, MultiLabelClassificationTask, SemanticSegmentationTask
 
-from lightning_mixup import MixedLabelsError, MixupCallback
+from lightning_mixup import MixedLabels, MixedLabelsError, MixupCallback
 from tests.compat._common import SEED, Recorder, contract_params, dict_loader, generator, mixed, parts, rows
 
 PACKAGE = "torchgeo"
@@ -33,6 +40,45 @@ def train(fit, task, loader, **callback):
     fit(task, loader, val=loader, limit_val_batches=1, callbacks=[MixupCallback(seed=SEED, **callback), recorder])
     assert len(recorder.steps) == 2
     return recorder.steps
+
+
+class MixLossRoute(nn.Module):
+    """A task's criterion the way the refusal and the docs say: ``y.mix_loss(criterion, output, reduction=None)``.
+
+    On a training batch's mixed labels; plain labels (validation) go to the criterion itself.
+    """
+
+    def __init__(self, criterion: nn.Module) -> None:
+        super().__init__()
+        self.criterion = criterion
+
+    def forward(self, output: Tensor, target: Tensor) -> Tensor:
+        if isinstance(target, MixedLabels):
+            return target.mix_loss(self.criterion, output, reduction=None)
+        return self.criterion(output, target)
+
+
+def soft_targets(labels, num_classes: int) -> Tensor:
+    """Mixup's own target ỹ = λ·onehot(y_a) + (1-λ)·onehot(y_b), classes last, from the recorded parts."""
+    y_a, y_b, lam = parts(labels)
+    lam = lam.unsqueeze(-1)
+    return lam * F.one_hot(y_a, num_classes).float() + (1 - lam) * F.one_hot(y_b, num_classes).float()
+
+
+def soft_jaccard_loss(logits: Tensor, target: Tensor, classes: list[int] | None = None) -> Tensor:
+    """smp's multiclass ``JaccardLoss`` (from logits, smooth 0, eps 1e-7) on class-probability targets, by hand.
+
+    ``logits`` ``(B, C, ...)``, ``target`` ``(B, ..., C)``. smp flattens to ``(B, C, N)``, scores each class over the
+    batch and the pixels with its Tversky form ``I / (I + FP + FN)`` where ``I = (ΣP + ΣT - Σ|P - T|) / 2``, which is
+    the fuzzy-set ``Σ min(P, T) / Σ max(P, T)``; a class with no target mass counts 0, then ``classes`` are kept
+    (torchgeo's ``ignore_index``) and averaged.
+    """
+    b, c = logits.shape[:2]
+    prob = logits.softmax(1).reshape(b, c, -1)
+    target = target.reshape(b, -1, c).permute(0, 2, 1)
+    score = torch.minimum(prob, target).sum((0, 2)) / torch.maximum(prob, target).sum((0, 2)).clamp_min(1e-7)
+    loss = (1 - score) * (target.sum((0, 2)) > 0).float()
+    return (loss if classes is None else loss[classes]).mean()
 
 
 @pytest.mark.verdict(
@@ -88,77 +134,98 @@ def test_classification_task_multilabel_bce(fit):
         torch.testing.assert_close(step.loss, (lam * loss_a + (1 - lam) * loss_b).mean())
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#24 item 5: F.one_hot inside smp's JaccardLoss gives mixed one-hot targets; "
-    "the soft Jaccard of them is not λ·J(y_a) + (1-λ)·J(y_b), and nothing says so",
+JACCARD_NOTE = (
+    "F.one_hot gives the soft targets ỹ: the loss is smp's soft Jaccard of ỹ, not the λ-combination (checked by hand "
+    "on ỹ); exact with `y.mix_loss(criterion, output, reduction=None)`"
 )
-@pytest.mark.verdict(package=PACKAGE, module="ClassificationTask (multiclass)", loss="jaccard (smp)", expected="exact")
+FOCAL_NOTE = (
+    "it compares `y == c` per class: the refusal names that comparison and `y.mix_loss(criterion, output, "
+    "reduction=None)`, which is exact (next row)"
+)
+# the refusal of a loss built from `y == c` reads, and the route it names
+FOCAL_REFUSAL = r"never reached a loss.*`y == c` per class.*y\.mix_loss\(criterion, output, reduction=None\)"
+
+
+def check_soft_jaccard(steps, key: str, criterion: nn.Module, classes: list[int] | None = None) -> None:
+    """The loss is smp's Jaccard of ỹ (by hand), and it is not the λ-combination of the two Jaccard losses."""
+    for step in steps:
+        logits, labels = step.call("model").output, step.batch[key]
+        torch.testing.assert_close(step.loss, soft_jaccard_loss(logits, soft_targets(labels, 4), classes))
+        assert not torch.allclose(step.loss, mixed(criterion, logits, labels), atol=1e-4, rtol=0)
+
+
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="ClassificationTask (multiclass)",
+    loss="jaccard (smp)",
+    expected="documented behaviour",
+    note=JACCARD_NOTE,
+)
 def test_classification_jaccard(fit):
-    """Observed: the run trains silently; its loss differs from the λ-weighted Jaccard losses."""
     x, y, _ = images()
     task = ClassificationTask(model="resnet10t", num_classes=4, loss="jaccard")
     steps = train(fit, task, dict_loader(image=x, label=y), alpha=1.0)
-    criterion = smp.losses.JaccardLoss(mode="multiclass")
-    for step in steps:
+    check_soft_jaccard(steps, "label", smp.losses.JaccardLoss(mode="multiclass"))
+
+
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="ClassificationTask (multiclass)",
+    loss="jaccard (smp) through `y.mix_loss(..., reduction=None)`",
+    expected="exact",
+    note="the task's criterion wrapped in `y.mix_loss(criterion, output, reduction=None)`",
+)
+def test_classification_jaccard_mix_loss_route(fit):
+    x, y, _ = images()
+    task = ClassificationTask(model="resnet10t", num_classes=4, loss="jaccard")
+    criterion = task.criterion
+    task.criterion = MixLossRoute(criterion)
+    for step in train(fit, task, dict_loader(image=x, label=y), alpha=1.0):
         torch.testing.assert_close(step.loss, mixed(criterion, step.call("model").output, step.batch["label"]))
 
 
-def _focal_exact_or_clear(fit, task, loader, key, criterion, **callback):
-    """Either the loss is exact, or the callback refuses naming the comparison ``y == c`` that smp's focal loss does."""
-    try:
-        steps = train(fit, task, loader, **callback)
-    except MixedLabelsError as err:
-        message = str(err)
-    else:
-        for step in steps:
-            torch.testing.assert_close(step.loss, mixed(criterion, step.call("model").output, step.batch[key]))
-        return
-    assert "==" in message or "comparison" in message, f"the refusal does not name `y == c`: {message}"
-
-
-@pytest.mark.xfail(
-    strict=True,
-    reason="#24 item 4: smp's FocalLoss compares `y == c` per class; the callback "
-    "raises 'The mixed labels of this training batch never reached a loss', which is misleading",
-)
 @pytest.mark.verdict(
     package=PACKAGE,
     module="ClassificationTask (multiclass)",
     loss="focal (smp)",
     expected="clear refusal",
-    note="or exact; a refusal must name the `y == c` comparison",
+    note=FOCAL_NOTE,
 )
 def test_classification_focal(fit):
-    """Observed: MixedLabelsError "The mixed labels of this training batch never reached a loss: ... no
-    F.cross_entropy / F.nll_loss ..., float cast, F.one_hot or `mix_loss` used the labels before backward" although
-    the labels did reach the loss (through `(y_true == cls).long()`)."""
     x, y, _ = images()
     task = ClassificationTask(model="resnet10t", num_classes=4, loss="focal")
-    criterion = smp.losses.FocalLoss(mode="multiclass", normalized=True)
-    _focal_exact_or_clear(fit, task, dict_loader(image=x, label=y), "label", criterion, alpha=1.0)
+    with pytest.raises(MixedLabelsError, match=FOCAL_REFUSAL):
+        train(fit, task, dict_loader(image=x, label=y), alpha=1.0)
+
+
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="ClassificationTask (multiclass)",
+    loss="focal (smp) through `y.mix_loss(..., reduction=None)`",
+    expected="exact",
+    note="the refusal's route: the task's criterion wrapped in `y.mix_loss(criterion, output, reduction=None)`",
+)
+def test_classification_focal_mix_loss_route(fit):
+    x, y, _ = images()
+    task = ClassificationTask(model="resnet10t", num_classes=4, loss="focal")
+    task.criterion = MixLossRoute(task.criterion)
+    criterion = smp.losses.FocalLoss(mode="multiclass", normalized=True)  # an independent instance for the reference
+    for step in train(fit, task, dict_loader(image=x, label=y), alpha=1.0):
+        torch.testing.assert_close(step.loss, mixed(criterion, step.call("model").output, step.batch["label"]))
 
 
 def segmentation(loss: str, **kwargs):
     return SemanticSegmentationTask(model="unet", backbone="resnet18", num_classes=4, loss=loss, **kwargs)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#24 item 1: torchgeo's segmentation target key `mask` is not detected; "
-    "today a clear refusal asks for target_key='mask'",
-)
 @pytest.mark.verdict(
     package=PACKAGE,
     module="SemanticSegmentationTask (unet)",
     loss="ce, ignore_index",
     expected="exact",
-    note="with no input_key/target_key",
+    note="with no input_key/target_key: the `mask` key is detected",
 )
 def test_segmentation_mask_key_detected(fit):
-    """Observed: ValueError "Expected the training batch to have one target entry named one of ('labels', 'label',
-    'targets', 'target', 'y'), but got no entry with a conventional target name in a dict with keys ['image',
-    'mask']. Set MixupCallback(input_key=..., target_key=...) to where the inputs and targets are." """
     x, _, m = images()
     steps = train(fit, segmentation("ce", ignore_index=0), dict_loader(image=x, mask=m), alpha=1.0)
     for step in steps:
@@ -188,61 +255,66 @@ def test_segmentation_cross_entropy_ignore_index(fit):
         torch.testing.assert_close(step.loss, mixed(loss, step.call("model").output, masks))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#24 item 5: F.one_hot inside smp's JaccardLoss gives mixed one-hot targets; "
-    "the soft Jaccard of them is not λ·J(y_a) + (1-λ)·J(y_b), and nothing says so",
-)
 @pytest.mark.verdict(
     package=PACKAGE,
     module="SemanticSegmentationTask (unet)",
     loss="jaccard (smp), ignore_index",
-    expected="exact",
-    note="with target_key='mask'",
+    expected="documented behaviour",
+    note="with target_key='mask'; torchgeo passes `classes` without the ignored one. " + JACCARD_NOTE,
 )
 def test_segmentation_jaccard(fit):
-    """Observed: trains silently; the loss is the soft Jaccard of the mixed one-hot masks."""
     x, _, m = images()
-    steps = train(
-        fit, segmentation("jaccard", ignore_index=0), dict_loader(image=x, mask=m), alpha=1.0, target_key="mask"
-    )
+    task = segmentation("jaccard", ignore_index=0)
+    steps = train(fit, task, dict_loader(image=x, mask=m), alpha=1.0, target_key="mask")
+    check_soft_jaccard(steps, "mask", smp.losses.JaccardLoss(mode="multiclass", classes=[1, 2, 3]), classes=[1, 2, 3])
+
+
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="SemanticSegmentationTask (unet)",
+    loss="jaccard (smp), ignore_index, through `y.mix_loss(..., reduction=None)`",
+    expected="exact",
+    note="with target_key='mask'; the task's criterion wrapped in `y.mix_loss(criterion, output, reduction=None)`",
+)
+def test_segmentation_jaccard_mix_loss_route(fit):
+    x, _, m = images()
+    task = segmentation("jaccard", ignore_index=0)
+    task.criterion = MixLossRoute(task.criterion)
     criterion = smp.losses.JaccardLoss(mode="multiclass", classes=[1, 2, 3])
-    for step in steps:
+    for step in train(fit, task, dict_loader(image=x, mask=m), alpha=1.0, target_key="mask"):
         torch.testing.assert_close(step.loss, mixed(criterion, step.call("model").output, step.batch["mask"]))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#24 item 4: smp's FocalLoss compares `y == c` per class; the callback "
-    "raises 'The mixed labels of this training batch never reached a loss', which is misleading",
-)
 @pytest.mark.verdict(
     package=PACKAGE,
     module="SemanticSegmentationTask (unet)",
     loss="focal (smp), ignore_index",
     expected="clear refusal",
-    note="or exact; a refusal must name the `y == c` comparison",
+    note="with target_key='mask'; " + FOCAL_NOTE,
 )
 def test_segmentation_focal(fit):
-    """Observed: the same MixedLabelsError as the classification focal case ("never reached a loss")."""
     x, _, m = images()
-    criterion = smp.losses.FocalLoss(mode="multiclass", ignore_index=0, normalized=True)
-    _focal_exact_or_clear(
-        fit,
-        segmentation("focal", ignore_index=0),
-        dict_loader(image=x, mask=m),
-        "mask",
-        criterion,
-        alpha=1.0,
-        target_key="mask",
-    )
+    with pytest.raises(MixedLabelsError, match=FOCAL_REFUSAL):
+        train(fit, segmentation("focal", ignore_index=0), dict_loader(image=x, mask=m), alpha=1.0, target_key="mask")
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#24 item 2: CutMix on segmentation masks weights whole masks by the box's "
-    "area instead of pasting the partner's mask inside the box",
+@pytest.mark.verdict(
+    package=PACKAGE,
+    module="SemanticSegmentationTask (unet)",
+    loss="focal (smp), ignore_index, through `y.mix_loss(..., reduction=None)`",
+    expected="exact",
+    note="with target_key='mask'; the refusal's route, the task's criterion wrapped in `y.mix_loss(...)`",
 )
+def test_segmentation_focal_mix_loss_route(fit):
+    x, _, m = images()
+    task = segmentation("focal", ignore_index=0)
+    task.criterion = MixLossRoute(task.criterion)
+    criterion = smp.losses.FocalLoss(mode="multiclass", ignore_index=0, normalized=True)
+    for n, step in enumerate(train(fit, task, dict_loader(image=x, mask=m), alpha=1.0, target_key="mask")):
+        assert bool((rows(m, n) == 0).any())  # ignored pixels are in the batch
+        torch.testing.assert_close(step.loss, mixed(criterion, step.call("model").output, step.batch["mask"]))
+
+
 @pytest.mark.verdict(
     package=PACKAGE,
     module="SemanticSegmentationTask (unet)",
@@ -251,7 +323,6 @@ def test_segmentation_focal(fit):
     note="with target_key='mask'; the reference pastes the partner's mask",
 )
 def test_segmentation_cutmix_pastes_the_mask(fit):
-    """Observed: the loss is λ·CE(y_a) + (1-λ)·CE(y_b) over whole masks, not the CE of the pasted mask."""
     x, _, m = images()
     steps = train(fit, segmentation("ce"), dict_loader(image=x, mask=m), alpha=0.0, cutmix_alpha=1.0, target_key="mask")
     for n, step in enumerate(steps):

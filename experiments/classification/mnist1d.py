@@ -236,7 +236,7 @@ def run_mnist1d(
         val_logits = evaluate_logits(result, [val[0]] * len(runs))
         per_seed: list[dict[str, Any]] = []
         bins: dict[str, list[Any]] = {}
-        trained = [result.model.module(i) for i in range(len(runs))]
+        trained = [result.module(i) for i in range(len(runs))]
         for k, s in enumerate(seeds):
             metrics = {}
             for j, alpha in enumerate(arms):
@@ -273,7 +273,7 @@ def _transfer_source(arch: str, train: tuple[torch.Tensor, torch.Tensor], epochs
     modules, runs = _nets(arch, [10_000], [0.0])
     result = fit_batched(modules, runs, [train], epochs=epochs, batch_size=RECIPE["batch_size"], lr=RECIPE["lr"],
                          max_steps=steps)  # fmt: skip
-    return result.model.module(0)
+    return result.module(0)
 
 
 def run_digits(
@@ -320,7 +320,7 @@ def run_digits(
             s = splits[i]
             pixels = s.test[0] * s.std + s.mean  # back to 0..16
             loader = DataLoader(TensorDataset((pixels / 16).clamp(0, 1), s.test[1]), batch_size=500)
-            models = [result.model.module(i * len(arms) + j) for j in range(len(arms))]
+            models = [result.module(i * len(arms) + j) for j in range(len(arms))]
             found = robustness(models, loader, num_classes=10, fgsm_eps=fgsm_eps, pgd_eps=pgd_eps,
                                normalize_mean=(s.mean / 16).tolist(), normalize_std=(s.std / 16).tolist(), seed=fold,
                                autoattack_eps=autoattack_eps)  # fmt: skip

@@ -1,5 +1,6 @@
 import inspect
 import math
+from typing import ClassVar
 
 import lightning.pytorch as pl
 import numpy as np
@@ -21,7 +22,7 @@ class _CMixupShim(pl.Callback):
     all the study's ``cmixup`` arm needs; the arm's factory is the only code that names the callback.
     """
 
-    made: list[dict] = []
+    made: ClassVar[list[dict]] = []
 
     def __init__(self, *, method="mixup", alpha=None, cmixup_bandwidth=1.0, seed=0, log=False):
         assert method == "cmixup"
@@ -42,9 +43,11 @@ def cmixup_callback(monkeypatch):
     """The plugin's callback once it has ``method="cmixup"``; until then the shim, patched into the arm factory."""
     if not HAS_METHOD_API:
         _CMixupShim.made.clear()
-        monkeypatch.setattr(
-            study, "MixupCallback", lambda **kw: _CMixupShim(**kw) if kw.get("method") == "cmixup" else MixupCallback(**kw)
-        )
+
+        def factory(**kw):
+            return _CMixupShim(**kw) if kw.get("method") == "cmixup" else MixupCallback(**kw)
+
+        monkeypatch.setattr(study, "MixupCallback", factory)
     return HAS_METHOD_API
 
 

@@ -53,6 +53,7 @@ class Config:
     settings: tuple[str, ...] = ("paper", "converged")
     folds: tuple[int, ...] = tuple(range(10))
     alphas: tuple[float, ...] = tab.ALPHAS
+    methods: tuple[str, ...] = tab.METHODS
     mnist1d_archs: tuple[str, ...] = ("mnist1d_cnn", "mnist1d_mlp")
     mnist1d_seeds: tuple[int, ...] = (0, 1, 2)
     mnist1d_steps: int = 6000
@@ -92,8 +93,9 @@ def _job(job: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any], float, 
     start, cpu = time.perf_counter(), time.process_time()
     kind, args = job[0], job[1:]
     if kind == "tabular":
-        source, name, setting, folds, alphas = args
-        result = tab.run_dataset(source, name, tab.SETTINGS[setting], folds=folds, alphas=alphas, keep_logits=True)
+        source, name, setting, folds, alphas, methods = args
+        result = tab.run_dataset(source, name, tab.SETTINGS[setting], folds=folds, alphas=alphas, methods=methods,
+                                 keep_logits=True)  # fmt: skip
     elif kind == "anchor":
         arch, seeds = args
         result = m1d.run_anchor([arch], seeds)
@@ -119,7 +121,7 @@ def jobs(config: Config) -> list[tuple[Any, ...]]:
         for setting in config.settings:
             steps = sizes[(source, name)] * 0.81 / 16 * (10 if setting == "paper" else 25)
             cost = min(steps, 3000.0 if setting == "converged" else steps) * len(config.folds) * 0.12
-            work.append((cost, ("tabular", source, name, setting, config.folds, config.alphas)))
+            work.append((cost, ("tabular", source, name, setting, config.folds, config.alphas, config.methods)))
     for arch in config.anchor_archs:
         work.append((6000 * len(config.anchor_seeds) * (2.0 if "cnn" in arch else 0.5), ("anchor", arch,
                      config.anchor_seeds)))  # fmt: skip
@@ -188,8 +190,57 @@ def run_jobs(config: Config, progress: bool = True) -> dict[str, Any]:
             "job_seconds": seconds, "job_cpu_seconds": cpu}  # fmt: skip
 
 
-def _arms(alphas: Sequence[float]) -> list[str]:
-    return [tab.SELECTED, *(tab.arm_name(a) for a in alphas)]
+def _arms(alphas: Sequence[float], methods: Sequence[str] = ()) -> list[str]:
+    return [tab.SELECTED, *(tab.arm_name(a) for a in alphas), *methods]
+
+
+#: One claim per issue #25 method, from its paper: (label, [(metric, rule)]), rule "better" (the ERM-vs-mixup rule
+#: of :func:`_tabular_claim` on that metric) or "not_worse" (only a disagreement counts: "without loss").
+METHOD_CLAIMS: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "regmixup": ("RegMixup (Pinto et al. 2022): higher accuracy and better calibration than ERM",
+                 [("accuracy", "better"), ("ece15", "better")]),
+    "kernel_warping": ("Kernel warping (Bouniot et al. 2025): better calibration (ECE) than ERM without accuracy loss",
+                       [("ece15", "better"), ("accuracy", "not_worse")]),
+    "mixup_inference_training": ("MIT (Wang et al. 2023): better calibration than ERM after temperature scaling",
+                                 [("ts_ece15", "better")]),
+}  # fmt: skip
+
+
+def combine_verdicts(parts: Sequence[tuple[str, str]]) -> str:
+    """One verdict from per-metric verdicts ``(verdict, rule)``.
+
+    *disagrees* if any part disagrees; *agrees* if every "better" part agrees (a "not_worse" part only has to not
+    disagree); else *inconclusive*.
+
+    Example:
+        >>> combine_verdicts([("agrees", "better"), ("inconclusive", "not_worse")])
+        'agrees'
+        >>> combine_verdicts([("agrees", "better"), ("disagrees", "not_worse")])
+        'disagrees'
+    """
+    if any(v == DISAGREES for v, _ in parts):
+        return DISAGREES
+    if all(v == AGREES for v, rule in parts if rule == "better"):
+        return AGREES
+    return INCONCLUSIVE
+
+
+def method_claims(summaries: dict[str, Any], n: int, setting: str, methods: Sequence[str]) -> list[dict[str, Any]]:
+    """The claims table's rows for issue #25's methods on the tabular benchmark (one per method)."""
+    claims = []
+    for method in methods:
+        label, parts = METHOD_CLAIMS[method]
+        verdicts, measured = [], []
+        for metric, rule in parts:
+            summary = summaries[metric][method]
+            verdicts.append((_tabular_claim(summary, n, metric), rule))
+            v = summary["verdicts"]
+            measured.append(f"{metric}: better on {v[BETTER]}, worse on {v[WORSE]}, tied on {v[TIE]}, mean change "
+                            f"{summary['mean_difference'] * 100:+.2f} pp")  # fmt: skip
+        claims.append({"claim": label, "setting": f"{n} tables, {setting} setting, paper's α",
+                       "measured": "; ".join(measured), "verdict": combine_verdicts(verdicts),
+                       "method": method})  # fmt: skip
+    return claims
 
 
 def _tabular_claim(summary: dict[str, Any], n: int, metric: str) -> str:
@@ -203,16 +254,20 @@ def _tabular_claim(summary: dict[str, Any], n: int, metric: str) -> str:
     return INCONCLUSIVE
 
 
-def tabular_claims(tabular: dict[str, list[dict[str, Any]]], alphas: Sequence[float]) -> tuple[list[dict], dict]:
-    """Claim rows and the per-setting summaries (error and ECE, before and after temperature scaling)."""
+def tabular_claims(
+    tabular: dict[str, list[dict[str, Any]]], alphas: Sequence[float], methods: Sequence[str] = ()
+) -> tuple[list[dict], dict]:
+    """Claim rows and the per-setting summaries (error, ECE before and after temperature scaling, NLL, AURC)."""
     claims: list[dict[str, Any]] = []
     summaries: dict[str, Any] = {}
     for setting, datasets in tabular.items():
         pool = tab.counted(datasets)
         n = len(pool)
-        summaries[setting] = {
-            m: tab.summarise(pool, _arms(alphas), m) for m in ("accuracy", "ece15", "ts_ece15", "nll")
-        }
+        present = [m for m in methods if pool and all(m in f["arms"] for d in pool for f in d["folds"])]
+        metrics = ["accuracy", "ece15", "ts_ece15", "nll"]
+        if pool and all("aurc" in f["arms"][tab.ERM] for d in pool for f in d["folds"]):
+            metrics.append("aurc")
+        summaries[setting] = {m: tab.summarise(pool, _arms(alphas, present), m) for m in metrics}
         acc = summaries[setting]["accuracy"][tab.SELECTED]
         claims.append({
             "claim": "1. lower test error than ERM on most tables, never worse",
@@ -230,6 +285,7 @@ def tabular_claims(tabular: dict[str, list[dict[str, Any]]], alphas: Sequence[fl
                 f"indistinguishable on {v[TIE]}; mean change {ece['mean_difference'] * 100:+.2f} pp",
                 "verdict": _tabular_claim(ece, n, key),
             })  # fmt: skip
+        claims += method_claims(summaries[setting], n, setting, present)
     return claims, summaries
 
 
@@ -327,7 +383,7 @@ def run(config: Config, out: Path, progress: bool = True) -> dict[str, Any]:
     tabular, anchor, mnist, digits = parts["tabular"], parts["anchor"], parts["mnist1d"], parts["digits"]
     timings = parts["job_seconds"]
     cpu_seconds = parts["job_cpu_seconds"]
-    claims, summaries = tabular_claims(tabular, config.alphas)
+    claims, summaries = tabular_claims(tabular, config.alphas, config.methods)
     arms = _arms(config.alphas)
     robust: dict[str, Any] = {}
     for arch, entry in mnist["archs"].items():

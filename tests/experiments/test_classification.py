@@ -95,3 +95,39 @@ def test_robustness_cells_flags_and_claims():
 def test_anchor_rule():
     anchor = {"archs": {"cnn": {"mean": 0.90, "published": 0.94, "notebook": 0.923}}}
     assert anchor_ok(anchor, "cnn") and not anchor_ok(anchor, "cnn", tolerance=0.01)
+
+
+def _method_dataset(name, acc, ece, ts_ece):
+    base = {"accuracy": 0.8, "ece15": 0.1, "ts_ece15": 0.1, "nll": 0.5, "aurc": 0.05}
+    folds = []
+    for k in range(5):
+        jitter = 0.002 * (k - 2)
+        arm = {"accuracy": 0.8 + acc + jitter, "ece15": 0.1 + ece + jitter, "ts_ece15": 0.1 + ts_ece + jitter,
+               "nll": 0.5, "aurc": 0.05}  # fmt: skip
+        folds.append({"n_test": 10, "n_train": 90, "selected_alpha": 1.0,
+                      "arms": {"erm": base, "selected": base, "1": base, "regmixup": arm, "kernel_warping": arm,
+                               "mixup_inference_training": arm}})  # fmt: skip
+    return {"dataset": f"keel/{name}", "source": "keel", "name": name, "folds": folds, "num_examples": 100}
+
+
+def test_method_claims_follow_each_papers_claim():
+    methods = ("regmixup", "kernel_warping", "mixup_inference_training")
+    # lower ECE (before and after scaling), accuracy unchanged: kernel warping's and MIT's claims hold, RegMixup's
+    # accuracy half is not shown
+    tables = [_method_dataset(f"t{i}", 0.0, -0.05, -0.05) for i in range(8)]
+    claims, summaries = tabular_claims({"paper": tables}, [1.0], methods)
+    verdicts = {c["method"]: c["verdict"] for c in claims if "method" in c}
+    assert verdicts == {"regmixup": "inconclusive", "kernel_warping": "agrees", "mixup_inference_training": "agrees"}
+    assert "aurc" in summaries["paper"]
+    # lower accuracy: kernel warping's "without accuracy loss" fails, RegMixup's accuracy claim fails
+    tables = [_method_dataset(f"t{i}", -0.05, -0.05, 0.05) for i in range(8)]
+    claims, _ = tabular_claims({"paper": tables}, [1.0], methods)
+    verdicts = {c["method"]: c["verdict"] for c in claims if "method" in c}
+    assert verdicts == {"regmixup": "disagrees", "kernel_warping": "disagrees", "mixup_inference_training": "disagrees"}
+
+
+def test_aurc_is_in_the_metrics():
+    logits = torch.tensor([[3.0, 0.0], [2.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    m = classification_metrics(logits, torch.tensor([0, 1, 1, 0]), 2)
+    # confidence order: rows 0, 1, 3, 2; errors 0, 1, 0, 0: risks at coverage 1/4..4/4 = 0, 1/2, 1/3, 1/4
+    assert m["aurc"] == pytest.approx((0 + 1 / 2 + 1 / 3 + 1 / 4) / 4)

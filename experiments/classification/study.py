@@ -100,13 +100,14 @@ def _job(job: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any], float, 
         arch, seeds = args
         result = m1d.run_anchor([arch], seeds)
     elif kind == "mnist1d":
-        arch, seeds, alphas, steps, attack, autoattack = args
+        arch, seeds, alphas, steps, attack, autoattack, methods = args
         aa = m1d.MNIST1D_AUTOATTACK_EPS if autoattack else ()
-        result = m1d.run_mnist1d([arch], seeds, alphas=alphas, steps=steps, attack=attack, autoattack_eps=aa)
+        result = m1d.run_mnist1d([arch], seeds, alphas=alphas, steps=steps, attack=attack, autoattack_eps=aa,
+                                 methods=methods)  # fmt: skip
     elif kind == "digits":
-        folds, alphas, epochs, attack, autoattack = args
+        folds, alphas, epochs, attack, autoattack, methods = args
         aa = m1d.DIGITS_AUTOATTACK_EPS if autoattack else ()
-        result = m1d.run_digits(folds, alphas=alphas, epochs=epochs, attack=attack, autoattack_eps=aa)
+        result = m1d.run_digits(folds, alphas=alphas, epochs=epochs, attack=attack, autoattack_eps=aa, methods=methods)
     else:  # pragma: no cover - a programming error
         raise ValueError(f"Unknown job kind {kind!r}.")
     return job, result, time.perf_counter() - start, time.process_time() - cpu
@@ -126,15 +127,16 @@ def jobs(config: Config) -> list[tuple[Any, ...]]:
         work.append((6000 * len(config.anchor_seeds) * (2.0 if "cnn" in arch else 0.5), ("anchor", arch,
                      config.anchor_seeds)))  # fmt: skip
     for arch in config.mnist1d_archs:
-        models = len(config.mnist1d_seeds) * (1 + len(config.alphas))
+        models = len(config.mnist1d_seeds) * (1 + len(config.alphas) + 1.5 * len(config.methods))
         cost = config.mnist1d_steps * models * (2.0 if "cnn" in arch else 0.5) + 3000 * models * (
             arch in config.attack_archs
         )
         work.append((cost, ("mnist1d", arch, config.mnist1d_seeds, config.alphas, config.mnist1d_steps,
-                            arch in config.attack_archs, config.autoattack)))  # fmt: skip
+                            arch in config.attack_archs, config.autoattack, config.methods)))  # fmt: skip
     if config.digits_folds:
         work.append((2000.0 * len(config.digits_folds) * config.digits_epochs / 10, ("digits", config.digits_folds,
-                     config.alphas, config.digits_epochs, config.digits_attack, config.autoattack)))  # fmt: skip
+                     config.alphas, config.digits_epochs, config.digits_attack, config.autoattack,
+                     config.methods)))  # fmt: skip
     return [job for _, job in sorted(work, key=lambda w: -w[0])]
 
 
@@ -375,6 +377,73 @@ def _paired_claims(name: str, reps: list[dict[str, Any]]) -> list[dict[str, Any]
     return claims
 
 
+#: The OOD set each replicated benchmark's OOD claims use (the near one; :mod:`~experiments.classification.ood`).
+NEAR_OOD = {"mnist1d": "reversed", "digits": "mirrored"}
+_PAIRED_METRICS = {"accuracy": 1, "ece15": -1, "ts_ece15": -1}  # +1: higher is better
+
+
+def _paired_verdict(reps: list[dict[str, Any]], arm: str, metric: str, better: int) -> tuple[str, str]:
+    diffs = [r["arms"][arm][metric] - r["arms"][tab.ERM][metric] for r in reps]
+    ci = _t_interval(diffs)
+    side = 1 if ci["low"] > 0 else -1 if ci["high"] < 0 else 0
+    verdict = INCONCLUSIVE if side == 0 else AGREES if side == better else DISAGREES
+    interval = (f"[{ci['low'] * 100:+.2f}, {ci['high'] * 100:+.2f}]" if math.isfinite(ci["low"])
+                else "(no interval: fewer than 3 replicates)")  # fmt: skip
+    return verdict, f"{metric} {ci['mean'] * 100:+.2f} pp {interval}"
+
+
+def paired_method_claims(
+    name: str, reps: list[dict[str, Any]], methods: Sequence[str], near_ood: str
+) -> list[dict[str, Any]]:
+    """Issue #25's methods against ERM on a replicated benchmark (seeds or folds): one claim per method.
+
+    The tabular rules' parts (:data:`METHOD_CLAIMS`), each judged by the paired 95 % t-interval over replicates; for
+    RegMixup the paper's OOD claim adds the AUROC (maximum softmax probability) on the near OOD set.
+    """
+    claims = []
+    for method in methods:
+        if not reps or method not in reps[0]["arms"]:
+            continue
+        label, parts = METHOD_CLAIMS[method]
+        parts = list(parts)
+        if method == "regmixup":
+            label = "RegMixup (Pinto et al. 2022): higher accuracy, better calibration and OOD detection than ERM"
+            parts.append((f"auroc_{near_ood}_msp", "better"))
+        verdicts, measured = [], []
+        for metric, rule in parts:
+            verdict, text = _paired_verdict(reps, method, metric, _PAIRED_METRICS.get(metric, 1))
+            verdicts.append((verdict, rule))
+            measured.append(text)
+        claims.append({"claim": label, "setting": name, "measured": "; ".join(measured),
+                       "verdict": combine_verdicts(verdicts), "method": method})  # fmt: skip
+    return claims
+
+
+def mixup_inference_claim(name: str, rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Mixup inference (Pang et al. 2020): more robust than the undefended mixup model under an adaptive attack.
+
+    The attack is EOT-PGD. Paired over replicates per ε > 0: *agrees* when most ε show a significant gain,
+    *disagrees* when most show a significant loss, else *inconclusive*.
+    """
+    chosen = [r for r in rows if r["arm"] == tab.SELECTED]
+    if not chosen:
+        return []
+    sides, measured = [], []
+    for eps in sorted(chosen[0]["mi"], key=float):
+        if float(eps) == 0:
+            continue
+        ci = _t_interval([r["mi"][eps] - r["undefended"][eps] for r in chosen])
+        sides.append(1 if ci["low"] > 0 else -1 if ci["high"] < 0 else 0)
+        measured.append(f"ε={eps}: {ci['mean'] * 100:+.1f} pp")
+    clean = float(np.mean([r["mi"]["0"] - r["undefended"]["0"] for r in chosen])) if "0" in chosen[0]["mi"] else None
+    verdict = (AGREES if sum(s > 0 for s in sides) * 2 > len(sides)
+               else DISAGREES if sum(s < 0 for s in sides) * 2 > len(sides) else INCONCLUSIVE)  # fmt: skip
+    text = "; ".join(measured) + (f"; clean accuracy {clean * 100:+.1f} pp" if clean is not None else "")
+    return [{"claim": "Mixup inference (Pang et al. 2020): more robust under an adaptive (EOT-PGD) attack",
+             "setting": f"{name}, mixup model with α chosen on validation, {len(chosen)} {key}s",
+             "measured": text, "verdict": verdict, "method": "mixup_inference"}]  # fmt: skip
+
+
 def run(config: Config, out: Path, progress: bool = True) -> dict[str, Any]:
     """Run the configured study and write its outputs to ``out``; returns the ``run_all``/``study`` section."""
     out.mkdir(parents=True, exist_ok=True)
@@ -388,6 +457,9 @@ def run(config: Config, out: Path, progress: bool = True) -> dict[str, Any]:
     robust: dict[str, Any] = {}
     for arch, entry in mnist["archs"].items():
         claims += _paired_claims(f"MNIST-1D {arch}, {len(config.mnist1d_seeds)} seeds", entry["per_seed"])
+        claims += paired_method_claims(f"MNIST-1D {arch}, {len(config.mnist1d_seeds)} seeds", entry["per_seed"],
+                                       config.methods, NEAR_OOD["mnist1d"])  # fmt: skip
+        claims += mixup_inference_claim(f"MNIST-1D {arch}", entry.get("mixup_inference", []), "seed")
         if "robustness" in entry:
             robust[arch] = robustness_table(_with_selected(entry["robustness"], entry["per_seed"], "seed"),
                                                          "seed", arms)  # fmt: skip
@@ -395,6 +467,9 @@ def run(config: Config, out: Path, progress: bool = True) -> dict[str, Any]:
                                      tab.SELECTED)  # fmt: skip
     if digits:
         claims += _paired_claims(f"digits (MLP), {len(config.digits_folds)} folds", digits["per_fold"])
+        claims += paired_method_claims(f"digits (MLP), {len(config.digits_folds)} folds", digits["per_fold"],
+                                       config.methods, NEAR_OOD["digits"])  # fmt: skip
+        claims += mixup_inference_claim("digits (MLP)", digits.get("mixup_inference", []), "fold")
     if "robustness" in digits:
         robust["digits"] = robustness_table(_with_selected(digits["robustness"], digits["per_fold"], "fold"), "fold",
                                             arms)  # fmt: skip

@@ -30,11 +30,11 @@ def claims_markdown(rows: Sequence[dict[str, Any]]) -> str:
 
     Example:
         >>> print(claims_markdown([{"claim": "c", "setting": "s", "measured": "m", "verdict": "agrees"}]))
-        | claim | setting | measured (mixup − ERM) | verdict |
+        | claim | setting | measured (arm − ERM) | verdict |
         |---|---|---|---|
         | c | s | m | **agrees** |
     """
-    lines = ["| claim | setting | measured (mixup − ERM) | verdict |", "|---|---|---|---|"]
+    lines = ["| claim | setting | measured (arm − ERM) | verdict |", "|---|---|---|---|"]
     lines += [f"| {r['claim']} | {r['setting']} | {r['measured']} | **{r['verdict']}** |" for r in rows]
     return "\n".join(lines)
 

@@ -65,6 +65,9 @@ class Config:
     digits_attack: bool = True
     autoattack: bool = True
     workers: int = 2
+    regression_tables: tuple[str, ...] | None = None  # None: every table of experiments.regression.data
+    regression_folds: tuple[int, ...] | None = None  # None: all 10 folds
+    regression_steps: int = 600
     name: str = "full"
     notes: list[str] = field(default_factory=list)
 
@@ -73,7 +76,7 @@ FULL = Config()
 DEMO = Config(
     keel=DEMO_KEEL, sklearn=(), settings=("paper",), mnist1d_archs=("mnist1d_cnn",), mnist1d_seeds=(0, 1, 2),
     mnist1d_steps=1000, anchor_archs=(), anchor_seeds=(), attack_archs=("mnist1d_cnn",), digits_folds=(0, 1, 2),
-    digits_epochs=10, name="demo",
+    digits_epochs=10, regression_folds=(0, 1), name="demo",
     notes=["`make demo` runs a subset: 10 small KEEL tables in the paper's setting only, MNIST-1D's CNN with 3 seeds "
            "and 1,000 steps (a sixth of the recipe, so its accuracy is below the anchor), digits with 3 folds and 10 "
            "epochs; `make study` runs everything."],
@@ -241,7 +244,8 @@ def method_claims(summaries: dict[str, Any], n: int, setting: str, methods: Sequ
                             f"{summary['mean_difference'] * 100:+.2f} pp")  # fmt: skip
         claims.append({"claim": label, "setting": f"{n} tables, {setting} setting, paper's α",
                        "measured": "; ".join(measured), "verdict": combine_verdicts(verdicts),
-                       "method": method})  # fmt: skip
+                       "method": method,
+                       "parts": {m: v for (m, _), (v, _) in zip(parts, verdicts, strict=True)}})  # fmt: skip
     return claims
 
 
@@ -415,7 +419,8 @@ def paired_method_claims(
             verdicts.append((verdict, rule))
             measured.append(text)
         claims.append({"claim": label, "setting": name, "measured": "; ".join(measured),
-                       "verdict": combine_verdicts(verdicts), "method": method})  # fmt: skip
+                       "verdict": combine_verdicts(verdicts), "method": method,
+                       "parts": {m: v for (m, _), (v, _) in zip(parts, verdicts, strict=True)}})  # fmt: skip
     return claims
 
 

@@ -106,3 +106,32 @@ def test_markdown_puts_the_papers_airfoil_numbers_beside_ours():
     text = study.markdown_table(s)
     assert "| t | 10 | 2 | 2.000 | 1.500 (-25.0 %) | 1.000 (-50.0 %) |" in text
     assert "Airfoil (Table 2, RMSE): erm 2.901, mixup 3.730, cmixup 2.717" in text
+
+
+def _w(wins, losses, p):
+    return {"n_tables": wins + losses, "wins": wins, "losses": losses, "ties": 0, "median_relative_difference": -0.01,
+            "pvalue": p}  # fmt: skip
+
+
+def test_regression_claims_verdicts():
+    def verdicts(vs_erm, vs_mixup, mixup):
+        s = {
+            "tables": [{}] * 13,
+            "wilcoxon": {"mixup": mixup, "cmixup": vs_erm},
+            "wilcoxon_vs_mixup": {"cmixup": vs_mixup},
+        }
+        return [c["verdict"] for c in study.regression_claims(s)]
+
+    assert verdicts(_w(12, 1, 0.001), _w(11, 2, 0.01), _w(2, 11, 0.01)) == ["agrees", "agrees"]
+    assert verdicts(_w(12, 1, 0.001), _w(7, 6, 0.6), _w(6, 7, 0.6)) == ["inconclusive", "inconclusive"]
+    assert verdicts(_w(12, 1, 0.001), _w(1, 12, 0.001), _w(12, 1, 0.001)) == ["disagrees", "disagrees"]
+    no_cmixup = {"tables": [{}] * 13, "wilcoxon": {"mixup": _w(2, 11, 0.01)}}
+    assert [c["method"] for c in study.regression_claims(no_cmixup)] == ["mixup_regression"]
+
+
+def test_wilcoxon_against_another_baseline():
+    tables = [{"mean_rmse": {"erm": 1.0, "mixup": m, "cmixup": 0.5 * m}} for m in (0.9, 1.2, 1.1, 0.8, 1.0)]
+    w = study.wilcoxon_vs_erm(tables, "cmixup", "mixup")
+    assert w["baseline"] == "mixup" and w["wins"] == 5 and w["median_relative_difference"] == pytest.approx(-0.5)
+    with pytest.raises(ValueError, match="finite RMSEs for `cmixup` and `mixup`"):
+        study.wilcoxon_vs_erm([{"mean_rmse": {"mixup": 1.0, "cmixup": float("nan")}}], "cmixup", "mixup")

@@ -26,6 +26,8 @@ def test_main_job_writes_a_report_with_claims_tables_and_plots(tmp_path, monkeyp
         "RegMixup (Pinto et al. 2022): higher accuracy, better calibration and OOD detection than ERM | digits" in text
     )
     assert "mixup can raise regression RMSE" in text and "## Regression" in text
+    assert "#### Issue #25's methods" in text and "Mixup inference (MI-PL, λ = 0.5) under EOT-PGD" in text
+    assert "Mixup inference (Pang et al. 2020): more robust under an adaptive (EOT-PGD) attack | digits" in text
     assert "1. lower test error than ERM on most tables, never worse | 1 tables, converged setting" in text
     assert "2. more robust to FGSM | digits (MLP)" in text
     for link in [line.split("](")[1].rstrip(")") for line in text.splitlines() if line.startswith("![")]:

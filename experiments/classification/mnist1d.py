@@ -227,11 +227,14 @@ def run_mnist1d(
     autoattack_eps: Sequence[float] = MNIST1D_AUTOATTACK_EPS,
     methods: Sequence[str] = (),
     mi_eps: Sequence[float] = MNIST1D_MI_EPS,
+    attack_methods: bool = True,
 ) -> dict[str, Any]:
     """ERM, mixup per α and issue #25's methods on MNIST-1D (3,500/500/1,000), paired by seed.
 
-    Every arm is scored, calibrated, OOD-tested (:mod:`~experiments.classification.ood`) and attacked; mixup
-    inference runs on the ERM and chosen-α models.
+    Every arm is scored, calibrated, OOD-tested (:mod:`~experiments.classification.ood`) and attacked (the methods'
+    arms only with ``attack_methods``); mixup inference runs on the ERM and chosen-α models. With ``alphas=()`` only
+    ERM and the methods are trained (no α is chosen, no mixup inference): the study runs the methods as a second
+    job and merges it (:func:`merge_mnist1d`).
     """
     data = _tensors()
     train_i, val_i = _val_split(data["y"], val_size, 0)
@@ -267,9 +270,12 @@ def run_mnist1d(
                 metrics[name].update(ood.ood_metrics_from_logits(test_logits[i], {o: v[i] for o, v in
                                                                                   ood_logits.items()}))  # fmt: skip
                 bins.setdefault(name, []).append(reliability(test_logits[i], test[1]))
-            chosen = select_alpha(metrics, alphas)
-            metrics[SELECTED] = dict(metrics[arm_name(chosen)])
-            per_seed.append({"seed": s, "arms": metrics, "selected_alpha": chosen})
+            if alphas:
+                chosen = select_alpha(metrics, alphas)
+                metrics[SELECTED] = dict(metrics[arm_name(chosen)])
+                per_seed.append({"seed": s, "arms": metrics, "selected_alpha": chosen})
+            else:
+                per_seed.append({"seed": s, "arms": metrics})
         entry: dict[str, Any] = {
             "per_seed": per_seed,
             "reliability": bins,
@@ -280,13 +286,15 @@ def run_mnist1d(
             source = (
                 _transfer_source(arch, train, epochs, steps) if "transfer_from" in supported_attack_options() else None
             )
-            rows = robustness(trained, loader, num_classes=10, fgsm_eps=fgsm_eps, pgd_eps=pgd_eps,
-                              normalize_mean=norm_mean, normalize_std=norm_std, seed=0, transfer_source=source,
-                              autoattack_eps=autoattack_eps)  # fmt: skip
+            attacked = [i for i in range(len(runs)) if attack_methods or arms[i % len(arms)][1] == "mixup"]
+            rows = robustness([trained[i] for i in attacked], loader, num_classes=10, fgsm_eps=fgsm_eps,
+                              pgd_eps=pgd_eps, normalize_mean=norm_mean, normalize_std=norm_std, seed=0,
+                              transfer_source=source, autoattack_eps=autoattack_eps)  # fmt: skip
             entry["robustness"] = [
-                {"seed": seeds[i // len(arms)], "arm": names[i % len(arms)], **row} for i, row in enumerate(rows)
+                {"seed": seeds[i // len(arms)], "arm": names[i % len(arms)], **row}
+                for i, row in zip(attacked, rows, strict=True)
             ]
-            if mi_eps:
+            if mi_eps and alphas:
                 unit_val = ((val[0] - low) / width).clamp(0, 1)
                 unit_test = next(iter(DataLoader(loader.dataset, batch_size=len(loader.dataset))))
                 mean_t, std_t = torch.tensor(norm_mean), torch.tensor(norm_std)
@@ -322,6 +330,7 @@ def run_digits(
     autoattack_eps: Sequence[float] = DIGITS_AUTOATTACK_EPS,
     methods: Sequence[str] = (),
     mi_eps: Sequence[float] = DIGITS_MI_EPS,
+    attack_methods: bool = True,
 ) -> dict[str, Any]:
     """ERM, mixup per α and issue #25's methods on scikit-learn digits (MLP, batch 16, Adam 1e-3), paired by fold.
 
@@ -370,10 +379,12 @@ def run_digits(
             pixels = s.test[0] * s.std + s.mean  # back to 0..16
             loader = DataLoader(TensorDataset((pixels / 16).clamp(0, 1), s.test[1]), batch_size=500)
             models = [result.module(i * len(arms) + j) for j in range(len(arms))]
-            found = robustness(models, loader, num_classes=10, fgsm_eps=fgsm_eps, pgd_eps=pgd_eps,
-                               normalize_mean=(s.mean / 16).tolist(), normalize_std=(s.std / 16).tolist(), seed=fold,
+            attacked = [j for j in range(len(arms)) if attack_methods or arms[j][1] == "mixup"]
+            found = robustness([models[j] for j in attacked], loader, num_classes=10, fgsm_eps=fgsm_eps,
+                               pgd_eps=pgd_eps, normalize_mean=(s.mean / 16).tolist(),
+                               normalize_std=(s.std / 16).tolist(), seed=fold,
                                autoattack_eps=autoattack_eps)  # fmt: skip
-            rows += [{"fold": fold, "arm": name, **row} for name, row in zip(names, found, strict=True)]
+            rows += [{"fold": fold, "arm": names[j], **row} for j, row in zip(attacked, found, strict=True)]
             if mi_eps:
                 unit_val = ((s.val[0] * s.std + s.mean) / 16).clamp(0, 1)
                 unit_test = ((s.test[0] * s.std + s.mean) / 16).clamp(0, 1)
@@ -385,6 +396,33 @@ def run_digits(
         out["mixup_inference"] = mi_rows
         out["attack_seconds"] = time.perf_counter() - t0
     return out
+
+
+def merge_mnist1d(mixup_part: dict[str, Any], methods_part: dict[str, Any]) -> dict[str, Any]:
+    """Merge a methods-only :func:`run_mnist1d` result (``alphas=()``) into the mixup one, arch by arch.
+
+    Seed by seed, the methods' metrics join the arms (ERM is trained identically in both), their robustness rows and
+    reliability bins are appended, and the times add up.
+    """
+    merged = {**mixup_part, "methods": methods_part.get("methods", []), "archs": dict(mixup_part["archs"])}
+    for arch, extra in methods_part["archs"].items():
+        if arch not in merged["archs"]:
+            continue
+        entry = dict(merged["archs"][arch])
+        by_seed = {r["seed"]: r for r in extra["per_seed"]}
+        entry["per_seed"] = [
+            {**r, "arms": {**r["arms"], **{k: v for k, v in by_seed[r["seed"]]["arms"].items() if k != ERM}}}
+            for r in entry["per_seed"]
+        ]
+        entry["reliability"] = {**entry.get("reliability", {}),
+                                **{k: v for k, v in extra.get("reliability", {}).items() if k != ERM}}  # fmt: skip
+        if "robustness" in extra:
+            entry["robustness"] = [*entry.get("robustness", []), *(r for r in extra["robustness"] if r["arm"] != ERM)]
+        for key in ("train_seconds", "attack_seconds"):
+            if key in extra:
+                entry[key] = entry.get(key, 0.0) + extra[key]
+        merged["archs"][arch] = entry
+    return merged
 
 
 def anchor_ok(anchor: dict[str, Any], arch: str, tolerance: float = 0.04) -> bool:

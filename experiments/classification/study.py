@@ -54,6 +54,7 @@ class Config:
     folds: tuple[int, ...] = tuple(range(10))
     alphas: tuple[float, ...] = tab.ALPHAS
     methods: tuple[str, ...] = tab.METHODS
+    method_attacks: bool = True  # FGSM/PGD/AutoAttack on the methods' arms too (the demo leaves them out)
     mnist1d_archs: tuple[str, ...] = ("mnist1d_cnn", "mnist1d_mlp")
     mnist1d_seeds: tuple[int, ...] = (0, 1, 2)
     mnist1d_steps: int = 6000
@@ -76,10 +77,11 @@ FULL = Config()
 DEMO = Config(
     keel=DEMO_KEEL, sklearn=(), settings=("paper",), mnist1d_archs=("mnist1d_cnn",), mnist1d_seeds=(0, 1, 2),
     mnist1d_steps=1000, anchor_archs=(), anchor_seeds=(), attack_archs=("mnist1d_cnn",), digits_folds=(0, 1, 2),
-    digits_epochs=10, regression_folds=(0, 1), name="demo",
+    digits_epochs=10, regression_folds=(0, 1), method_attacks=False, name="demo",
     notes=["`make demo` runs a subset: 10 small KEEL tables in the paper's setting only, MNIST-1D's CNN with 3 seeds "
            "and 1,000 steps (a sixth of the recipe, so its accuracy is below the anchor), digits with 3 folds and 10 "
-           "epochs; `make study` runs everything."],
+           "epochs; issue #25's methods are trained and scored everywhere but attacked only in the study (mixup "
+           "inference is); regression on folds 0 and 1 of every table; `make study` runs everything."],
 )  # fmt: skip
 
 
@@ -106,11 +108,12 @@ def _job(job: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any], float, 
         arch, seeds, alphas, steps, attack, autoattack, methods = args
         aa = m1d.MNIST1D_AUTOATTACK_EPS if autoattack else ()
         result = m1d.run_mnist1d([arch], seeds, alphas=alphas, steps=steps, attack=attack, autoattack_eps=aa,
-                                 methods=methods)  # fmt: skip
+                                 methods=methods, mi_eps=m1d.MNIST1D_MI_EPS if alphas else ())  # fmt: skip
     elif kind == "digits":
-        folds, alphas, epochs, attack, autoattack, methods = args
+        folds, alphas, epochs, attack, autoattack, methods, attack_methods = args
         aa = m1d.DIGITS_AUTOATTACK_EPS if autoattack else ()
-        result = m1d.run_digits(folds, alphas=alphas, epochs=epochs, attack=attack, autoattack_eps=aa, methods=methods)
+        result = m1d.run_digits(folds, alphas=alphas, epochs=epochs, attack=attack, autoattack_eps=aa, methods=methods,
+                                attack_methods=attack_methods)  # fmt: skip
     else:  # pragma: no cover - a programming error
         raise ValueError(f"Unknown job kind {kind!r}.")
     return job, result, time.perf_counter() - start, time.process_time() - cpu
@@ -129,17 +132,22 @@ def jobs(config: Config) -> list[tuple[Any, ...]]:
     for arch in config.anchor_archs:
         work.append((6000 * len(config.anchor_seeds) * (2.0 if "cnn" in arch else 0.5), ("anchor", arch,
                      config.anchor_seeds)))  # fmt: skip
-    for arch in config.mnist1d_archs:
-        models = len(config.mnist1d_seeds) * (1 + len(config.alphas) + 1.5 * len(config.methods))
-        cost = config.mnist1d_steps * models * (2.0 if "cnn" in arch else 0.5) + 3000 * models * (
-            arch in config.attack_archs
-        )
-        work.append((cost, ("mnist1d", arch, config.mnist1d_seeds, config.alphas, config.mnist1d_steps,
-                            arch in config.attack_archs, config.autoattack, config.methods)))  # fmt: skip
+    for arch in config.mnist1d_archs:  # the methods run as a second job (merged in run_jobs): two workers share it
+        attacked = arch in config.attack_archs
+        for alphas, methods in ((config.alphas, ()), ((), config.methods)):
+            if alphas == () and not methods:
+                continue
+            models = len(config.mnist1d_seeds) * (1 + len(alphas) + 1.5 * len(methods))
+            cost = config.mnist1d_steps * models * (2.0 if "cnn" in arch else 0.5) + 3000 * models * attacked * (
+                bool(alphas) or config.method_attacks
+            )
+            work.append((cost, ("mnist1d", arch, config.mnist1d_seeds, alphas, config.mnist1d_steps,
+                                attacked and (bool(alphas) or config.method_attacks), config.autoattack,
+                                methods)))  # fmt: skip
     if config.digits_folds:
         work.append((2000.0 * len(config.digits_folds) * config.digits_epochs / 10, ("digits", config.digits_folds,
                      config.alphas, config.digits_epochs, config.digits_attack, config.autoattack,
-                     config.methods)))  # fmt: skip
+                     config.methods, config.method_attacks)))  # fmt: skip
     return [job for _, job in sorted(work, key=lambda w: -w[0])]
 
 
@@ -168,6 +176,7 @@ def run_jobs(config: Config, progress: bool = True) -> dict[str, Any]:
     tabular: dict[str, list[dict[str, Any]]] = {s: [] for s in config.settings}
     anchor: dict[str, Any] | None = None
     mnist: dict[str, Any] | None = None
+    mnist_methods: list[dict[str, Any]] = []
     digits: dict[str, Any] = {}
     seconds: dict[str, float] = {}
     cpu: dict[str, float] = {}
@@ -179,10 +188,15 @@ def run_jobs(config: Config, progress: bool = True) -> dict[str, Any]:
             tabular[job[3]].append(result)
         elif kind == "anchor":
             anchor = result if anchor is None else {**anchor, "archs": {**anchor["archs"], **result["archs"]}}
+        elif kind == "mnist1d" and not job[3]:  # the methods-only job (no α): merged below
+            mnist_methods.append(result)
         elif kind == "mnist1d":
             mnist = result if mnist is None else {**mnist, "archs": {**mnist["archs"], **result["archs"]}}
         else:
             digits = result
+    for extra in mnist_methods:
+        if mnist is not None:
+            mnist = m1d.merge_mnist1d(mnist, extra)
     order = {f"{s}/{n}": k for k, (s, n) in enumerate(tab.dataset_ids(config.keel, config.sklearn))}
     for rows in tabular.values():
         rows.sort(key=lambda r: order[r["dataset"]])

@@ -42,6 +42,9 @@ def test_main_job_writes_a_report_with_claims_tables_and_plots(tmp_path, monkeyp
     digits = data["digits"]["per_fold"][0]["arms"]
     assert set(digits) >= methods and {"auroc_mirrored_msp", "fpr95_noise_entropy"} <= set(digits["regmixup"])
     assert summary["regression"]["arms"][:2] == ["erm", "mixup"]
+    mnist = data["mnist1d"]["archs"]["mnist1d_cnn"]["per_seed"]  # the methods' job merged into the mixup one
+    assert [r["seed"] for r in mnist] == [0, 1] and set(mnist[0]["arms"]) == {"erm", "1", "selected", *methods}
+    assert "auroc_reversed_entropy" in mnist[1]["arms"]["mixup_inference_training"]
     refreshed = readme.read_text()
     assert refreshed.startswith("intro\n") and refreshed.endswith("rest\n") and "OLD-RESULTS" not in refreshed
     assert "### Claims against measurements" in refreshed and "### Classification headline" in refreshed

@@ -46,7 +46,7 @@ def headline_table(summary: dict[str, Any], n: int) -> str:
     for arm, s in summary.items():
         v, w = s["verdicts"], s["win_tie_loss"]
         wil = s.get("wilcoxon") or {}
-        label = "α chosen on validation" if arm == tab.SELECTED else f"α = {arm}"
+        label = "α chosen on validation" if arm == tab.SELECTED else arm if arm in tab.METHODS else f"α = {arm}"
         lines.append(f"| {label} | {v['better']} | {v['worse']} | {v['indistinguishable']} | "
                      f"{w['wins']}/{w['ties']}/{w['losses']} | {w['sign_test_p']:.3g} | {wil.get('p', math.nan):.3g} | "
                      f"{_pp(s['mean_difference'])} |")  # fmt: skip
@@ -96,7 +96,7 @@ def wtl_plot(summaries: dict[str, dict[str, Any]], path: Path, title: str) -> Pa
         better = [summary[a]["verdicts"]["better"] for a in arms]
         tie = [summary[a]["verdicts"]["indistinguishable"] for a in arms]
         worse = [summary[a]["verdicts"]["worse"] for a in arms]
-        labels = ["chosen" if a == tab.SELECTED else f"α={a}" for a in arms]
+        labels = ["chosen" if a == tab.SELECTED else a if a in tab.METHODS else f"α={a}" for a in arms]
         ax.barh(labels, better, color="tab:green", label="mixup better")
         ax.barh(labels, tie, left=better, color="lightgray", label="indistinguishable")
         ax.barh(labels, worse, left=[b + t for b, t in zip(better, tie, strict=True)], color="tab:red",

@@ -370,7 +370,10 @@ def regression_claims(study: dict[str, Any]) -> list[dict[str, Any]]:
     """
     claims: list[dict[str, Any]] = []
     n = len(study["tables"])
-    setting = f"{n} regression tables, 10-fold CV" if n else "regression tables"
+    folds = study.get("folds")
+    num_folds = study.get("config", {}).get("num_folds", 10)
+    cv = f"{num_folds}-fold CV" if folds is None or len(folds) == num_folds else f"{len(folds)} of {num_folds} CV folds"
+    setting = f"{n} regression tables, {cv}"
 
     def text(test: dict[str, Any], against: str) -> str:
         return (f"vs {against}: lower RMSE on {test['wins']} of {test['n_tables']}, median "

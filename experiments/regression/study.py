@@ -438,7 +438,14 @@ def markdown_table(study: dict[str, Any]) -> str:
         "ships it offline), so the paper's numbers are not paired with ours."
     )
     if "cmixup" in arms:
-        lines.append(f"C-Mixup: α = 2, bandwidth σ = {study.get('cmixup_bandwidth', 'Silverman')} on standardised "
+        vs_mixup = study.get("wilcoxon_vs_mixup", {}).get("cmixup")
+        if vs_mixup:
+            lines.insert(-2, f"cmixup vs mixup over {vs_mixup['n_tables']} tables: {vs_mixup['wins']} lower RMSE, "
+                             f"{vs_mixup['losses']} higher; median relative difference "
+                             f"{100 * vs_mixup['median_relative_difference']:+.1f} %; Wilcoxon signed-rank "
+                             f"p = {vs_mixup['pvalue']:.3g}.")  # fmt: skip
+        sigma = study.get("cmixup_bandwidth")
+        lines.append(f"C-Mixup: α = 2, bandwidth σ = {f'{sigma:.3g}' if sigma else 'by Silverman'} on standardised "
                      "targets (Silverman's rule at the batch size unless set).")  # fmt: skip
     return "\n".join(lines) + "\n"
 

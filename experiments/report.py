@@ -203,3 +203,105 @@ def claims_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
     lines = ["| claim | dataset | measured (mixup − ERM, 95 % CI) | verdict |", "|---|---|---|---|"]
     lines += [f"| {r['claim']} | {r['dataset']} | {r['measured']} | **{r['verdict']}** |" for r in rows]
     return "\n".join(lines)
+
+
+#: The goals of the README's "Which method for which goal" table, in order: (goal, what a claim row must test).
+GOALS: tuple[str, ...] = (
+    "accuracy",
+    "calibration (ECE)",
+    "calibration after temperature scaling",
+    "OOD detection",
+    "robustness to FGSM",
+    "robustness to adaptive attacks",
+    "regression RMSE",
+    "GAN stability",
+)
+_METRIC_GOAL = {
+    "accuracy": "accuracy",
+    "ece15": "calibration (ECE)",
+    "ts_ece15": "calibration after temperature scaling",
+}
+_METHOD_NAMES = {
+    "mixup": "mixup", "regmixup": "RegMixup", "kernel_warping": "kernel warping",
+    "mixup_inference_training": "MIT", "mixup_inference": "mixup inference", "cmixup": "C-Mixup",
+}  # fmt: skip
+
+
+def claim_evidence(row: Mapping[str, Any]) -> list[tuple[str, str, str]]:
+    """``(goal, method, verdict)`` triples a claims-table row is evidence for (empty when it is about no goal).
+
+    Rows of issue #25's methods carry ``method`` and per-metric ``parts``; mixup's rows are recognised by their claim
+    text. A "little or no gain under PGD" row that *agrees* is evidence that mixup does *not* help (a *disagrees*
+    for the goal), and "mixup can raise regression RMSE" likewise.
+
+    Example:
+        >>> parts = {"accuracy": "agrees", "ece15": "disagrees", "auroc_reversed_msp": "inconclusive"}
+        >>> for e in claim_evidence({"claim": "RegMixup", "method": "regmixup", "verdict": "x", "parts": parts}):
+        ...     print(e)
+        ('accuracy', 'regmixup', 'agrees')
+        ('calibration (ECE)', 'regmixup', 'disagrees')
+        ('OOD detection', 'regmixup', 'inconclusive')
+        >>> claim_evidence({"claim": "3. little or no gain under PGD", "verdict": "agrees"})
+        [('robustness to adaptive attacks', 'mixup', 'disagrees')]
+    """
+    claim, verdict, method = str(row.get("claim", "")), str(row.get("verdict", "")), row.get("method")
+    flip = {AGREES: DISAGREES, DISAGREES: INCONCLUSIVE, INCONCLUSIVE: INCONCLUSIVE}
+    if method == "mixup_inference":
+        return [("robustness to adaptive attacks", "mixup_inference", verdict)]
+    if method == "cmixup":
+        return [("regression RMSE", "cmixup", verdict)]
+    if method == "mixup_regression":  # "mixup can raise RMSE": agreeing means mixup hurts, disagreeing that it helps
+        return [("regression RMSE", "mixup", {AGREES: DISAGREES, DISAGREES: AGREES}.get(verdict, INCONCLUSIVE))]
+    if method:
+        out = []
+        for metric, part in dict(row.get("parts", {})).items():
+            goal = "OOD detection" if metric.startswith("auroc_") else _METRIC_GOAL.get(metric)
+            if goal:
+                out.append((goal, str(method), str(part)))
+        return out
+    if "GAN" in claim:
+        return [("GAN stability", "mixup", verdict)]
+    if claim.startswith("1."):
+        return [("accuracy", "mixup", verdict)]
+    if claim.startswith("4."):
+        goal = "calibration after temperature scaling" if "temperature" in claim else "calibration (ECE)"
+        return [(goal, "mixup", verdict)]
+    if claim.startswith("2.") and "transferred" not in claim:
+        return [("robustness to FGSM", "mixup", verdict)]
+    if claim.startswith("3"):  # little or no gain under PGD / AutoAttack: agreeing is evidence of no help
+        return [("robustness to adaptive attacks", "mixup", flip[verdict])]
+    return []
+
+
+def which_method_markdown(claims: Sequence[Mapping[str, Any]]) -> str:
+    """The README's "Which method for which goal" table, written from the claims table's rows.
+
+    Per goal, each method's settings are counted as agreeing (it helps there), disagreeing (it does not, or it
+    hurts) or inconclusive. A method is *recommended* for a goal when it helps in at least one setting and in none
+    is the verdict against it; when no method is, the row says that none helps.
+
+    Example:
+        >>> rows = [{"claim": "1. lower test error than ERM", "verdict": "agrees"},
+        ...         {"claim": "1. lower test error than ERM", "verdict": "inconclusive"},
+        ...         {"claim": "C-Mixup ...", "method": "cmixup", "verdict": "disagrees"}]
+        >>> print(which_method_markdown(rows))
+        | goal | use | evidence (settings: helps / against / inconclusive) |
+        |---|---|---|
+        | accuracy | mixup | mixup 1/0/1 |
+        | regression RMSE | none helps here | C-Mixup 0/1/0 |
+    """
+    counts: dict[str, dict[str, list[int]]] = {}
+    for row in claims:
+        for goal, method, verdict in claim_evidence(row):
+            tally = counts.setdefault(goal, {}).setdefault(method, [0, 0, 0])
+            tally[{AGREES: 0, DISAGREES: 1}.get(verdict, 2)] += 1
+    lines = ["| goal | use | evidence (settings: helps / against / inconclusive) |", "|---|---|---|"]
+    for goal in GOALS:
+        if goal not in counts:
+            continue
+        methods = counts[goal]
+        best = sorted((m for m, (a, d, _) in methods.items() if a > 0 and d == 0), key=lambda m: -methods[m][0])
+        use = ", ".join(_METHOD_NAMES.get(m, m) for m in best) if best else "none helps here"
+        evidence = "; ".join(f"{_METHOD_NAMES.get(m, m)} {a}/{d}/{i}" for m, (a, d, i) in methods.items())
+        lines.append(f"| {goal} | {use} | {evidence} |")
+    return "\n".join(lines)

@@ -3,8 +3,13 @@
 1. Classification (:mod:`experiments.classification.study`, configuration ``DEMO``): 10 small KEEL tables with
    10-fold cross-validation in the paper's setting; MNIST-1D's CNN and scikit-learn's digits with calibration and
    FGSM/PGD robustness; the statistics and verdicts of the full study on this subset.
-2. GAN stability: ``experiments.gan.suite.run(out, demo=True)``.
-3. ``experiments/results/demo/REPORT.md`` and ``summary.json``: every measured effect beside the claim it tests.
+   Issue #25's methods (RegMixup, kernel warping, MIT) are one arm each, at their papers' defaults, with OOD
+   detection and mixup inference on MNIST-1D and digits.
+2. Regression (:mod:`experiments.regression.study`): ERM, mixup and C-Mixup on the 13 offline tables, 10-fold CV
+   (the demo: folds 0 and 1 of each), Wilcoxon across tables.
+3. GAN stability: ``experiments.gan.suite.run(out, demo=True)``.
+4. ``experiments/results/demo/REPORT.md`` and ``summary.json``: every measured effect beside the claim it tests,
+   and the "Which method for which goal" table (:func:`experiments.report.which_method_markdown`).
    The full study (``make study``) writes the same files to ``experiments/results/`` (the committed results) and
    refreshes the README's results section from them.
 
@@ -28,14 +33,43 @@ from typing import Any
 from experiments.classification import study as classification
 from experiments.classification.report import claims_markdown
 from experiments.paths import ROOT, relative
+from experiments.report import which_method_markdown
 
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
 #: A smoke configuration: three tiny tables, two folds' worth of seeds, short MNIST-1D and digits runs.
 QUICK = replace(
     classification.DEMO, keel=("iris", "tae", "hayes-roth"), folds=tuple(range(10)), mnist1d_seeds=(0, 1),
-    mnist1d_steps=200, digits_folds=(0, 1), digits_epochs=2, workers=1, name="quick",
+    mnist1d_steps=200, digits_folds=(0, 1), digits_epochs=2, workers=1, regression_tables=("islp_hitters",
+    "sklearn_diabetes", "islp_boston"), regression_folds=(0,), name="quick",
     notes=["`--quick`: a smoke run; its numbers are not results."],
 )  # fmt: skip
+
+
+def regression_arms() -> tuple[str, ...]:
+    """ERM, mixup and C-Mixup; C-Mixup only once ``MixupCallback`` has ``method="cmixup"`` (issue #25's API)."""
+    import inspect
+
+    from experiments.regression import study as regression
+    from lightning_mixup import MixupCallback
+
+    has_method = "method" in inspect.signature(MixupCallback.__init__).parameters
+    return regression.ARMS if has_method else regression.DEFAULT_ARMS
+
+
+def run_regression(out: Path, config: classification.Config) -> dict[str, Any]:
+    """The regression part: :func:`experiments.regression.study.run_study` and its claims."""
+    from experiments.regression import study as regression
+
+    tables = config.regression_tables or regression.REGRESSION_TABLES
+    start, cpu = time.perf_counter(), time.process_time()
+    result = regression.run_study(tables, regression.StudyConfig(max_steps=config.regression_steps),
+                                  config.regression_folds, regression_arms(), out,
+                                  jobs=max(1, config.workers))  # fmt: skip
+    result["claims"] = regression.regression_claims(result)
+    result["markdown"] = regression.markdown_table(result)
+    result["cpu_seconds_parent"] = time.process_time() - cpu
+    result["seconds"] = time.perf_counter() - start
+    return result
 
 
 def run_gan(out: Path, demo: bool) -> dict[str, Any]:
@@ -45,20 +79,27 @@ def run_gan(out: Path, demo: bool) -> dict[str, Any]:
     return suite.run(out, demo=demo)
 
 
-def run(out: Path, config: classification.Config, *, gan: bool = True, demo: bool = True) -> dict[str, Any]:
-    """Both parts; returns what :func:`write_outputs` needs."""
+def run(
+    out: Path, config: classification.Config, *, gan: bool = True, demo: bool = True, regression: bool = True
+) -> dict[str, Any]:
+    """Every part; returns what :func:`write_outputs` needs."""
     start = time.perf_counter()
     result = classification.run(config, out / "classification")
+    reg_part = run_regression(out / "regression", config) if regression else None
     gan_part = run_gan(out / "gan", demo) if gan else None
-    claims = list(result["claims"]) + (list(gan_part["claims"]) if gan_part else [])
-    return {"classification": result, "gan": gan_part, "claims": claims, "seconds": time.perf_counter() - start,
-            "machine": classification.machine(), "config": config.name}  # fmt: skip
+    claims = list(result["claims"]) + (list(reg_part["claims"]) if reg_part else [])
+    claims += list(gan_part["claims"]) if gan_part else []
+    return {"classification": result, "regression": reg_part, "gan": gan_part, "claims": claims,
+            "seconds": time.perf_counter() - start, "machine": classification.machine(),
+            "config": config.name}  # fmt: skip
 
 
 def report_markdown(result: dict[str, Any], out: Path, link_base: Path) -> str:
     cls = result["classification"]
     gan = result["gan"]
     parts = [f"{result['seconds'] / 60:.1f} minutes in all: classification {cls['seconds'] / 60:.1f}"]
+    if result.get("regression"):
+        parts.append(f"regression {result['regression']['seconds'] / 60:.1f}")
     if gan:
         parts.append(f"GAN {gan['seconds'] / 60:.1f}")
     lines = [
@@ -69,7 +110,16 @@ def report_markdown(result: dict[str, Any], out: Path, link_base: Path) -> str:
         "",
         claims_markdown(result["claims"]),
         "",
+        "### Which method for which goal",
+        "",
+        which_method_markdown(result["claims"]),
+        "",
         f"Details: [classification]({relative(out / 'classification' / 'CLASSIFICATION.md', link_base)})"
+        + (
+            f", [regression]({relative(out / 'regression' / 'regression_study.md', link_base)})"
+            if result.get("regression")
+            else ""
+        )
         + (f", [GAN]({relative(out / 'gan', link_base)})" if gan else "")
         + ".",
         "",
@@ -81,6 +131,8 @@ def full_markdown(result: dict[str, Any], out: Path) -> str:
     cls = result["classification"]
     text = report_markdown(result, out, out) + "\n## Classification\n\n"
     text += classification.report_module().markdown(cls, out / "classification", out)
+    if result.get("regression"):
+        text += "\n## Regression\n\n" + result["regression"]["markdown"] + "\n"
     if result["gan"]:
         gan_md = result["gan"]["markdown"]
         for path in result["gan"]["files"]:  # links relative to the GAN folder → relative to the report
@@ -111,7 +163,10 @@ def write_outputs(result: dict[str, Any], out: Path, readme: bool) -> Path:
         "claims": result["claims"],
         "classification": {"seconds": result["classification"]["seconds"],
                            "timings": result["classification"]["timings"]},
+        "regression": ({"seconds": result["regression"]["seconds"], "arms": result["regression"]["arms"],
+                        "wilcoxon": result["regression"]["wilcoxon"]} if result.get("regression") else None),
         "gan": {"seconds": result["gan"]["seconds"]} if result["gan"] else None,
+        "which_method": which_method_markdown(result["claims"]),
     }  # fmt: skip
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     if readme:
@@ -133,6 +188,7 @@ def main(argv: list[str] | None = None, *, full: bool = False, description: str 
         help="output folder (default: experiments/results for the study, experiments/results/demo for the demo)",
     )
     parser.add_argument("--no-gan", action="store_true", help="skip the GAN part")
+    parser.add_argument("--no-regression", action="store_true", help="skip the regression part")
     parser.add_argument(
         "--no-readme", action="store_true", help="do not refresh the README's results section (the study refreshes it)"
     )
@@ -145,7 +201,8 @@ def main(argv: list[str] | None = None, *, full: bool = False, description: str 
     # the study refreshes the README's results section
     out = args.out or ROOT / "experiments" / "results" / ("quick" if args.quick else "" if full else "demo")
     out.mkdir(parents=True, exist_ok=True)
-    result = run(out, config, gan=not args.no_gan and not args.quick, demo=not full)
+    result = run(out, config, gan=not args.no_gan and not args.quick, demo=not full,
+                 regression=not args.no_regression)  # fmt: skip
     report = write_outputs(result, out, readme=full and not args.no_readme and not args.quick)
     print(f"\nReport: {report}\nSummary: {out / 'summary.json'} ({result['seconds'] / 60:.1f} minutes)")
     return result

@@ -47,7 +47,20 @@ from torch.utils.data import DataLoader
 
 from lightning_mixup.engine import batch_generator
 from lightning_mixup.functional import MixParams, apply_mix, interpolate_loss
+from lightning_mixup.functional.mit import MIT_ALPHA, sample_mit
+from lightning_mixup.functional.regmixup import REGMIXUP_ALPHA, sample_regmixup
+from lightning_mixup.functional.sampling import sample_beta
+from lightning_mixup.functional.warping import KERNEL_ALPHA, KERNEL_TAU_MAX, KERNEL_TAU_STD, kernel_tau, pair_distance
 from lightning_mixup.policy import MixupPolicy
+
+#: The classification methods the engine trains (the plugin's ``method`` names; ERM is ``"mixup"`` with α = 0).
+ENGINE_METHODS: tuple[str, ...] = ("mixup", "regmixup", "kernel_warping", "mixup_inference_training")
+#: Each method's paper α (``alpha=None`` in the plugin).
+PAPER_ALPHA: dict[str, float] = {
+    "mixup": 0.2, "regmixup": REGMIXUP_ALPHA, "kernel_warping": KERNEL_ALPHA, "mixup_inference_training": MIT_ALPHA,
+}  # fmt: skip
+#: Rows of the training batch per sample: RegMixup trains on the clean and the mixed batch, MIT on two mixtures.
+ROWS: dict[str, int] = {"mixup": 1, "kernel_warping": 1, "regmixup": 2, "mixup_inference_training": 2}
 
 
 @dataclass(frozen=True)
@@ -56,15 +69,26 @@ class RunSpec:
 
     Attributes:
         data: index of its dataset in the ``datasets`` given to :func:`fit_batched`.
-        alpha: mixup's α; 0 is ERM (no mixing, no draws).
+        alpha: the method's α; 0 is ERM (no mixing, no draws; only with ``method="mixup"``).
         mix_seed: the seed of its mixing stream (``MixupCallback(seed=...)``).
         order_seed: the seed of its data order (the training loader's generator).
+        method: one of :data:`ENGINE_METHODS`, as ``MixupCallback(method=...)`` (MIT: the mixin's ``mit_loss``).
     """
 
     data: int
     alpha: float
     mix_seed: int
     order_seed: int
+    method: str = "mixup"
+
+    def __post_init__(self) -> None:
+        if self.method not in ENGINE_METHODS:
+            raise ValueError(f"Expected argument `method` to be one of {ENGINE_METHODS}, but got {self.method!r}.")
+        if self.alpha < 0 or (self.alpha == 0 and self.method != "mixup"):
+            raise ValueError(
+                f"Expected argument `alpha` to be a positive float for method {self.method!r} (0 is ERM, with "
+                f"method 'mixup'), but got {self.alpha}."
+            )
 
 
 @dataclass
@@ -80,12 +104,27 @@ class FitResult:
         stopped: per run, whether early stopping ended it before the last epoch.
     """
 
-    model: BatchedClassifiers
+    model: BatchedClassifiers | None
     steps_run: int
     best_step: list[int]
     val_loss: list[list[float]] = field(default_factory=list)
     steps_per_epoch: int = 0
     stopped: list[bool] = field(default_factory=list)
+    parts: list[tuple[list[int], FitResult]] = field(default_factory=list)
+
+    @property
+    def size(self) -> int:
+        """The number of runs."""
+        return len(self.best_step)
+
+    def module(self, index: int) -> nn.Module:
+        """Run ``index``'s trained network as a standalone module (in eval mode)."""
+        if self.model is not None:
+            return self.model.module(index)
+        for members, part in self.parts:
+            if index in members:
+                return part.module(members.index(index))
+        raise IndexError(f"Expected a run index below {self.size}, but got {index}.")
 
 
 class BatchedClassifiers:
@@ -108,7 +147,9 @@ class BatchedClassifiers:
         True
     """
 
-    def __init__(self, modules: Sequence[nn.Module], *, lr: float = 1e-3, weight_decay: float = 0.0) -> None:
+    def __init__(
+        self, modules: Sequence[nn.Module], *, lr: float = 1e-3, weight_decay: float = 0.0, rows: int = 1
+    ) -> None:
         if not modules:
             raise ValueError("Expected at least one module to stack, but got none.")
         structure = [tuple((k, tuple(v.shape)) for k, v in m.state_dict().items()) for m in modules]
@@ -124,7 +165,11 @@ class BatchedClassifiers:
         # rounding; tests/experiments/test_engine.py compares the trained weights with Trainer's)
         fused = all(p.device.type in ("cpu", "cuda") for p in self.params.values())
         self.optimizer = torch.optim.Adam(list(self.params.values()), lr=lr, weight_decay=weight_decay, fused=fused)
-        self._grad = vmap(grad(self._loss), in_dims=(0, 0, 0, 0, 0, 0))
+        self.rows = rows
+        if rows == 1:
+            self._grad = vmap(grad(self._loss), in_dims=(0, 0, 0, 0, 0, 0))
+        else:
+            self._grad2 = vmap(grad(self._loss2), in_dims=(0, 0, 0, 0, 0, 0, 0, 0, 0))
         self._forward = vmap(self._call, in_dims=(0, 0, 0))
 
     def _call(self, params: dict[str, Tensor], buffers: dict[str, Tensor], x: Tensor) -> Tensor:
@@ -138,12 +183,53 @@ class BatchedClassifiers:
         loss_b = F.cross_entropy(logits, y_b, reduction="none")
         return interpolate_loss(loss_a, loss_b, lam).mean()
 
-    def step(self, x: Tensor, y_a: Tensor, y_b: Tensor, lam: Tensor) -> None:
+    def _loss2(
+        self,
+        params: dict[str, Tensor],
+        buffers: dict[str, Tensor],
+        x: Tensor,
+        y_a: Tensor,
+        y_b: Tensor,
+        lam: Tensor,
+        mit: Tensor,
+        lam1: Tensor,
+        lam2: Tensor,
+    ) -> Tensor:
+        """The two-row methods: RegMixup's mean over the ``2B`` rows (the drop-in labels' loss), or MIT-L's loss.
+
+        RegMixup: ``F.cross_entropy`` of the ``2B`` rows against ``MixedLabels(y_a, y_b, lam)``, what the callback's
+        batch gives the unchanged step. MIT (``mit`` true): the outputs of the two mixtures decoupled as
+        :func:`~lightning_mixup.functional.mit.mit_recover` does, then ``½·CE(f_a, y) + ½·CE(f_b, y[j])`` with
+        ``y = y_a[:B]`` and ``y[j] = y_b[:B]``. Both are computed and one is kept (``vmap`` needs one program); the
+        other run's MIT weights are ``λ₁ = 1, λ₂ = 0``, so its unused branch stays finite.
+        """
+        logits = self._call(params, buffers, x)
+        loss_a = F.cross_entropy(logits, y_a, reduction="none")
+        loss_b = F.cross_entropy(logits, y_b, reduction="none")
+        regmixup = interpolate_loss(loss_a, loss_b, lam).mean()
+        half = logits.shape[0] // 2
+        first, second = logits[:half], logits[half:]
+        det = lam1 - lam2
+        f_a = ((1.0 - lam2) * first - (1.0 - lam1) * second) / det
+        f_b = (lam1 * second - lam2 * first) / det
+        decoupled = 0.5 * F.cross_entropy(f_a, y_a[:half]) + 0.5 * F.cross_entropy(f_b, y_b[:half])
+        return torch.where(mit, decoupled, regmixup)
+
+    def step(
+        self, x: Tensor, y_a: Tensor, y_b: Tensor, lam: Tensor, extra: tuple[Tensor, Tensor, Tensor] | None = None
+    ) -> None:
         """One optimiser step of every network on its (already mixed) batch ``x[m]`` with labels and weights.
 
-        Shapes: ``x`` ``(M, B, ...)``, ``y_a``/``y_b`` ``(M, B)`` int64, ``lam`` ``(M, B)`` float.
+        Shapes: ``x`` ``(M, R, ...)``, ``y_a``/``y_b`` ``(M, R)`` int64, ``lam`` ``(M, R)`` float, with ``R = B`` for
+        a one-row stack and ``R = 2B`` for a two-row stack (:data:`ROWS`), which also takes ``extra = (mit (M,)
+        bool, λ₁ (M,), λ₂ (M,))`` (:func:`mix_stack2`).
         """
-        grads = self._grad(self.params, self.buffers, x, y_a, y_b, lam)
+        if self.rows == 1:
+            grads = self._grad(self.params, self.buffers, x, y_a, y_b, lam)
+        else:
+            if extra is None:
+                raise ValueError("Expected the MIT weights `extra` for a two-row stack, but got None.")
+            grads = self._grad2(self.params, self.buffers, x, y_a, y_b, lam, *extra)
         for name, tensor in self.params.items():
             tensor.grad = grads[name]
         self.optimizer.step()
@@ -234,14 +320,110 @@ def mix_stack(x: Tensor, y: Tensor, runs: Sequence[RunSpec], batch_number: int) 
     lam = torch.ones(m, b)
     index = torch.arange(b).repeat(m, 1)
     for i, run in enumerate(runs):
+        if ROWS[run.method] != 1:
+            raise ValueError(f"Expected one-row methods in `mix_stack`, but got method {run.method!r}.")
         if run.alpha > 0 and b >= 2:
-            params = _policy(run.alpha).sample(x[i], batch_generator(run.mix_seed, 0, batch_number))
+            params = sample_run(run, x[i], batch_number)
             lam[i], index[i] = params.lam, params.index
     flat_index = (index + torch.arange(m).view(-1, 1) * b).view(-1)
     flat = MixParams(lam=lam.view(-1), index=flat_index)
     mixed = apply_mix(x.reshape(m * b, *x.shape[2:]), flat).view_as(x)
     y_b = y.reshape(-1)[flat_index.to(y.device)].view(m, b)
     return mixed, y_b, lam.to(x.device)
+
+
+def sample_run(run: RunSpec, x: Tensor, batch_number: int) -> MixParams | Any:
+    """The draws of batch ``batch_number`` for a run that mixes, from the callback's per-batch generator.
+
+    ``mixup``: ``MixupPolicy(alpha).sample``, as the callback; ``regmixup``: :func:`sample_regmixup` (the draws of
+    ``sample_mixup``); ``kernel_warping``: ``sample_kernel_warping`` on the inputs (``kernel_distance="inputs"``,
+    τ_max 1, τ_std 0.25, the inverse Beta CDF, one λ per sample; :func:`_sample_kernel_warping_fast`);
+    ``mixup_inference_training``: :func:`sample_mit` (margin 0). Returns :class:`MixParams`, or
+    :class:`~lightning_mixup.functional.mit.MitParams` for MIT.
+    """
+    g = batch_generator(run.mix_seed, 0, batch_number)
+    if run.method == "mixup":
+        return _policy(run.alpha).sample(x, g)
+    if run.method == "regmixup":
+        return sample_regmixup(int(x.shape[0]), alpha=run.alpha, generator=g)
+    if run.method == "kernel_warping":
+        return _sample_kernel_warping_fast(x, run.alpha, g)
+    return sample_mit(int(x.shape[0]), alpha=run.alpha, generator=g)
+
+
+def _sample_kernel_warping_fast(x: Tensor, alpha: float, generator: torch.Generator) -> MixParams:
+    """:func:`~lightning_mixup.functional.warping.sample_kernel_warping`'s draws and kernel, the Beta quantile by scipy.
+
+    The same draws in the same order (``randperm``, then one λ per sample), the plugin's :func:`pair_distance` and
+    :func:`kernel_tau`; only ``BetaQuantile(λ; τ, τ)`` comes from ``scipy.special.betaincinv`` instead of the
+    plugin's pure-torch Newton iteration, which takes about 0.1 s per batch of 16 on one CPU thread (the study would
+    spend hours in it). Both agree to float32's last bit on the study's batches (3,200 of 3,200 λ' in a check), and
+    ``tests/experiments/test_engine.py`` trains a run both ways and compares the weights.
+    """
+    from scipy.special import betaincinv
+
+    batch_size = int(x.shape[0])
+    if batch_size < 2:
+        return MixParams(lam=torch.ones(batch_size), index=torch.arange(batch_size))
+    index = torch.randperm(batch_size, generator=generator)
+    lam = sample_beta(alpha, batch_size, generator=generator)
+    tau = kernel_tau(pair_distance(x, index).cpu(), tau_max=KERNEL_TAU_MAX, tau_std=KERNEL_TAU_STD).numpy()
+    warped = torch.from_numpy(betaincinv(tau, tau, lam.to(torch.float64).numpy())).to(torch.float32)
+    return MixParams(lam=warped, index=index)
+
+
+def mix_stack2(
+    x: Tensor, y: Tensor, runs: Sequence[RunSpec], batch_number: int
+) -> tuple[Tensor, Tensor, Tensor, Tensor, tuple[Tensor, Tensor, Tensor]]:
+    """The ``2B``-row batches of RegMixup and MIT runs, as the callback / the mixin build them.
+
+    RegMixup: ``cat(x, x̃)`` with labels ``(cat(y, y), cat(y, y[j]), cat(1, λ))``
+    (:func:`~lightning_mixup.functional.regmixup.apply_regmixup`); MIT: ``cat(x̃₁, x̃₂)``
+    (:func:`~lightning_mixup.functional.mit.apply_mit`) with ``y`` and ``y[j]`` in the first ``B`` rows of the two
+    label tensors.
+
+    Returns:
+        ``(inputs (M, 2B, ...), y_a (M, 2B), y_b (M, 2B), λ (M, 2B), (is MIT (M,), λ₁ (M,), λ₂ (M,)))``.
+
+    Example:
+        >>> x, y = torch.rand(2, 4, 3), torch.randint(2, (2, 4))
+        >>> runs = [RunSpec(0, 20.0, 0, 0, "regmixup"), RunSpec(0, 1.0, 0, 0, "mixup_inference_training")]
+        >>> inputs, y_a, y_b, lam, (mit, lam1, lam2) = mix_stack2(x, y, runs, 0)
+        >>> inputs.shape, bool(torch.equal(inputs[0, :4], x[0])), mit.tolist()
+        (torch.Size([2, 8, 3]), True, [False, True])
+    """
+    m, b = int(x.shape[0]), int(x.shape[1])
+    lam_first, lam_second = torch.ones(m, b), torch.ones(m, b)
+    index_first, index_second = torch.arange(b).repeat(m, 1), torch.arange(b).repeat(m, 1)
+    mit = torch.zeros(m, dtype=torch.bool)
+    lam1, lam2 = torch.ones(m), torch.zeros(m)
+    for i, run in enumerate(runs):
+        if ROWS[run.method] != 2:
+            raise ValueError(f"Expected RegMixup or MIT runs in a two-row stack, but got method {run.method!r}.")
+        params = sample_run(run, x[i], batch_number)
+        if run.method == "regmixup":
+            lam_second[i], index_second[i] = params.lam, params.index
+        else:
+            mit[i] = True
+            lam1[i], lam2[i] = params.lam1, params.lam2
+            lam_first[i], lam_second[i] = params.lam1, params.lam2
+            index_first[i], index_second[i] = params.index, params.index
+    offset = torch.arange(m).view(-1, 1) * b
+    flat_x = x.reshape(m * b, *x.shape[2:])
+    halves = []
+    partners = []
+    for lam, index in ((lam_first, index_first), (lam_second, index_second)):
+        flat_index = (index + offset).view(-1)
+        halves.append(apply_mix(flat_x, MixParams(lam=lam.view(-1), index=flat_index)).view_as(x))
+        partners.append(y.reshape(-1)[flat_index.to(y.device)].view(m, b))
+    inputs = torch.cat(halves, dim=1)
+    # RegMixup: clean rows (y, y, 1) then mixed rows (y, y[j], λ); MIT: y and y[j] in the first B rows
+    y_a = torch.cat([y, y], dim=1)
+    y_b = torch.where(mit.view(-1, 1).to(y.device), torch.cat([partners[0], partners[0]], dim=1),
+                      torch.cat([y, partners[1]], dim=1))  # fmt: skip
+    lam_rows = torch.where(mit.view(-1, 1), torch.ones(m, 2 * b), torch.cat([torch.ones(m, b), lam_second], dim=1))
+    dev = x.device
+    return inputs, y_a, y_b, lam_rows.to(dev), (mit.to(dev), lam1.to(dev), lam2.to(dev))
 
 
 def _pad(tensors: Sequence[Tensor]) -> Tensor:
@@ -293,6 +475,9 @@ def fit_batched(
             epoch is always a check); ``patience`` counts checks.
         device: where the stack trains.
 
+    Runs of one-row and two-row methods (:data:`ROWS`) train in two stacks, one after the other (runs are
+    independent); the result then holds both in ``parts`` and ``val_loss`` is the first stack's.
+
     Returns:
         A :class:`FitResult`.
 
@@ -301,12 +486,31 @@ def fit_batched(
     """
     if len(modules) != len(runs) or not runs:
         raise ValueError(f"Expected one module per run, but got {len(modules)} modules and {len(runs)} runs.")
+    kinds = sorted({ROWS[r.method] for r in runs})
+    if len(kinds) > 1:
+        kwargs = {"epochs": epochs, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
+                  "val_sets": val_sets, "patience": patience, "max_steps": max_steps, "val_every": val_every,
+                  "device": device}  # fmt: skip
+        parts = []
+        for rows in kinds:
+            members = [i for i, r in enumerate(runs) if ROWS[r.method] == rows]
+            part = fit_batched([modules[i] for i in members], [runs[i] for i in members], datasets, **kwargs)
+            parts.append((members, part))
+        best_step, stopped = [0] * len(runs), [False] * len(runs)
+        for members, part in parts:
+            for k, i in enumerate(members):
+                best_step[i], stopped[i] = part.best_step[k], part.stopped[k]
+        return FitResult(None, max(p.steps_run for _, p in parts), best_step, parts[0][1].val_loss,
+                         parts[0][1].steps_per_epoch, stopped, parts)  # fmt: skip
+    rows = kinds[0]
     if any(not 0 <= r.data < len(datasets) for r in runs):
         raise ValueError(f"Expected every run's `data` to index the {len(datasets)} datasets.")
     if patience is not None and val_sets is None:
         raise ValueError("Expected `val_sets` with early stopping (`patience` set).")
     device = torch.device(device)
-    model = BatchedClassifiers([copy.deepcopy(m).to(device) for m in modules], lr=lr, weight_decay=weight_decay)
+    model = BatchedClassifiers(
+        [copy.deepcopy(m).to(device) for m in modules], lr=lr, weight_decay=weight_decay, rows=rows
+    )
     sizes = [int(datasets[r.data][0].shape[0]) for r in runs]
     steps = min(sizes) // batch_size
     if steps < 1:
@@ -341,8 +545,12 @@ def fit_batched(
             index = epoch_index[step]
             x = xs[data_of.view(-1, 1), index]
             y = ys[data_of.view(-1, 1), index]
-            mixed, y_b, lam = mix_stack(x, y, runs, done)
-            model.step(mixed, y, y_b, lam)
+            if rows == 1:
+                mixed, y_b, lam = mix_stack(x, y, runs, done)
+                model.step(mixed, y, y_b, lam)
+            else:
+                inputs, y_a, y_b, lam, extra = mix_stack2(x, y, runs, done)
+                model.step(inputs, y_a, y_b, lam, extra)
             done += 1
             if val_x is None or val_y is None or (done % check and step != steps - 1):
                 continue
@@ -369,18 +577,22 @@ def fit_batched(
 
 def unstack(result: FitResult) -> list[nn.Module]:
     """Every trained network as a standalone module."""
-    return [result.model.module(i) for i in range(result.model.size)]
+    return [result.module(i) for i in range(result.size)]
 
 
 def evaluate_logits(result: FitResult, xs: Sequence[Tensor]) -> list[Tensor]:
     """Logits of run ``m`` on ``xs[m]`` (CPU tensors)."""
-    return [lg.cpu() for lg in stacked_logits(result.model, [x.to(_device(result)) for x in xs])]
-
-
-def _device(result: FitResult) -> torch.device:
-    return next(iter(result.model.params.values())).device
+    if result.model is None:
+        out: list[Tensor] = [torch.empty(0)] * len(xs)
+        for members, part in result.parts:
+            for i, logits in zip(members, evaluate_logits(part, [xs[i] for i in members]), strict=True):
+                out[i] = logits
+        return out
+    device = next(iter(result.model.params.values())).device
+    return [lg.cpu() for lg in stacked_logits(result.model, [x.to(device) for x in xs])]
 
 
 def describe_runs(runs: Sequence[RunSpec]) -> list[dict[str, Any]]:
     """The runs as dicts, for JSON outputs."""
-    return [{"data": r.data, "alpha": r.alpha, "mix_seed": r.mix_seed, "order_seed": r.order_seed} for r in runs]
+    return [{"data": r.data, "alpha": r.alpha, "mix_seed": r.mix_seed, "order_seed": r.order_seed,
+             "method": r.method} for r in runs]  # fmt: skip

@@ -21,6 +21,7 @@ from torchmetrics.functional.classification import multiclass_calibration_error
 
 from lightning_mixup.evaluation import ReliabilityBins
 from lightning_mixup.evaluation.calibration import ReliabilityDiagram
+from lightning_mixup.evaluation.uncertainty import aurc
 
 #: log T is kept in this range (T from 0.05 to 20): with a handful of validation examples the NLL can keep falling
 #: as T → 0 (all correct) or T → ∞.
@@ -54,7 +55,10 @@ def fit_temperature(logits: Tensor, labels: Tensor, max_iter: int = 50) -> float
 
 
 def classification_metrics(logits: Tensor, labels: Tensor, num_classes: int) -> dict[str, float]:
-    """``accuracy``, ``nll``, ``ece15`` and ``ece100`` of logits ``(N, C)`` against labels ``(N,)``.
+    """``accuracy``, ``nll``, ``ece15``, ``ece100`` and ``aurc`` of logits ``(N, C)`` against labels ``(N,)``.
+
+    AURC is the evaluation module's :func:`~lightning_mixup.evaluation.uncertainty.aurc` (maximum softmax
+    probability as the confidence; temperature scaling does not change it: it keeps the ranking).
 
     Example:
         >>> m = classification_metrics(torch.tensor([[2.0, 0.0], [0.0, 2.0]]), torch.tensor([0, 0]), 2)
@@ -67,6 +71,7 @@ def classification_metrics(logits: Tensor, labels: Tensor, num_classes: int) -> 
         "nll": float(F.cross_entropy(logits.float(), labels)),
         "ece15": float(multiclass_calibration_error(probs, labels, num_classes, n_bins=15, norm="l1")),
         "ece100": float(multiclass_calibration_error(probs, labels, num_classes, n_bins=100, norm="l1")),
+        "aurc": float(aurc(logits.float(), labels)) if labels.numel() else math.nan,
     }
 
 

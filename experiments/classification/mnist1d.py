@@ -43,7 +43,8 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from experiments.classification.engine import RunSpec, evaluate_logits, fit_batched
+from experiments.classification import ood
+from experiments.classification.engine import PAPER_ALPHA, RunSpec, evaluate_logits, fit_batched
 from experiments.classification.metrics import evaluate_logits as score
 from experiments.classification.metrics import reliability
 from experiments.classification.tabular import ALPHAS, ERM, SELECTED, arm_name, select_alpha
@@ -72,6 +73,9 @@ PGD_STEPS = 20
 AUTOATTACK_VERSION = "fast"
 MNIST1D_AUTOATTACK_EPS: tuple[float, ...] = (0.02,)
 DIGITS_AUTOATTACK_EPS: tuple[float, ...] = (0.1,)
+#: Mixup inference's adaptive attack (EOT-PGD, :mod:`~experiments.classification.ood`): ε of the PGD grids' middle.
+MNIST1D_MI_EPS: tuple[float, ...] = (0.0, 0.01, 0.02)
+DIGITS_MI_EPS: tuple[float, ...] = (0.0, 0.05, 0.1)
 
 
 def _tensors(seed: int = 42) -> dict[str, torch.Tensor]:
@@ -85,14 +89,22 @@ def _val_split(y: torch.Tensor, size: int, seed: int) -> tuple[torch.Tensor, tor
     return torch.from_numpy(np.sort(train)), torch.from_numpy(np.sort(val))
 
 
-def _nets(arch: str, seeds: Sequence[int], arms: Sequence[float]) -> tuple[list[nn.Module], list[RunSpec]]:
+def arm_specs(alphas: Sequence[float], methods: Sequence[str] = ()) -> list[tuple[float, str]]:
+    """``(α, method)`` of every arm: ERM, mixup per α, then each method at its paper's α."""
+    return [(a, "mixup") for a in (0.0, *alphas)] + [(PAPER_ALPHA[m], m) for m in methods]
+
+
+def _nets(
+    arch: str, seeds: Sequence[int], arms: Sequence[float | tuple[float, str]]
+) -> tuple[list[nn.Module], list[RunSpec]]:
     modules, runs = [], []
     for s in seeds:
         torch.manual_seed(batch_seed(s, 2, 0))
         net = build_backbone(arch, (40,), 10)  # type: ignore[arg-type]
-        for alpha in arms:
+        for arm in arms:
+            alpha, method = arm if isinstance(arm, tuple) else (arm, "mixup")
             modules.append(copy.deepcopy(net))
-            runs.append(RunSpec(data=0, alpha=alpha, mix_seed=s, order_seed=s))
+            runs.append(RunSpec(data=0, alpha=alpha, mix_seed=s, order_seed=s, method=method))
     return modules, runs
 
 
@@ -213,8 +225,17 @@ def run_mnist1d(
     fgsm_eps: Sequence[float] = MNIST1D_FGSM_EPS,
     pgd_eps: Sequence[float] = MNIST1D_PGD_EPS,
     autoattack_eps: Sequence[float] = MNIST1D_AUTOATTACK_EPS,
+    methods: Sequence[str] = (),
+    mi_eps: Sequence[float] = MNIST1D_MI_EPS,
+    attack_methods: bool = True,
 ) -> dict[str, Any]:
-    """ERM and mixup per α on MNIST-1D (3,500/500/1,000), scored, calibrated and attacked; paired by seed."""
+    """ERM, mixup per α and issue #25's methods on MNIST-1D (3,500/500/1,000), paired by seed.
+
+    Every arm is scored, calibrated, OOD-tested (:mod:`~experiments.classification.ood`) and attacked (the methods'
+    arms only with ``attack_methods``); mixup inference runs on the ERM and chosen-α models. With ``alphas=()`` only
+    ERM and the methods are trained (no α is chosen, no mixup inference): the study runs the methods as a second
+    job and merges it (:func:`merge_mnist1d`).
+    """
     data = _tensors()
     train_i, val_i = _val_split(data["y"], val_size, 0)
     train, val = (data["x"][train_i], data["y"][train_i]), (data["x"][val_i], data["y"][val_i])
@@ -223,9 +244,12 @@ def run_mnist1d(
     loader, clipped = _unit_loader(*test, low, high)
     width = high - low
     norm_mean, norm_std = [-low / width] * 40, [1.0 / width] * 40
-    arms = (0.0, *alphas)
-    out: dict[str, Any] = {"steps": steps, "seeds": list(seeds), "alphas": list(alphas), "box": [low, high],
-                           "clipped_test_values": clipped, "archs": {}}  # fmt: skip
+    arms = arm_specs(alphas, methods)
+    names = [arm_name(a, m) for a, m in arms]
+    ood_sets = ood.mnist1d_ood_sets(test[0], train[0])
+    out: dict[str, Any] = {"steps": steps, "seeds": list(seeds), "alphas": list(alphas), "methods": list(methods),
+                           "box": [low, high], "clipped_test_values": clipped, "archs": {},
+                           "ood_sets": sorted(ood_sets)}  # fmt: skip
     for arch in archs:
         start = time.perf_counter()
         modules, runs = _nets(arch, seeds, arms)
@@ -234,18 +258,24 @@ def run_mnist1d(
                              max_steps=steps)  # fmt: skip
         test_logits = evaluate_logits(result, [test[0]] * len(runs))
         val_logits = evaluate_logits(result, [val[0]] * len(runs))
+        ood_logits = {k: evaluate_logits(result, [x] * len(runs)) for k, x in ood_sets.items()}
         per_seed: list[dict[str, Any]] = []
         bins: dict[str, list[Any]] = {}
-        trained = [result.model.module(i) for i in range(len(runs))]
+        trained = [result.module(i) for i in range(len(runs))]
         for k, s in enumerate(seeds):
             metrics = {}
-            for j, alpha in enumerate(arms):
+            for j, name in enumerate(names):
                 i = k * len(arms) + j
-                metrics[arm_name(alpha)] = score(test_logits[i], test[1], val_logits[i], val[1], 10)
-                bins.setdefault(arm_name(alpha), []).append(reliability(test_logits[i], test[1]))
-            chosen = select_alpha(metrics, alphas)
-            metrics[SELECTED] = dict(metrics[arm_name(chosen)])
-            per_seed.append({"seed": s, "arms": metrics, "selected_alpha": chosen})
+                metrics[name] = score(test_logits[i], test[1], val_logits[i], val[1], 10)
+                metrics[name].update(ood.ood_metrics_from_logits(test_logits[i], {o: v[i] for o, v in
+                                                                                  ood_logits.items()}))  # fmt: skip
+                bins.setdefault(name, []).append(reliability(test_logits[i], test[1]))
+            if alphas:
+                chosen = select_alpha(metrics, alphas)
+                metrics[SELECTED] = dict(metrics[arm_name(chosen)])
+                per_seed.append({"seed": s, "arms": metrics, "selected_alpha": chosen})
+            else:
+                per_seed.append({"seed": s, "arms": metrics})
         entry: dict[str, Any] = {
             "per_seed": per_seed,
             "reliability": bins,
@@ -256,13 +286,26 @@ def run_mnist1d(
             source = (
                 _transfer_source(arch, train, epochs, steps) if "transfer_from" in supported_attack_options() else None
             )
-            rows = robustness(trained, loader, num_classes=10, fgsm_eps=fgsm_eps, pgd_eps=pgd_eps,
-                              normalize_mean=norm_mean, normalize_std=norm_std, seed=0, transfer_source=source,
-                              autoattack_eps=autoattack_eps)  # fmt: skip
+            attacked = [i for i in range(len(runs)) if attack_methods or arms[i % len(arms)][1] == "mixup"]
+            rows = robustness([trained[i] for i in attacked], loader, num_classes=10, fgsm_eps=fgsm_eps,
+                              pgd_eps=pgd_eps, normalize_mean=norm_mean, normalize_std=norm_std, seed=0,
+                              transfer_source=source, autoattack_eps=autoattack_eps)  # fmt: skip
             entry["robustness"] = [
-                {"seed": seeds[i // len(arms)], "arm": arm_name(arms[i % len(arms)]), **row}
-                for i, row in enumerate(rows)
+                {"seed": seeds[i // len(arms)], "arm": names[i % len(arms)], **row}
+                for i, row in zip(attacked, rows, strict=True)
             ]
+            if mi_eps and alphas:
+                unit_val = ((val[0] - low) / width).clamp(0, 1)
+                unit_test = next(iter(DataLoader(loader.dataset, batch_size=len(loader.dataset))))
+                mean_t, std_t = torch.tensor(norm_mean), torch.tensor(norm_std)
+                entry["mixup_inference"] = []
+                for k, s in enumerate(seeds):
+                    for name in (ERM, arm_name(per_seed[k]["selected_alpha"])):
+                        model = trained[k * len(arms) + names.index(name)]
+                        found = ood.mi_robustness(model, *unit_test, (unit_val, val[1]), mi_eps, mean=mean_t,
+                                                  std=std_t, seed=s)  # fmt: skip
+                        entry["mixup_inference"].append({"seed": s, "arm": SELECTED if name != ERM else ERM,
+                                                         **found})  # fmt: skip
             entry["attack_seconds"] = time.perf_counter() - t0
         out["archs"][arch] = entry
     return out
@@ -273,7 +316,7 @@ def _transfer_source(arch: str, train: tuple[torch.Tensor, torch.Tensor], epochs
     modules, runs = _nets(arch, [10_000], [0.0])
     result = fit_batched(modules, runs, [train], epochs=epochs, batch_size=RECIPE["batch_size"], lr=RECIPE["lr"],
                          max_steps=steps)  # fmt: skip
-    return result.model.module(0)
+    return result.module(0)
 
 
 def run_digits(
@@ -285,49 +328,101 @@ def run_digits(
     fgsm_eps: Sequence[float] = DIGITS_FGSM_EPS,
     pgd_eps: Sequence[float] = DIGITS_PGD_EPS,
     autoattack_eps: Sequence[float] = DIGITS_AUTOATTACK_EPS,
+    methods: Sequence[str] = (),
+    mi_eps: Sequence[float] = DIGITS_MI_EPS,
+    attack_methods: bool = True,
 ) -> dict[str, Any]:
-    """ERM and mixup per α on scikit-learn digits (MLP, batch 16, Adam 1e-3), attacked in pixel space [0, 1]."""
+    """ERM, mixup per α and issue #25's methods on scikit-learn digits (MLP, batch 16, Adam 1e-3), paired by fold.
+
+    Every arm is scored, OOD-tested and attacked in pixel space [0, 1]; mixup inference runs on the ERM and chosen-α
+    models.
+    """
     start = time.perf_counter()
     table = load_table("digits", "sklearn")
     splits = [split_fold(table, k) for k in folds]
-    arms = (0.0, *alphas)
+    arms = arm_specs(alphas, methods)
+    names = [arm_name(a, m) for a, m in arms]
     modules, runs = [], []
     for i, fold in enumerate(folds):
         torch.manual_seed(batch_seed(0, 1, fold))
         net = build_backbone("mlp", (64,), 10)
-        for alpha in arms:
+        for alpha, method in arms:
             modules.append(copy.deepcopy(net))
-            runs.append(RunSpec(data=i, alpha=alpha, mix_seed=fold, order_seed=fold))
+            runs.append(RunSpec(data=i, alpha=alpha, mix_seed=fold, order_seed=fold, method=method))
     result = fit_batched(modules, runs, [s.train for s in splits], epochs=epochs, batch_size=16, lr=1e-3)
     test_logits = evaluate_logits(result, [splits[r.data].test[0] for r in runs])
     val_logits = evaluate_logits(result, [splits[r.data].val[0] for r in runs])
+    ood_sets = [
+        ood.digits_ood_sets(s.test[0], s.test[1], s.train[0], s.mean, s.std, seed=fold)
+        for s, fold in zip(splits, folds, strict=True)
+    ]
+    ood_logits = {o: evaluate_logits(result, [ood_sets[r.data][o] for r in runs]) for o in ood_sets[0]}
     per_fold = []
     for i, fold in enumerate(folds):
         metrics = {}
-        for j, alpha in enumerate(arms):
+        for j, name in enumerate(names):
             k = i * len(arms) + j
             s = splits[i]
-            metrics[arm_name(alpha)] = score(test_logits[k], s.test[1], val_logits[k], s.val[1], 10)
+            metrics[name] = score(test_logits[k], s.test[1], val_logits[k], s.val[1], 10)
+            metrics[name].update(ood.ood_metrics_from_logits(test_logits[k], {o: v[k] for o, v in ood_logits.items()}))
         chosen = select_alpha(metrics, alphas)
         metrics[SELECTED] = dict(metrics[arm_name(chosen)])
         per_fold.append({"fold": fold, "arms": metrics, "selected_alpha": chosen})
-    out: dict[str, Any] = {"folds": list(folds), "epochs": epochs, "per_fold": per_fold,
-                           "train_seconds": time.perf_counter() - start}  # fmt: skip
+    out: dict[str, Any] = {"folds": list(folds), "epochs": epochs, "per_fold": per_fold, "methods": list(methods),
+                           "ood_sets": sorted(ood_sets[0]), "train_seconds": time.perf_counter() - start}  # fmt: skip
     if attack:
         t0 = time.perf_counter()
         rows = []
+        mi_rows: list[dict[str, Any]] = []
         for i, fold in enumerate(folds):
             s = splits[i]
             pixels = s.test[0] * s.std + s.mean  # back to 0..16
             loader = DataLoader(TensorDataset((pixels / 16).clamp(0, 1), s.test[1]), batch_size=500)
-            models = [result.model.module(i * len(arms) + j) for j in range(len(arms))]
-            found = robustness(models, loader, num_classes=10, fgsm_eps=fgsm_eps, pgd_eps=pgd_eps,
-                               normalize_mean=(s.mean / 16).tolist(), normalize_std=(s.std / 16).tolist(), seed=fold,
+            models = [result.module(i * len(arms) + j) for j in range(len(arms))]
+            attacked = [j for j in range(len(arms)) if attack_methods or arms[j][1] == "mixup"]
+            found = robustness([models[j] for j in attacked], loader, num_classes=10, fgsm_eps=fgsm_eps,
+                               pgd_eps=pgd_eps, normalize_mean=(s.mean / 16).tolist(),
+                               normalize_std=(s.std / 16).tolist(), seed=fold,
                                autoattack_eps=autoattack_eps)  # fmt: skip
-            rows += [{"fold": fold, "arm": arm_name(a), **row} for a, row in zip(arms, found, strict=True)]
+            rows += [{"fold": fold, "arm": names[j], **row} for j, row in zip(attacked, found, strict=True)]
+            if mi_eps:
+                unit_val = ((s.val[0] * s.std + s.mean) / 16).clamp(0, 1)
+                unit_test = ((s.test[0] * s.std + s.mean) / 16).clamp(0, 1)
+                for name in (ERM, arm_name(per_fold[i]["selected_alpha"])):
+                    found_mi = ood.mi_robustness(models[names.index(name)], unit_test, s.test[1], (unit_val, s.val[1]),
+                                                 mi_eps, mean=s.mean / 16, std=s.std / 16, seed=fold)  # fmt: skip
+                    mi_rows.append({"fold": fold, "arm": SELECTED if name != ERM else ERM, **found_mi})
         out["robustness"] = rows
+        out["mixup_inference"] = mi_rows
         out["attack_seconds"] = time.perf_counter() - t0
     return out
+
+
+def merge_mnist1d(mixup_part: dict[str, Any], methods_part: dict[str, Any]) -> dict[str, Any]:
+    """Merge a methods-only :func:`run_mnist1d` result (``alphas=()``) into the mixup one, arch by arch.
+
+    Seed by seed, the methods' metrics join the arms (ERM is trained identically in both), their robustness rows and
+    reliability bins are appended, and the times add up.
+    """
+    merged = {**mixup_part, "methods": methods_part.get("methods", []), "archs": dict(mixup_part["archs"])}
+    for arch, extra in methods_part["archs"].items():
+        if arch not in merged["archs"]:
+            continue
+        entry = dict(merged["archs"][arch])
+        by_seed = {r["seed"]: r for r in extra["per_seed"]}
+        entry["per_seed"] = [
+            {**r, "arms": {**r["arms"], **{k: v for k, v in by_seed[r["seed"]]["arms"].items() if k != ERM}}}
+            for r in entry["per_seed"]
+        ]
+        entry["reliability"] = {**entry.get("reliability", {}),
+                                **{k: v for k, v in extra.get("reliability", {}).items() if k != ERM}}  # fmt: skip
+        if "robustness" in extra:
+            entry["robustness"] = [*entry.get("robustness", []), *(r for r in extra["robustness"] if r["arm"] != ERM)]
+        for key in ("train_seconds", "attack_seconds"):
+            if key in extra:
+                entry[key] = entry.get(key, 0.0) + extra[key]
+        merged["archs"][arch] = entry
+    return merged
 
 
 def anchor_ok(anchor: dict[str, Any], arch: str, tolerance: float = 0.04) -> bool:

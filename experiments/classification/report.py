@@ -30,11 +30,11 @@ def claims_markdown(rows: Sequence[dict[str, Any]]) -> str:
 
     Example:
         >>> print(claims_markdown([{"claim": "c", "setting": "s", "measured": "m", "verdict": "agrees"}]))
-        | claim | setting | measured (mixup − ERM) | verdict |
+        | claim | setting | measured (arm − ERM) | verdict |
         |---|---|---|---|
         | c | s | m | **agrees** |
     """
-    lines = ["| claim | setting | measured (mixup − ERM) | verdict |", "|---|---|---|---|"]
+    lines = ["| claim | setting | measured (arm − ERM) | verdict |", "|---|---|---|---|"]
     lines += [f"| {r['claim']} | {r['setting']} | {r['measured']} | **{r['verdict']}** |" for r in rows]
     return "\n".join(lines)
 
@@ -46,7 +46,7 @@ def headline_table(summary: dict[str, Any], n: int) -> str:
     for arm, s in summary.items():
         v, w = s["verdicts"], s["win_tie_loss"]
         wil = s.get("wilcoxon") or {}
-        label = "α chosen on validation" if arm == tab.SELECTED else f"α = {arm}"
+        label = "α chosen on validation" if arm == tab.SELECTED else arm if arm in tab.METHODS else f"α = {arm}"
         lines.append(f"| {label} | {v['better']} | {v['worse']} | {v['indistinguishable']} | "
                      f"{w['wins']}/{w['ties']}/{w['losses']} | {w['sign_test_p']:.3g} | {wil.get('p', math.nan):.3g} | "
                      f"{_pp(s['mean_difference'])} |")  # fmt: skip
@@ -96,7 +96,7 @@ def wtl_plot(summaries: dict[str, dict[str, Any]], path: Path, title: str) -> Pa
         better = [summary[a]["verdicts"]["better"] for a in arms]
         tie = [summary[a]["verdicts"]["indistinguishable"] for a in arms]
         worse = [summary[a]["verdicts"]["worse"] for a in arms]
-        labels = ["chosen" if a == tab.SELECTED else f"α={a}" for a in arms]
+        labels = ["chosen" if a == tab.SELECTED else a if a in tab.METHODS else f"α={a}" for a in arms]
         ax.barh(labels, better, color="tab:green", label="mixup better")
         ax.barh(labels, tie, left=better, color="lightgray", label="indistinguishable")
         ax.barh(labels, worse, left=[b + t for b, t in zip(better, tie, strict=True)], color="tab:red",
@@ -262,6 +262,76 @@ def markdown(result: dict[str, Any], out: Path, link_base: Path) -> str:
         path = out / f"{name.replace('/', '_')}_accuracy_vs_eps.png"
         if path.exists():
             lines += [f"![{name} accuracy vs ε]({relative(path, link_base)})", ""]
+    lines += [methods_markdown(result), ""]
+    return "\n".join(lines)
+
+
+def methods_markdown(result: dict[str, Any]) -> str:
+    """The section on issue #25's methods.
+
+    Per tabular setting the per-table verdict counts against ERM; on MNIST-1D and digits the mean metrics with OOD
+    detection; mixup inference's robust accuracy under EOT-PGD.
+    """
+    methods = list(result["config"].get("methods", []))
+    if not methods:
+        return ""
+    lines = ["#### Issue #25's methods (RegMixup, kernel warping, MIT, mixup inference)", "",
+             "Each method at its paper's defaults (RegMixup α = 20, η = 1; kernel warping α = 1, τ_max = 1, "
+             "τ_std = 0.25, inverse Beta CDF, input distances; MIT-L α = 1, margin 0), trained by the batched engine "
+             "from the same initialisation and data order as the ERM arm. OOD sets: MNIST-1D test signals reversed in "
+             "time and digits test images of the non-symmetric classes mirrored (near OOD), and noise with the "
+             "training moments (far OOD); see `experiments/classification/ood.py` for why.", ""]  # fmt: skip
+    for setting, summary in result["tabular_summary"].items():
+        n = len(tab.counted(result["tabular"][setting]))
+        present = [m for m in methods if m in summary["accuracy"]]
+        if not present:
+            continue
+        lines += [f"Tables, {setting} setting ({n} tables): significantly better / worse / indistinguishable than "
+                  "ERM, and the mean change", "", "| method | " + " | ".join(summary) + " |",
+                  "|---|" + "---|" * len(summary)]  # fmt: skip
+        for m in present:
+            cells = []
+            for per_arm in summary.values():
+                v = per_arm[m]["verdicts"]
+                cells.append(
+                    f"{v['better']}/{v['worse']}/{v['indistinguishable']} ({_pp(per_arm[m]['mean_difference'])})"
+                )
+            lines.append(f"| {m} | " + " | ".join(cells) + " |")
+        lines.append("")
+    arms = [tab.ERM, tab.SELECTED, *methods]
+    benches: list[tuple[str, list[dict[str, Any]], str]] = [
+        (f"MNIST-1D {arch}", e["per_seed"], "reversed") for arch, e in result["mnist1d"]["archs"].items()
+    ]
+    if result.get("digits"):
+        benches.append(("digits MLP", result["digits"]["per_fold"], "mirrored"))
+    rows = ["| benchmark | metric | " + " | ".join("α chosen" if a == tab.SELECTED else a for a in arms) + " |",
+            "|---|---|" + "---|" * len(arms)]  # fmt: skip
+    for name, reps, near in benches:
+        if not reps or any(a not in reps[0]["arms"] for a in arms):
+            continue
+        for metric in ("accuracy", "ece15", "ts_ece15", "aurc", f"auroc_{near}_msp", f"fpr95_{near}_msp",
+                       "auroc_noise_msp"):  # fmt: skip
+            if metric in reps[0]["arms"][tab.ERM]:
+                rows.append(f"| {name} | {metric} | {_arm_means(reps, arms, metric)} |")
+    if len(rows) > 2:
+        lines += ["Mean over seeds / folds (%):", "", *rows, ""]
+    mi = [(f"MNIST-1D {arch}", e.get("mixup_inference", [])) for arch, e in result["mnist1d"]["archs"].items()]
+    if result.get("digits"):
+        mi.append(("digits MLP", result["digits"].get("mixup_inference", [])))
+    mi_rows = []
+    for name, rows_mi in mi:
+        for arm in (tab.ERM, tab.SELECTED):
+            chosen = [r for r in rows_mi if r["arm"] == arm]
+            if not chosen:
+                continue
+            cells = [f"ε={e}: {_pct(sum(r['undefended'][e] for r in chosen) / len(chosen))} → "
+                     f"{_pct(sum(r['mi'][e] for r in chosen) / len(chosen))}"
+                     for e in sorted(chosen[0]["mi"], key=float)]  # fmt: skip
+            mi_rows.append(f"| {name} | {'ERM' if arm == tab.ERM else 'mixup, α chosen'} | {'; '.join(cells)} |")
+    if mi_rows:
+        lines += ["Mixup inference (MI-PL, λ = 0.5) under EOT-PGD (10 steps, 5 EOT samples), accuracy % without → "
+                  "with MI, on the first 300 test examples:", "", "| benchmark | model | accuracy |", "|---|---|---|",
+                  *mi_rows, ""]  # fmt: skip
     return "\n".join(lines)
 
 

@@ -53,6 +53,8 @@ class Config:
     settings: tuple[str, ...] = ("paper", "converged")
     folds: tuple[int, ...] = tuple(range(10))
     alphas: tuple[float, ...] = tab.ALPHAS
+    methods: tuple[str, ...] = tab.METHODS
+    method_attacks: bool = True  # FGSM/PGD/AutoAttack on the methods' arms too (the demo leaves them out)
     mnist1d_archs: tuple[str, ...] = ("mnist1d_cnn", "mnist1d_mlp")
     mnist1d_seeds: tuple[int, ...] = (0, 1, 2)
     mnist1d_steps: int = 6000
@@ -64,6 +66,9 @@ class Config:
     digits_attack: bool = True
     autoattack: bool = True
     workers: int = 2
+    regression_tables: tuple[str, ...] | None = None  # None: every table of experiments.regression.data
+    regression_folds: tuple[int, ...] | None = None  # None: all 10 folds
+    regression_steps: int = 600
     name: str = "full"
     notes: list[str] = field(default_factory=list)
 
@@ -72,10 +77,11 @@ FULL = Config()
 DEMO = Config(
     keel=DEMO_KEEL, sklearn=(), settings=("paper",), mnist1d_archs=("mnist1d_cnn",), mnist1d_seeds=(0, 1, 2),
     mnist1d_steps=1000, anchor_archs=(), anchor_seeds=(), attack_archs=("mnist1d_cnn",), digits_folds=(0, 1, 2),
-    digits_epochs=10, name="demo",
+    digits_epochs=10, regression_folds=(0, 1), method_attacks=False, name="demo",
     notes=["`make demo` runs a subset: 10 small KEEL tables in the paper's setting only, MNIST-1D's CNN with 3 seeds "
            "and 1,000 steps (a sixth of the recipe, so its accuracy is below the anchor), digits with 3 folds and 10 "
-           "epochs; `make study` runs everything."],
+           "epochs; issue #25's methods are trained and scored everywhere but attacked only in the study (mixup "
+           "inference is); regression on folds 0 and 1 of every table; `make study` runs everything."],
 )  # fmt: skip
 
 
@@ -92,19 +98,22 @@ def _job(job: tuple[Any, ...]) -> tuple[tuple[Any, ...], dict[str, Any], float, 
     start, cpu = time.perf_counter(), time.process_time()
     kind, args = job[0], job[1:]
     if kind == "tabular":
-        source, name, setting, folds, alphas = args
-        result = tab.run_dataset(source, name, tab.SETTINGS[setting], folds=folds, alphas=alphas, keep_logits=True)
+        source, name, setting, folds, alphas, methods = args
+        result = tab.run_dataset(source, name, tab.SETTINGS[setting], folds=folds, alphas=alphas, methods=methods,
+                                 keep_logits=True)  # fmt: skip
     elif kind == "anchor":
         arch, seeds = args
         result = m1d.run_anchor([arch], seeds)
     elif kind == "mnist1d":
-        arch, seeds, alphas, steps, attack, autoattack = args
+        arch, seeds, alphas, steps, attack, autoattack, methods = args
         aa = m1d.MNIST1D_AUTOATTACK_EPS if autoattack else ()
-        result = m1d.run_mnist1d([arch], seeds, alphas=alphas, steps=steps, attack=attack, autoattack_eps=aa)
+        result = m1d.run_mnist1d([arch], seeds, alphas=alphas, steps=steps, attack=attack, autoattack_eps=aa,
+                                 methods=methods, mi_eps=m1d.MNIST1D_MI_EPS if alphas else ())  # fmt: skip
     elif kind == "digits":
-        folds, alphas, epochs, attack, autoattack = args
+        folds, alphas, epochs, attack, autoattack, methods, attack_methods = args
         aa = m1d.DIGITS_AUTOATTACK_EPS if autoattack else ()
-        result = m1d.run_digits(folds, alphas=alphas, epochs=epochs, attack=attack, autoattack_eps=aa)
+        result = m1d.run_digits(folds, alphas=alphas, epochs=epochs, attack=attack, autoattack_eps=aa, methods=methods,
+                                attack_methods=attack_methods)  # fmt: skip
     else:  # pragma: no cover - a programming error
         raise ValueError(f"Unknown job kind {kind!r}.")
     return job, result, time.perf_counter() - start, time.process_time() - cpu
@@ -119,20 +128,26 @@ def jobs(config: Config) -> list[tuple[Any, ...]]:
         for setting in config.settings:
             steps = sizes[(source, name)] * 0.81 / 16 * (10 if setting == "paper" else 25)
             cost = min(steps, 3000.0 if setting == "converged" else steps) * len(config.folds) * 0.12
-            work.append((cost, ("tabular", source, name, setting, config.folds, config.alphas)))
+            work.append((cost, ("tabular", source, name, setting, config.folds, config.alphas, config.methods)))
     for arch in config.anchor_archs:
         work.append((6000 * len(config.anchor_seeds) * (2.0 if "cnn" in arch else 0.5), ("anchor", arch,
                      config.anchor_seeds)))  # fmt: skip
-    for arch in config.mnist1d_archs:
-        models = len(config.mnist1d_seeds) * (1 + len(config.alphas))
-        cost = config.mnist1d_steps * models * (2.0 if "cnn" in arch else 0.5) + 3000 * models * (
-            arch in config.attack_archs
-        )
-        work.append((cost, ("mnist1d", arch, config.mnist1d_seeds, config.alphas, config.mnist1d_steps,
-                            arch in config.attack_archs, config.autoattack)))  # fmt: skip
+    for arch in config.mnist1d_archs:  # the methods run as a second job (merged in run_jobs): two workers share it
+        attacked = arch in config.attack_archs
+        for alphas, methods in ((config.alphas, ()), ((), config.methods)):
+            if alphas == () and not methods:
+                continue
+            models = len(config.mnist1d_seeds) * (1 + len(alphas) + 1.5 * len(methods))
+            cost = config.mnist1d_steps * models * (2.0 if "cnn" in arch else 0.5) + 3000 * models * attacked * (
+                bool(alphas) or config.method_attacks
+            )
+            work.append((cost, ("mnist1d", arch, config.mnist1d_seeds, alphas, config.mnist1d_steps,
+                                attacked and (bool(alphas) or config.method_attacks), config.autoattack,
+                                methods)))  # fmt: skip
     if config.digits_folds:
         work.append((2000.0 * len(config.digits_folds) * config.digits_epochs / 10, ("digits", config.digits_folds,
-                     config.alphas, config.digits_epochs, config.digits_attack, config.autoattack)))  # fmt: skip
+                     config.alphas, config.digits_epochs, config.digits_attack, config.autoattack,
+                     config.methods, config.method_attacks)))  # fmt: skip
     return [job for _, job in sorted(work, key=lambda w: -w[0])]
 
 
@@ -161,6 +176,7 @@ def run_jobs(config: Config, progress: bool = True) -> dict[str, Any]:
     tabular: dict[str, list[dict[str, Any]]] = {s: [] for s in config.settings}
     anchor: dict[str, Any] | None = None
     mnist: dict[str, Any] | None = None
+    mnist_methods: list[dict[str, Any]] = []
     digits: dict[str, Any] = {}
     seconds: dict[str, float] = {}
     cpu: dict[str, float] = {}
@@ -172,10 +188,15 @@ def run_jobs(config: Config, progress: bool = True) -> dict[str, Any]:
             tabular[job[3]].append(result)
         elif kind == "anchor":
             anchor = result if anchor is None else {**anchor, "archs": {**anchor["archs"], **result["archs"]}}
+        elif kind == "mnist1d" and not job[3]:  # the methods-only job (no α): merged below
+            mnist_methods.append(result)
         elif kind == "mnist1d":
             mnist = result if mnist is None else {**mnist, "archs": {**mnist["archs"], **result["archs"]}}
         else:
             digits = result
+    for extra in mnist_methods:
+        if mnist is not None:
+            mnist = m1d.merge_mnist1d(mnist, extra)
     order = {f"{s}/{n}": k for k, (s, n) in enumerate(tab.dataset_ids(config.keel, config.sklearn))}
     for rows in tabular.values():
         rows.sort(key=lambda r: order[r["dataset"]])
@@ -188,8 +209,58 @@ def run_jobs(config: Config, progress: bool = True) -> dict[str, Any]:
             "job_seconds": seconds, "job_cpu_seconds": cpu}  # fmt: skip
 
 
-def _arms(alphas: Sequence[float]) -> list[str]:
-    return [tab.SELECTED, *(tab.arm_name(a) for a in alphas)]
+def _arms(alphas: Sequence[float], methods: Sequence[str] = ()) -> list[str]:
+    return [tab.SELECTED, *(tab.arm_name(a) for a in alphas), *methods]
+
+
+#: One claim per issue #25 method, from its paper: (label, [(metric, rule)]), rule "better" (the ERM-vs-mixup rule
+#: of :func:`_tabular_claim` on that metric) or "not_worse" (only a disagreement counts: "without loss").
+METHOD_CLAIMS: dict[str, tuple[str, list[tuple[str, str]]]] = {
+    "regmixup": ("RegMixup (Pinto et al. 2022): higher accuracy and better calibration than ERM",
+                 [("accuracy", "better"), ("ece15", "better")]),
+    "kernel_warping": ("Kernel warping (Bouniot et al. 2025): better calibration (ECE) than ERM without accuracy loss",
+                       [("ece15", "better"), ("accuracy", "not_worse")]),
+    "mixup_inference_training": ("MIT (Wang et al. 2023): better calibration than ERM after temperature scaling",
+                                 [("ts_ece15", "better")]),
+}  # fmt: skip
+
+
+def combine_verdicts(parts: Sequence[tuple[str, str]]) -> str:
+    """One verdict from per-metric verdicts ``(verdict, rule)``.
+
+    *disagrees* if any part disagrees; *agrees* if every "better" part agrees (a "not_worse" part only has to not
+    disagree); else *inconclusive*.
+
+    Example:
+        >>> combine_verdicts([("agrees", "better"), ("inconclusive", "not_worse")])
+        'agrees'
+        >>> combine_verdicts([("agrees", "better"), ("disagrees", "not_worse")])
+        'disagrees'
+    """
+    if any(v == DISAGREES for v, _ in parts):
+        return DISAGREES
+    if all(v == AGREES for v, rule in parts if rule == "better"):
+        return AGREES
+    return INCONCLUSIVE
+
+
+def method_claims(summaries: dict[str, Any], n: int, setting: str, methods: Sequence[str]) -> list[dict[str, Any]]:
+    """The claims table's rows for issue #25's methods on the tabular benchmark (one per method)."""
+    claims = []
+    for method in methods:
+        label, parts = METHOD_CLAIMS[method]
+        verdicts, measured = [], []
+        for metric, rule in parts:
+            summary = summaries[metric][method]
+            verdicts.append((_tabular_claim(summary, n, metric), rule))
+            v = summary["verdicts"]
+            measured.append(f"{metric}: better on {v[BETTER]}, worse on {v[WORSE]}, tied on {v[TIE]}, mean change "
+                            f"{summary['mean_difference'] * 100:+.2f} pp")  # fmt: skip
+        claims.append({"claim": label, "setting": f"{n} tables, {setting} setting, paper's α",
+                       "measured": "; ".join(measured), "verdict": combine_verdicts(verdicts),
+                       "method": method,
+                       "parts": {m: v for (m, _), (v, _) in zip(parts, verdicts, strict=True)}})  # fmt: skip
+    return claims
 
 
 def _tabular_claim(summary: dict[str, Any], n: int, metric: str) -> str:
@@ -203,16 +274,20 @@ def _tabular_claim(summary: dict[str, Any], n: int, metric: str) -> str:
     return INCONCLUSIVE
 
 
-def tabular_claims(tabular: dict[str, list[dict[str, Any]]], alphas: Sequence[float]) -> tuple[list[dict], dict]:
-    """Claim rows and the per-setting summaries (error and ECE, before and after temperature scaling)."""
+def tabular_claims(
+    tabular: dict[str, list[dict[str, Any]]], alphas: Sequence[float], methods: Sequence[str] = ()
+) -> tuple[list[dict], dict]:
+    """Claim rows and the per-setting summaries (error, ECE before and after temperature scaling, NLL, AURC)."""
     claims: list[dict[str, Any]] = []
     summaries: dict[str, Any] = {}
     for setting, datasets in tabular.items():
         pool = tab.counted(datasets)
         n = len(pool)
-        summaries[setting] = {
-            m: tab.summarise(pool, _arms(alphas), m) for m in ("accuracy", "ece15", "ts_ece15", "nll")
-        }
+        present = [m for m in methods if pool and all(m in f["arms"] for d in pool for f in d["folds"])]
+        metrics = ["accuracy", "ece15", "ts_ece15", "nll"]
+        if pool and all("aurc" in f["arms"][tab.ERM] for d in pool for f in d["folds"]):
+            metrics.append("aurc")
+        summaries[setting] = {m: tab.summarise(pool, _arms(alphas, present), m) for m in metrics}
         acc = summaries[setting]["accuracy"][tab.SELECTED]
         claims.append({
             "claim": "1. lower test error than ERM on most tables, never worse",
@@ -230,6 +305,7 @@ def tabular_claims(tabular: dict[str, list[dict[str, Any]]], alphas: Sequence[fl
                 f"indistinguishable on {v[TIE]}; mean change {ece['mean_difference'] * 100:+.2f} pp",
                 "verdict": _tabular_claim(ece, n, key),
             })  # fmt: skip
+        claims += method_claims(summaries[setting], n, setting, present)
     return claims, summaries
 
 
@@ -319,6 +395,74 @@ def _paired_claims(name: str, reps: list[dict[str, Any]]) -> list[dict[str, Any]
     return claims
 
 
+#: The OOD set each replicated benchmark's OOD claims use (the near one; :mod:`~experiments.classification.ood`).
+NEAR_OOD = {"mnist1d": "reversed", "digits": "mirrored"}
+_PAIRED_METRICS = {"accuracy": 1, "ece15": -1, "ts_ece15": -1}  # +1: higher is better
+
+
+def _paired_verdict(reps: list[dict[str, Any]], arm: str, metric: str, better: int) -> tuple[str, str]:
+    diffs = [r["arms"][arm][metric] - r["arms"][tab.ERM][metric] for r in reps]
+    ci = _t_interval(diffs)
+    side = 1 if ci["low"] > 0 else -1 if ci["high"] < 0 else 0
+    verdict = INCONCLUSIVE if side == 0 else AGREES if side == better else DISAGREES
+    interval = (f"[{ci['low'] * 100:+.2f}, {ci['high'] * 100:+.2f}]" if math.isfinite(ci["low"])
+                else "(no interval: fewer than 3 replicates)")  # fmt: skip
+    return verdict, f"{metric} {ci['mean'] * 100:+.2f} pp {interval}"
+
+
+def paired_method_claims(
+    name: str, reps: list[dict[str, Any]], methods: Sequence[str], near_ood: str
+) -> list[dict[str, Any]]:
+    """Issue #25's methods against ERM on a replicated benchmark (seeds or folds): one claim per method.
+
+    The tabular rules' parts (:data:`METHOD_CLAIMS`), each judged by the paired 95 % t-interval over replicates; for
+    RegMixup the paper's OOD claim adds the AUROC (maximum softmax probability) on the near OOD set.
+    """
+    claims = []
+    for method in methods:
+        if not reps or method not in reps[0]["arms"]:
+            continue
+        label, parts = METHOD_CLAIMS[method]
+        parts = list(parts)
+        if method == "regmixup":
+            label = "RegMixup (Pinto et al. 2022): higher accuracy, better calibration and OOD detection than ERM"
+            parts.append((f"auroc_{near_ood}_msp", "better"))
+        verdicts, measured = [], []
+        for metric, rule in parts:
+            verdict, text = _paired_verdict(reps, method, metric, _PAIRED_METRICS.get(metric, 1))
+            verdicts.append((verdict, rule))
+            measured.append(text)
+        claims.append({"claim": label, "setting": name, "measured": "; ".join(measured),
+                       "verdict": combine_verdicts(verdicts), "method": method,
+                       "parts": {m: v for (m, _), (v, _) in zip(parts, verdicts, strict=True)}})  # fmt: skip
+    return claims
+
+
+def mixup_inference_claim(name: str, rows: list[dict[str, Any]], key: str) -> list[dict[str, Any]]:
+    """Mixup inference (Pang et al. 2020): more robust than the undefended mixup model under an adaptive attack.
+
+    The attack is EOT-PGD. Paired over replicates per ε > 0: *agrees* when most ε show a significant gain,
+    *disagrees* when most show a significant loss, else *inconclusive*.
+    """
+    chosen = [r for r in rows if r["arm"] == tab.SELECTED]
+    if not chosen:
+        return []
+    sides, measured = [], []
+    for eps in sorted(chosen[0]["mi"], key=float):
+        if float(eps) == 0:
+            continue
+        ci = _t_interval([r["mi"][eps] - r["undefended"][eps] for r in chosen])
+        sides.append(1 if ci["low"] > 0 else -1 if ci["high"] < 0 else 0)
+        measured.append(f"ε={eps}: {ci['mean'] * 100:+.1f} pp")
+    clean = float(np.mean([r["mi"]["0"] - r["undefended"]["0"] for r in chosen])) if "0" in chosen[0]["mi"] else None
+    verdict = (AGREES if sum(s > 0 for s in sides) * 2 > len(sides)
+               else DISAGREES if sum(s < 0 for s in sides) * 2 > len(sides) else INCONCLUSIVE)  # fmt: skip
+    text = "; ".join(measured) + (f"; clean accuracy {clean * 100:+.1f} pp" if clean is not None else "")
+    return [{"claim": "Mixup inference (Pang et al. 2020): more robust under an adaptive (EOT-PGD) attack",
+             "setting": f"{name}, mixup model with α chosen on validation, {len(chosen)} {key}s",
+             "measured": text, "verdict": verdict, "method": "mixup_inference"}]  # fmt: skip
+
+
 def run(config: Config, out: Path, progress: bool = True) -> dict[str, Any]:
     """Run the configured study and write its outputs to ``out``; returns the ``run_all``/``study`` section."""
     out.mkdir(parents=True, exist_ok=True)
@@ -327,11 +471,14 @@ def run(config: Config, out: Path, progress: bool = True) -> dict[str, Any]:
     tabular, anchor, mnist, digits = parts["tabular"], parts["anchor"], parts["mnist1d"], parts["digits"]
     timings = parts["job_seconds"]
     cpu_seconds = parts["job_cpu_seconds"]
-    claims, summaries = tabular_claims(tabular, config.alphas)
+    claims, summaries = tabular_claims(tabular, config.alphas, config.methods)
     arms = _arms(config.alphas)
     robust: dict[str, Any] = {}
     for arch, entry in mnist["archs"].items():
         claims += _paired_claims(f"MNIST-1D {arch}, {len(config.mnist1d_seeds)} seeds", entry["per_seed"])
+        claims += paired_method_claims(f"MNIST-1D {arch}, {len(config.mnist1d_seeds)} seeds", entry["per_seed"],
+                                       config.methods, NEAR_OOD["mnist1d"])  # fmt: skip
+        claims += mixup_inference_claim(f"MNIST-1D {arch}", entry.get("mixup_inference", []), "seed")
         if "robustness" in entry:
             robust[arch] = robustness_table(_with_selected(entry["robustness"], entry["per_seed"], "seed"),
                                                          "seed", arms)  # fmt: skip
@@ -339,6 +486,9 @@ def run(config: Config, out: Path, progress: bool = True) -> dict[str, Any]:
                                      tab.SELECTED)  # fmt: skip
     if digits:
         claims += _paired_claims(f"digits (MLP), {len(config.digits_folds)} folds", digits["per_fold"])
+        claims += paired_method_claims(f"digits (MLP), {len(config.digits_folds)} folds", digits["per_fold"],
+                                       config.methods, NEAR_OOD["digits"])  # fmt: skip
+        claims += mixup_inference_claim("digits (MLP)", digits.get("mixup_inference", []), "fold")
     if "robustness" in digits:
         robust["digits"] = robustness_table(_with_selected(digits["robustness"], digits["per_fold"], "fold"), "fold",
                                             arms)  # fmt: skip

@@ -35,7 +35,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from experiments.classification.engine import RunSpec, evaluate_logits, fit_batched
+from experiments.classification.engine import PAPER_ALPHA, RunSpec, evaluate_logits, fit_batched
 from experiments.classification.metrics import evaluate_logits as score
 from experiments.classification.metrics import reliability
 from experiments.data.tabular import KEEL_DATASETS, SKLEARN_DUPLICATES, SKLEARN_TABLES, load_table, split_fold
@@ -53,6 +53,9 @@ from lightning_mixup.models import build_backbone
 ALPHAS: tuple[float, ...] = (0.1, 0.2, 0.4, 1.0)
 ERM = "erm"
 SELECTED = "selected"
+#: Issue #25's methods, each one arm at its paper's defaults (:data:`~experiments.classification.engine.PAPER_ALPHA`:
+#: RegMixup α = 20, kernel warping α = 1 with τ_max = 1, τ_std = 0.25, MIT α = 1); the arm is named after the method.
+METHODS: tuple[str, ...] = ("regmixup", "kernel_warping", "mixup_inference_training")
 
 
 @dataclass(frozen=True)
@@ -77,8 +80,10 @@ CONVERGED = Setting("converged", epochs=100, patience=5, max_steps=5000, val_eve
 SETTINGS = {s.name: s for s in (PAPER, CONVERGED)}
 
 
-def arm_name(alpha: float) -> str:
-    """``"erm"`` for α = 0, else the α as text (``"0.4"``)."""
+def arm_name(alpha: float, method: str = "mixup") -> str:
+    """``"erm"`` for α = 0, the α as text (``"0.4"``) for mixup, else the method's name."""
+    if method != "mixup":
+        return method
     return ERM if alpha == 0 else f"{alpha:g}"
 
 
@@ -96,12 +101,16 @@ def run_dataset(
     *,
     folds: Sequence[int] = tuple(range(10)),
     alphas: Sequence[float] = ALPHAS,
+    methods: Sequence[str] = (),
     seed: int = 0,
     val_fraction: float = 0.1,
     keep_logits: bool = False,
     device: str = "cpu",
 ) -> dict[str, Any]:
-    """Train and score ERM and every α on every fold of one table in one batched fit.
+    """Train and score ERM, every α and every method of :data:`METHODS` asked for on every fold, in one batched fit.
+
+    Every arm of a fold starts from the same initialisation and sees the same data order; the methods run at their
+    papers' α (:data:`~experiments.classification.engine.PAPER_ALPHA`).
 
     Returns:
         ``{"dataset", "source", "name", "setting", "folds": [{"fold", "n_train", "n_val", "n_test", "best_step",
@@ -111,14 +120,15 @@ def run_dataset(
     start = time.perf_counter()
     table = load_table(name, source)  # type: ignore[arg-type]
     splits = [split_fold(table, k, val_fraction=val_fraction, split_seed=seed) for k in folds]
-    arm_alphas = (0.0, *alphas)
+    arm_specs = [(a, "mixup") for a in (0.0, *alphas)] + [(PAPER_ALPHA[m], m) for m in methods]
     modules, runs = [], []
     for i, fold in enumerate(folds):
         torch.manual_seed(batch_seed(seed, 1, fold))
         net = build_backbone("mlp", (table.num_features,), table.num_classes, hidden=setting.hidden)
-        for alpha in arm_alphas:
+        for alpha, method in arm_specs:
             modules.append(copy.deepcopy(net))
-            runs.append(RunSpec(data=i, alpha=alpha, mix_seed=1000 * seed + fold, order_seed=1000 * seed + fold))
+            runs.append(RunSpec(data=i, alpha=alpha, mix_seed=1000 * seed + fold, order_seed=1000 * seed + fold,
+                                method=method))  # fmt: skip
     result = fit_batched(
         modules,
         runs,
@@ -143,7 +153,7 @@ def run_dataset(
         for j, run in enumerate(runs):
             if run.data != i:
                 continue
-            arm = arm_name(run.alpha)
+            arm = arm_name(run.alpha, run.method)
             arms[arm] = score(test_logits[j], split.test[1], val_logits[j], split.val[1], table.num_classes)
             best_step[arm] = result.best_step[j]
             if keep_logits:
@@ -190,6 +200,7 @@ METRICS = {  # metric: higher is better?
     "ece100": False,
     "ts_ece15": False,
     "ts_nll": False,
+    "aurc": False,
 }
 
 

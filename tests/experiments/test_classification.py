@@ -96,3 +96,98 @@ def test_robustness_cells_flags_and_claims():
 def test_anchor_rule():
     anchor = {"archs": {"cnn": {"mean": 0.90, "published": 0.94, "notebook": 0.923}}}
     assert anchor_ok(anchor, "cnn") and not anchor_ok(anchor, "cnn", tolerance=0.01)
+
+
+def _method_dataset(name, acc, ece, ts_ece):
+    base = {"accuracy": 0.8, "ece15": 0.1, "ts_ece15": 0.1, "nll": 0.5, "aurc": 0.05}
+    folds = []
+    for k in range(5):
+        jitter = 0.002 * (k - 2)
+        arm = {"accuracy": 0.8 + acc + jitter, "ece15": 0.1 + ece + jitter, "ts_ece15": 0.1 + ts_ece + jitter,
+               "nll": 0.5, "aurc": 0.05}  # fmt: skip
+        folds.append({"n_test": 10, "n_train": 90, "selected_alpha": 1.0,
+                      "arms": {"erm": base, "selected": base, "1": base, "regmixup": arm, "kernel_warping": arm,
+                               "mixup_inference_training": arm}})  # fmt: skip
+    return {"dataset": f"keel/{name}", "source": "keel", "name": name, "folds": folds, "num_examples": 100}
+
+
+def test_method_claims_follow_each_papers_claim():
+    methods = ("regmixup", "kernel_warping", "mixup_inference_training")
+    # lower ECE (before and after scaling), accuracy unchanged: kernel warping's and MIT's claims hold, RegMixup's
+    # accuracy half is not shown
+    tables = [_method_dataset(f"t{i}", 0.0, -0.05, -0.05) for i in range(8)]
+    claims, summaries = tabular_claims({"paper": tables}, [1.0], methods)
+    verdicts = {c["method"]: c["verdict"] for c in claims if "method" in c}
+    assert verdicts == {"regmixup": "inconclusive", "kernel_warping": "agrees", "mixup_inference_training": "agrees"}
+    assert "aurc" in summaries["paper"]
+    # lower accuracy: kernel warping's "without accuracy loss" fails, RegMixup's accuracy claim fails
+    tables = [_method_dataset(f"t{i}", -0.05, -0.05, 0.05) for i in range(8)]
+    claims, _ = tabular_claims({"paper": tables}, [1.0], methods)
+    verdicts = {c["method"]: c["verdict"] for c in claims if "method" in c}
+    assert verdicts == {"regmixup": "disagrees", "kernel_warping": "disagrees", "mixup_inference_training": "disagrees"}
+
+
+def test_aurc_is_in_the_metrics():
+    logits = torch.tensor([[3.0, 0.0], [2.0, 0.0], [0.0, 1.0], [1.0, 0.0]])
+    m = classification_metrics(logits, torch.tensor([0, 1, 1, 0]), 2)
+    # confidence order: rows 0, 1, 3, 2; errors 0, 1, 0, 0: risks at coverage 1/4..4/4 = 0, 1/2, 1/3, 1/4
+    assert m["aurc"] == pytest.approx((0 + 1 / 2 + 1 / 3 + 1 / 4) / 4)
+
+
+def test_ood_sets_and_scores():
+    from experiments.classification.ood import digits_ood_sets, mnist1d_ood_sets, ood_metrics_from_logits
+
+    gen = torch.Generator().manual_seed(0)
+    train = torch.randn(4000, 40, generator=gen) * 3 + 1
+    sets = mnist1d_ood_sets(torch.arange(80.0).view(2, 40), train)
+    assert torch.equal(sets["reversed"][0], torch.arange(39.0, -1.0, -1.0))
+    noise = mnist1d_ood_sets(train, train)["noise"]
+    assert float(noise.mean()) == pytest.approx(1.0, abs=0.05) and float(noise.std()) == pytest.approx(3.0, rel=0.02)
+    x = torch.rand(6, 64) * 16
+    y = torch.tensor([0, 1, 2, 8, 9, 3])
+    mean, std = torch.full((64,), 4.0), torch.full((64,), 2.0)
+    digits = digits_ood_sets((x - mean) / std, y, (x - mean) / std, mean, std)
+    back = digits["mirrored"] * std + mean  # the images of 2, 9 and 3, mirrored
+    torch.testing.assert_close(back, x[[2, 4, 5]].view(3, 8, 8).flip(-1).reshape(3, 64))
+    assert float((digits["noise"] * std + mean).min()) >= 0 and float((digits["noise"] * std + mean).max()) <= 16
+    id_logits = torch.tensor([[5.0, 0.0], [4.0, 0.0], [0.0, 6.0]])  # confident
+    ood_logits = torch.tensor([[0.1, 0.0], [0.0, 0.2]])  # unsure
+    m = ood_metrics_from_logits(id_logits, {"far": ood_logits})
+    assert m["auroc_far_msp"] == 1.0 and m["fpr95_far_msp"] == 0.0 and m["auroc_far_entropy"] == 1.0
+    m = ood_metrics_from_logits(ood_logits, {"far": id_logits})  # the other way round: every OOD sample wins
+    assert m["auroc_far_msp"] == 0.0 and m["fpr95_far_msp"] == 1.0
+
+
+def _reps(deltas):
+    base = {"accuracy": 0.8, "ece15": 0.1, "ts_ece15": 0.1, "auroc_reversed_msp": 0.6}
+    reps = []
+    for k, d in enumerate(deltas):
+        j = 0.001 * k
+        arm = {key: v + d.get(key, 0.0) + j for key, v in base.items()}
+        reps.append({"seed": k, "arms": {"erm": base, "regmixup": arm, "kernel_warping": arm,
+                                          "mixup_inference_training": arm}})  # fmt: skip
+    return reps
+
+
+def test_paired_method_claims_and_mixup_inference_claim():
+    from experiments.classification.study import mixup_inference_claim, paired_method_claims
+
+    methods = ("regmixup", "kernel_warping", "mixup_inference_training")
+    good = {"accuracy": 0.05, "ece15": -0.05, "ts_ece15": -0.05, "auroc_reversed_msp": 0.1}
+    claims = paired_method_claims("MNIST-1D", _reps([good] * 3), methods, "reversed")
+    assert [c["verdict"] for c in claims] == ["agrees"] * 3
+    assert "auroc_reversed_msp" in claims[0]["measured"]
+    worse_ood = {**good, "auroc_reversed_msp": -0.1}
+    claims = paired_method_claims("MNIST-1D", _reps([worse_ood] * 3), methods, "reversed")
+    assert [c["verdict"] for c in claims] == ["disagrees", "agrees", "agrees"]  # only RegMixup claims OOD
+    assert paired_method_claims("x", _reps([good] * 2), methods, "reversed")[0]["verdict"] == "inconclusive"
+
+    def row(rep, gain):
+        return {"seed": rep, "arm": "selected", "undefended": {"0": 0.9, "0.01": 0.5, "0.02": 0.2},
+                "mi": {"0": 0.85, "0.01": 0.5 + gain + 0.01 * rep, "0.02": 0.2 + gain + 0.01 * rep}}  # fmt: skip
+
+    assert mixup_inference_claim("d", [row(r, 0.1) for r in range(3)], "seed")[0]["verdict"] == "agrees"
+    assert mixup_inference_claim("d", [row(r, -0.1) for r in range(3)], "seed")[0]["verdict"] == "disagrees"
+    claim = mixup_inference_claim("d", [row(0, 0.1), row(1, -0.1), row(2, 0.0)], "seed")[0]
+    assert claim["verdict"] == "inconclusive" and "clean accuracy -5.0 pp" in claim["measured"]
+    assert mixup_inference_claim("d", [], "seed") == []

@@ -126,3 +126,32 @@ def test_sign_test_matches_binomial():
 def test_markdown_has_a_row_per_claim():
     rows = classification_claims({"a": study((0, 0.1), (0, 0.1), {0.1: (0, 0.1)}, {0.1: (0, 0.1)})})
     assert len(claims_markdown(rows).splitlines()) == 2 + len(rows)
+
+
+def test_which_method_table_recommends_only_what_helps_without_harm():
+    from experiments.report import claim_evidence, which_method_markdown
+
+    rows = [
+        {"claim": "1. lower test error than ERM", "verdict": "agrees"},
+        {"claim": "1. lower test error than ERM", "verdict": "disagrees"},
+        {"claim": "RegMixup", "method": "regmixup", "verdict": "disagrees",
+         "parts": {"accuracy": "agrees", "ece15": "disagrees", "auroc_reversed_msp": "agrees"}},
+        {"claim": "Kernel warping", "method": "kernel_warping", "verdict": "inconclusive",
+         "parts": {"ece15": "agrees", "accuracy": "inconclusive"}},
+        {"claim": "3. little or no gain under PGD", "verdict": "agrees"},
+        {"claim": "MI", "method": "mixup_inference", "verdict": "inconclusive"},
+        {"claim": "mixup can raise regression RMSE", "method": "mixup_regression", "verdict": "disagrees"},
+        {"claim": "5. discriminator mixup stabilises GANs", "verdict": "inconclusive"},
+        {"claim": "2b. more robust to transferred (black-box) FGSM", "verdict": "agrees"},
+    ]  # fmt: skip
+    table = which_method_markdown(rows).splitlines()
+    assert table[2] == "| accuracy | RegMixup | mixup 1/1/0; RegMixup 1/0/0; kernel warping 0/0/1 |"  # mixup: +1, -1
+    assert table[3] == "| calibration (ECE) | kernel warping | RegMixup 0/1/0; kernel warping 1/0/0 |"
+    assert table[4] == "| OOD detection | RegMixup | RegMixup 1/0/0 |"
+    assert table[5] == "| robustness to adaptive attacks | none helps here | mixup 0/1/0; mixup inference 0/0/1 |"
+    assert table[6] == "| regression RMSE | mixup | mixup 1/0/0 |"  # "can raise RMSE" refuted: mixup lowered it
+    assert table[7] == "| GAN stability | none helps here | mixup 0/0/1 |"
+    assert len(table) == 8  # transferred FGSM is not one of the goals
+    assert claim_evidence({"claim": "C-Mixup", "method": "cmixup", "verdict": "agrees"}) == [
+        ("regression RMSE", "cmixup", "agrees")
+    ]

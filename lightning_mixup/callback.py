@@ -72,7 +72,8 @@ class MixupCallback(_compat.Callback):
             (default) sizes the box from λ. Needs ``cutmix_alpha > 0``.
         switch_prob: when both are on, the probability that a batch uses CutMix rather than mixup.
         prob: the probability that a batch (``mode="batch"``), pair or sample is mixed at all. Applied once.
-        mode: one λ per ``"batch"``, per ``"pair"`` (samples mixed two by two, symmetrically) or per ``"elem"``.
+        mode: one λ per ``"batch"``, per ``"pair"`` (samples mixed two by two, symmetrically) or per ``"elem"``;
+            ``None`` (default) is the method's: ``"batch"``, or ``"elem"`` for kernel warping (its authors' choice).
         correct_lam: CutMix's λ is the area actually kept after the box is clipped to the image.
         label_smoothing: ε applied once to the targets of every training batch, mixed or not. Leave the loss's own
             ``label_smoothing`` at 0 (mixed labels raise if both are set).
@@ -135,7 +136,7 @@ class MixupCallback(_compat.Callback):
         cutmix_minmax: tuple[float, float] | None = None,
         switch_prob: float = 0.5,
         prob: float = 1.0,
-        mode: MixMode = "batch",
+        mode: MixMode | None = None,
         correct_lam: bool = True,
         label_smoothing: float = 0.0,
         bce_target_thresh: float | None = None,
@@ -165,7 +166,7 @@ class MixupCallback(_compat.Callback):
             cutmix_minmax=None if cutmix_minmax is None else (float(cutmix_minmax[0]), float(cutmix_minmax[1])),
             switch_prob=switch_prob,
             prob=prob,
-            mode=mode,
+            mode=mode,  # type: ignore[arg-type]  # None: the method's default, resolved by the policy
             correct_lam=correct_lam,
             label_smoothing=label_smoothing,
             bce_target_thresh=bce_target_thresh,

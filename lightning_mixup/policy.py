@@ -69,6 +69,8 @@ DEFAULT_ALPHAS: dict[str, float] = {
     "mixup_inference_training": MIT_ALPHA,
     "cmixup": CMIXUP_ALPHA,
 }
+#: Each method's ``mode`` when ``mode=None``: one λ per batch, except kernel warping, whose authors draw one per sample.
+DEFAULT_MODES: dict[str, str] = {method: "batch" for method in METHODS} | {"kernel_warping": "elem"}
 KernelDistance = Literal["inputs", "embeddings"]
 KERNEL_DISTANCES: tuple[str, ...] = ("inputs", "embeddings")
 #: The ``mode`` values each method's sampler takes (``"batch"``, the default, everywhere).
@@ -98,7 +100,7 @@ class MixupPolicy:
     cutmix_minmax: tuple[float, float] | None = None
     switch_prob: float = 0.5
     prob: float = 1.0
-    mode: MixMode = "batch"
+    mode: MixMode = None  # type: ignore[assignment]  # None: the method's default, resolved in __post_init__
     correct_lam: bool = True
     label_smoothing: float = 0.0
     bce_target_thresh: float | None = None
@@ -116,6 +118,8 @@ class MixupPolicy:
         check_choice(self.method, "method", METHODS)
         if self.alpha is None:
             object.__setattr__(self, "alpha", DEFAULT_ALPHAS[self.method])
+        if self.mode is None:
+            object.__setattr__(self, "mode", DEFAULT_MODES[self.method])
         _alpha_arg_validation(self.alpha)
         _alpha_arg_validation(self.cutmix_alpha, "cutmix_alpha")
         _prob_arg_validation(self.switch_prob, "switch_prob")

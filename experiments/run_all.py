@@ -45,17 +45,6 @@ QUICK = replace(
 )  # fmt: skip
 
 
-def regression_arms() -> tuple[str, ...]:
-    """ERM, mixup and C-Mixup; C-Mixup only once ``MixupCallback`` has ``method="cmixup"`` (issue #25's API)."""
-    import inspect
-
-    from experiments.regression import study as regression
-    from lightning_mixup import MixupCallback
-
-    has_method = "method" in inspect.signature(MixupCallback.__init__).parameters
-    return regression.ARMS if has_method else regression.DEFAULT_ARMS
-
-
 def run_regression(out: Path, config: classification.Config) -> dict[str, Any]:
     """The regression part: :func:`experiments.regression.study.run_study` and its claims."""
     from experiments.regression import study as regression
@@ -63,7 +52,7 @@ def run_regression(out: Path, config: classification.Config) -> dict[str, Any]:
     tables = config.regression_tables or regression.REGRESSION_TABLES
     start, cpu = time.perf_counter(), time.process_time()
     result = regression.run_study(tables, regression.StudyConfig(max_steps=config.regression_steps),
-                                  config.regression_folds, regression_arms(), out,
+                                  config.regression_folds, regression.ARMS, out,
                                   jobs=max(1, config.workers))  # fmt: skip
     result["claims"] = regression.regression_claims(result)
     result["markdown"] = regression.markdown_table(result)

@@ -83,7 +83,6 @@ __all__ = [
 ERM = "erm"
 AGREES, DISAGREES, INCONCLUSIVE = "agrees", "disagrees", "inconclusive"
 ARMS: tuple[str, ...] = (ERM, "mixup", "cmixup")
-DEFAULT_ARMS: tuple[str, ...] = (ERM, "mixup")
 #: ``--quick``: three small tables, two folds.
 QUICK_TABLES: tuple[str, ...] = ("islp_hitters", "sklearn_diabetes", "islp_boston")
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "results" / "regression"
@@ -246,7 +245,7 @@ def run_fold(x: np.ndarray, y: np.ndarray, fold: int, arm: str, config: StudyCon
 
 
 def run_table(
-    name: str, config: StudyConfig, folds: Sequence[int] | None = None, arms: Sequence[str] = DEFAULT_ARMS
+    name: str, config: StudyConfig, folds: Sequence[int] | None = None, arms: Sequence[str] = ARMS
 ) -> dict[str, Any]:
     """Every arm on the given folds (default: all) of one table.
 
@@ -305,7 +304,7 @@ def run_study(
     tables: Sequence[str] = REGRESSION_TABLES,
     config: StudyConfig | None = None,
     folds: Sequence[int] | None = None,
-    arms: Sequence[str] = DEFAULT_ARMS,
+    arms: Sequence[str] = ARMS,
     out: str | Path | None = None,
     jobs: int = 1,
 ) -> dict[str, Any]:
@@ -458,7 +457,7 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help=f"tables {', '.join(QUICK_TABLES)}, folds 0 and 1")
     parser.add_argument("--tables", nargs="+", choices=REGRESSION_TABLES, help="default: every table")
     parser.add_argument("--folds", nargs="+", type=int, help="default: every fold")
-    parser.add_argument("--arms", nargs="+", default=list(DEFAULT_ARMS), help=f"of {', '.join(ARMS)} (a,b or a b)")
+    parser.add_argument("--arms", nargs="+", default=list(ARMS), help=f"of {', '.join(ARMS)} (a,b or a b)")
     parser.add_argument("--alpha", type=float, default=StudyConfig.alpha)
     parser.add_argument("--bandwidth", type=float, default=None, help="C-Mixup's σ (default: Silverman's rule)")
     parser.add_argument("--steps", type=int, default=StudyConfig.max_steps, help="optimiser steps per run")

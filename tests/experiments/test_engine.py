@@ -1,5 +1,4 @@
 import copy
-import inspect
 
 import lightning.pytorch as pl
 import pytest
@@ -142,7 +141,6 @@ def test_engine_errors():
 # --- issue #25's methods: RegMixup, kernel warping, MIT -------------------------------------------------------------
 
 NEW_METHODS = [("regmixup", 20.0), ("kernel_warping", 1.0), ("mixup_inference_training", 1.0)]
-HAS_METHOD_API = "method" in inspect.signature(MixupCallback.__init__).parameters
 
 
 def _reference_loop(net, method, alpha, data, epochs, batch_size, mix_seed, order_seed, lr=1e-3):
@@ -237,9 +235,6 @@ class _MitClassifier(MixupMixin, Classifier):
         return self.mit_loss(x, y)
 
 
-@pytest.mark.xfail(
-    not HAS_METHOD_API, reason="waits for MixupCallback(method=...) (issue #25 API)", raises=TypeError, strict=True
-)
 @pytest.mark.parametrize(("method", "alpha"), NEW_METHODS)
 def test_engine_new_methods_train_the_weights_of_trainer(tmp_path, method, alpha):
     pl.seed_everything(3, verbose=False)

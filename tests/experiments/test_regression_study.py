@@ -1,54 +1,12 @@
-import inspect
 import math
-from typing import ClassVar
 
-import lightning.pytorch as pl
 import numpy as np
 import pytest
 
 from experiments.regression import study
 from experiments.regression.study import StudyConfig, cmixup_bandwidth, run_fold, silverman_bandwidth
 from lightning_mixup import MixupCallback
-from lightning_mixup.engine import batch_generator
-from lightning_mixup.functional.cmixup import CMIXUP_ALPHA, apply_cmixup, sample_cmixup
-
-HAS_METHOD_API = "method" in inspect.signature(MixupCallback.__init__).parameters
-
-
-class _CMixupShim(pl.Callback):
-    """TEMPORARY stand-in for ``MixupCallback(method="cmixup", ...)`` until issue #25's API lands in the plugin.
-
-    It mixes each training batch in place with the functional core (the callback's per-batch generator), which is
-    all the study's ``cmixup`` arm needs; the arm's factory is the only code that names the callback.
-    """
-
-    made: ClassVar[list[dict]] = []
-
-    def __init__(self, *, method="mixup", alpha=None, cmixup_bandwidth=1.0, seed=0, log=False):
-        assert method == "cmixup"
-        self.alpha = CMIXUP_ALPHA if alpha is None else alpha
-        self.bandwidth, self.seed, self.count = cmixup_bandwidth, seed, 0
-        _CMixupShim.made.append({"alpha": alpha, "cmixup_bandwidth": cmixup_bandwidth, "seed": seed})
-
-    def on_train_batch_start(self, trainer, pl_module, batch, batch_idx):
-        x, y = batch
-        params = sample_cmixup(y, alpha=self.alpha, bandwidth=self.bandwidth,
-                               generator=batch_generator(self.seed, 0, self.count))  # fmt: skip
-        batch[0], batch[1] = apply_cmixup(x, y, params)
-        self.count += 1
-
-
-@pytest.fixture
-def cmixup_callback(monkeypatch):
-    """The plugin's callback once it has ``method="cmixup"``; until then the shim, patched into the arm factory."""
-    if not HAS_METHOD_API:
-        _CMixupShim.made.clear()
-
-        def factory(**kw):
-            return _CMixupShim(**kw) if kw.get("method") == "cmixup" else MixupCallback(**kw)
-
-        monkeypatch.setattr(study, "MixupCallback", factory)
-    return HAS_METHOD_API
+from lightning_mixup.functional.cmixup import CMIXUP_ALPHA
 
 
 def test_silverman_bandwidth():
@@ -60,7 +18,7 @@ def test_silverman_bandwidth():
         silverman_bandwidth(0)
 
 
-def test_cmixup_arm_trains_through_the_callback(cmixup_callback):
+def test_cmixup_arm_trains_through_the_callback():
     rng = np.random.default_rng(0)
     x = rng.normal(size=(120, 3)).astype(np.float32)
     y = (x @ np.array([1.0, -2.0, 0.5]) + 0.1 * rng.normal(size=120)).astype(np.float64)
@@ -68,17 +26,11 @@ def test_cmixup_arm_trains_through_the_callback(cmixup_callback):
     out = {arm: run_fold(x, y, 0, arm, config) for arm in ("erm", "mixup", "cmixup")}
     assert all(math.isfinite(r["rmse"]) and r["steps"] == 60 for r in out.values())
     assert out["cmixup"]["rmse"] != out["erm"]["rmse"] and out["cmixup"]["rmse"] != out["mixup"]["rmse"]
-    if not cmixup_callback:
-        assert _CMixupShim.made == [{"alpha": None, "cmixup_bandwidth": pytest.approx(1.06 * 32**-0.2), "seed": 0}]
 
 
 def test_cmixup_arm_is_the_plugin_callback():
-    callbacks = study._callbacks("cmixup", StudyConfig(), fold=3, n_train=500) if HAS_METHOD_API else None
-    if callbacks is None:
-        with pytest.raises(TypeError, match="method"):
-            study._callbacks("cmixup", StudyConfig(), fold=3, n_train=500)
-        return
-    (callback,) = callbacks
+    (callback,) = study._callbacks("cmixup", StudyConfig(), fold=3, n_train=500)
+    assert isinstance(callback, MixupCallback)
     assert callback.policy.method == "cmixup" and callback.policy.alpha == CMIXUP_ALPHA
     assert callback.policy.cmixup_bandwidth == pytest.approx(silverman_bandwidth(64))
 

@@ -84,6 +84,11 @@ def _preact_resnet18(in_channels: int, num_classes: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _mlp_layers(features: int, hidden: int, outputs: int) -> list[nn.Module]:
+    """Two hidden ReLU layers of width ``hidden``: the paper's UCI network."""
+    return [nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, outputs)]
+
+
 def build_backbone(arch: Architecture, input_shape: tuple[int, ...], num_classes: int, hidden: int = 128) -> nn.Module:
     """The network for ``arch`` on inputs of ``input_shape`` (without the batch dimension).
 
@@ -93,30 +98,16 @@ def build_backbone(arch: Architecture, input_shape: tuple[int, ...], num_classes
     """
     check_choice(arch, "arch", ARCHITECTURES)
     if arch == "mlp":
-        features = math.prod(input_shape)
-        return nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(features, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, num_classes),
-        )
+        return nn.Sequential(nn.Flatten(), *_mlp_layers(math.prod(input_shape), hidden, num_classes))
     if len(input_shape) != 3:
         raise ValueError(f"Expected image inputs (C, H, W) for arch={arch!r}, but got input_shape={input_shape}.")
     channels, height, width = input_shape
     if arch == "cnn":
         return nn.Sequential(
-            nn.Conv2d(channels, 32, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(64 * (height // 2) * (width // 2), 128),
-            nn.ReLU(),
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * (height // 2) * (width // 2), 128), nn.ReLU(),
             nn.Linear(128, num_classes),
-        )
+        )  # fmt: skip
     return _preact_resnet18(channels, num_classes)
 
 
@@ -259,9 +250,7 @@ class Regressor(pl.LightningModule):
         self.save_hyperparameters()
         self.lr = lr
         self.weight_decay = weight_decay
-        self.net = nn.Sequential(
-            nn.Linear(num_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1)
-        )
+        self.net = nn.Sequential(*_mlp_layers(num_features, hidden, 1))
 
     def forward(self, x: Tensor) -> Tensor:
         """Predictions ``(B,)``."""

@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import Literal
 
-import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import TensorDataset
 
 from lightning_mixup._checks import check_choice, check_int
+from lightning_mixup.data._splits import _SplitDataModule
 
 SklearnDataset = Literal["digits", "iris", "wine", "breast_cancer", "diabetes"]
 SKLEARN_DATASETS: tuple[str, ...] = ("digits", "iris", "wine", "breast_cancer", "diabetes")
@@ -26,7 +26,7 @@ SKLEARN_DATASETS: tuple[str, ...] = ("digits", "iris", "wine", "breast_cancer", 
 REGRESSION_DATASETS: tuple[str, ...] = ("diabetes",)
 
 
-class SklearnDataModule(pl.LightningDataModule):
+class SklearnDataModule(_SplitDataModule):
     """One of scikit-learn's bundled datasets with fixed stratified train/val/test splits.
 
     Args:
@@ -98,14 +98,7 @@ class SklearnDataModule(pl.LightningDataModule):
         from sklearn import datasets
         from sklearn.model_selection import train_test_split
 
-        loader = {
-            "digits": datasets.load_digits,
-            "iris": datasets.load_iris,
-            "wine": datasets.load_wine,
-            "breast_cancer": datasets.load_breast_cancer,
-            "diabetes": datasets.load_diabetes,
-        }[self.dataset]
-        features, labels = loader(return_X_y=True)
+        features, labels = getattr(datasets, f"load_{self.dataset}")(return_X_y=True)
         x = torch.as_tensor(features, dtype=torch.float32)
         regression = self.is_regression
         y = torch.as_tensor(labels, dtype=torch.float32 if regression else torch.long)
@@ -130,23 +123,6 @@ class SklearnDataModule(pl.LightningDataModule):
         self.train_set, self.val_set, self.test_set = (
             TensorDataset(x[torch.as_tensor(i)], y[torch.as_tensor(i)]) for i in (train_idx, val_idx, test_idx)
         )
-
-    def _loader(self, dataset: TensorDataset | None, shuffle: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError("SklearnDataModule.setup() has not been called.")
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers)
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches."""
-        return self._loader(self.train_set, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        """Validation batches, in order."""
-        return self._loader(self.val_set, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        """Test batches, in order."""
-        return self._loader(self.test_set, shuffle=False)
 
 
 _FEATURES = {"iris": 4, "wine": 13, "breast_cancer": 30, "diabetes": 10}

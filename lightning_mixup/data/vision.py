@@ -13,11 +13,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset, Subset
 
 from lightning_mixup._checks import check_int
+from lightning_mixup.data._splits import _SplitDataModule
 
 CIFAR10_MEAN = [0.4914, 0.4822, 0.4465]
 CIFAR10_STD = [0.2470, 0.2435, 0.2616]
@@ -42,7 +42,7 @@ def require_torchvision() -> Any:
     return torchvision
 
 
-class _TorchvisionDataModule(pl.LightningDataModule):
+class _TorchvisionDataModule(_SplitDataModule):
     dataset_name = ""
 
     def __init__(
@@ -93,23 +93,6 @@ class _TorchvisionDataModule(pl.LightningDataModule):
         self.train_set = Subset(train_full, range(n - self.val_size))
         self.val_set = Subset(eval_full, range(n - self.val_size, n))
         self.test_set = self._dataset(False, plain, False)
-
-    def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError(f"{type(self).__name__}.setup() has not been called.")
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers)
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled, augmented training batches."""
-        return self._loader(self.train_set, True)
-
-    def val_dataloader(self) -> DataLoader:
-        """Validation batches."""
-        return self._loader(self.val_set, False)
-
-    def test_dataloader(self) -> DataLoader:
-        """Test batches."""
-        return self._loader(self.test_set, False)
 
 
 class CIFAR10DataModule(_TorchvisionDataModule):

@@ -233,13 +233,7 @@ class GANStabilityCallback(Callback):
         if std is not None:
             _positive(std, "std")
         self._std = None if std is None else float(std)
-        self.rule = VerdictRule(
-            window=window,
-            min_modes_share=min_modes_share,
-            max_reverse_kl=max_reverse_kl,
-            min_high_quality=min_high_quality,
-            diverged_high_quality=diverged_high_quality,
-        )
+        self.rule = VerdictRule(window, diverged_high_quality, min_high_quality, max_reverse_kl, min_modes_share)
         self.every_n_steps = every_n_steps
         self.num_samples = num_samples
         self.sample_fn: SampleFn = sample_fn if sample_fn is not None else default_sample_fn
@@ -381,23 +375,11 @@ class GANStabilityCallback(Callback):
             metrics[f"{prefix}_grad_norm"] = _mean(norms)
         report = self._report
         report.steps.append(int(trainer.global_step))
-        for key in (
-            "modes_captured",
-            "high_quality_share",
-            "reverse_kl",
-            "d_loss_var",
-            "g_loss_var",
-            "d_grad_norm",
-            "g_grad_norm",
-        ):
-            getattr(report, key).append(metrics[key])
+        for key, value in metrics.items():  # every metric is a list field of the report
+            getattr(report, key).append(value)
         report.verdict = run_verdict(
-            report.modes_captured,
-            report.high_quality_share,
-            report.reverse_kl,
-            num_modes=report.num_modes,
-            finite=report.finite,
-            rule=self.rule,
+            report.modes_captured, report.high_quality_share, report.reverse_kl, num_modes=report.num_modes,
+            finite=report.finite, rule=self.rule,
         )
         self._last_eval_step = int(trainer.global_step)
         if log:

@@ -13,6 +13,8 @@ References:
 
 from __future__ import annotations
 
+import itertools
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -138,9 +140,7 @@ class RobustnessCallback(Callback):
         if loader is None:
             raise RuntimeError("RobustnessCallback needs a validation dataloader.")
         subset = []
-        for i, batch in enumerate(loader):
-            if i >= self.max_batches:
-                break
+        for batch in itertools.islice(loader, self.max_batches):
             x, y = unpack_batch(batch, self.input_key, self.target_key)
             check_input_range(x, "raise", "validation inputs")
             subset.append((x.detach().cpu().clone(), y.detach().cpu().clone()))
@@ -172,8 +172,8 @@ class RobustnessCallback(Callback):
             raise RuntimeError("RobustnessCallback needs gradients, but validation runs in inference mode.")
         if self._subset is None:
             self._subset = self._take_subset(trainer)
-        counts: dict[str, Tensor] = {}
         device = pl_module.device
+        counts: defaultdict[str, Tensor] = defaultdict(lambda: torch.zeros((), device=device))
         total = torch.zeros((), device=device)
         with preserved(self._model):
             # eval() on the wrapper, not only on pl_module: torchattacks restores train mode after each attack when
@@ -184,15 +184,11 @@ class RobustnessCallback(Callback):
                 self._model.sample_shape = tuple(x.shape[1:])
                 images = as_attack_input(x)
                 total += y.shape[0]
-                with torch.no_grad():
-                    correct = (self._model(images).argmax(dim=1) == y).sum()
-                counts["clean_acc"] = counts.get("clean_acc", torch.zeros((), device=device)) + correct
                 with torch.enable_grad(), seeded_rng(self.seed + index, device):
-                    for attack, eps, adv in self._suite.run(images, y):
+                    advs = ((f"{attack}_acc@{format_eps(eps)}", adv) for attack, eps, adv in self._suite.run(images, y))
+                    for key, inputs in itertools.chain([("clean_acc", images)], advs):
                         with torch.no_grad():
-                            correct = (self._model(adv).argmax(dim=1) == y).sum()
-                        key = f"{attack}_acc@{format_eps(eps)}"
-                        counts[key] = counts.get(key, torch.zeros((), device=device)) + correct
+                            counts[key] += (self._model(inputs).argmax(dim=1) == y).sum()
         total = trainer.strategy.reduce(total.float(), reduce_op="sum")
         values: dict[str, float] = {"epoch": float(trainer.current_epoch)}
         for key, count in counts.items():

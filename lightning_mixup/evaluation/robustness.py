@@ -359,10 +359,7 @@ class _RobustnessEvaluation(_Hooks):
         self.ood_detection = nn.ModuleDict({s: OODDetection(cast(Any, s)) for s in OOD_SCORES}) if ood else None
         self.eot_iter = eot_iter
         self.mi = None if mixup_inference is None else self._mixup_inference(mixup_inference)
-        self.mi_grid = [(a, e) for a in MI_ATTACKS for e in self.pgd_eps] if self.mi is not None else []
-        self.mi_acc = nn.ModuleDict(
-            {self._key(a, e): MulticlassAccuracy(num_classes, average="micro") for a, e in [("mi", 0.0), *self.mi_grid]}
-        )
+        mi_cells = [("mi", 0.0), *((a, e) for a in MI_ATTACKS for e in self.pgd_eps)] if self.mi is not None else []
         self.mi_attacks: dict[float, Any] = {}
         grids = {"fgsm": self.fgsm_eps, "pgd": self.pgd_eps, "pgdl2": self.pgdl2_eps, "autoattack": self.autoattack_eps}
         if self.transfer_model is not None:
@@ -371,7 +368,7 @@ class _RobustnessEvaluation(_Hooks):
         if self.grid or self.mi is not None:
             require_torchattacks()  # fail here, with the install line, not in the middle of trainer.test
         self.robust_acc = nn.ModuleDict(
-            {self._key(a, e): MulticlassAccuracy(num_classes, average="micro") for a, e in self.grid}
+            {self._key(a, e): MulticlassAccuracy(num_classes, average="micro") for a, e in [*self.grid, *mi_cells]}
         )
         self.suite: AttackSuite | None = None
         self.result: RobustnessResult | None = None
@@ -392,15 +389,14 @@ class _RobustnessEvaluation(_Hooks):
         return f"{attack}@{format_eps(eps)}".replace(".", "_")
 
     def _robust_metric(self, attack: str, eps: float) -> MulticlassAccuracy:
-        table = self.mi_acc if attack.startswith("mi") else self.robust_acc
-        return cast(MulticlassAccuracy, table[self._key(attack, eps)])
+        return cast(MulticlassAccuracy, self.robust_acc[self._key(attack, eps)])
 
     def _ood(self) -> dict[str, OODDetection]:
         return {} if self.ood_detection is None else cast("dict[str, OODDetection]", dict(self.ood_detection))
 
     def _metrics(self) -> list[Any]:
         fixed = [self.clean_acc, self.ece, self.nll, self.count, self.reliability, self.aurc]
-        return [*fixed, *self._ood().values(), *self.robust_acc.values(), *self.mi_acc.values()]
+        return [*fixed, *self._ood().values(), *self.robust_acc.values()]
 
     def _mixup_inference(self, options: Mapping[str, Any]) -> MixupInference:
         """The defended model: :class:`MixupInference` around the attacked model, its pool as attack inputs."""
@@ -871,12 +867,9 @@ def evaluate_robustness(
         raise TypeError(
             f"Expected argument `dataloader` to be a torch DataLoader, but got {type(dataloader).__name__}."
         )
-    try:
-        empty = len(dataloader) == 0
-    except TypeError:  # an iterable dataset without a length: infer_num_classes or the evaluator finds out
-        empty = False
-    if empty:
-        raise ValueError("Expected a dataloader with at least one batch, but it is empty.")
+    with contextlib.suppress(TypeError):  # an iterable dataset without a length: infer_num_classes or the evaluator
+        if len(dataloader) == 0:
+            raise ValueError("Expected a dataloader with at least one batch, but it is empty.")
     if isinstance(dataloader.sampler, RandomSampler):
         warnings.warn(
             "The dataloader shuffles: per-example flags will be in a random order.", UserWarning, stacklevel=2

@@ -495,7 +495,8 @@ class AttackSuite:
         )  # fmt: skip
         fgsm_eps, pgd_eps, pgdl2_eps = options["fgsm_eps"], options["pgd_eps"], options["pgdl2_eps"]
         self.model, self.transfer_model, self.device = model, transfer_model, torch.device(device)
-        self.fgsm_eps, self.fgsm_sweep = fgsm_eps, fgsm_sweep
+        self.fgsm_eps: list[float] = options["fgsm_eps"]
+        self.fgsm_sweep = fgsm_sweep
         self.autoattack_names: list[str] = []
         #: ``(attack, ε grid, craft)`` in the order :meth:`run` yields them: ``craft(images, labels)`` returns one
         #: adversarial batch per ε of the grid.

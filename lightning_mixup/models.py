@@ -155,9 +155,7 @@ class Classifier(pl.LightningModule):
         if (normalize_mean is None) != (normalize_std is None):
             raise ValueError("Expected both `normalize_mean` and `normalize_std`, or neither.")
         self.save_hyperparameters()
-        self.optimizer_name = optimizer
-        self.lr = lr
-        self.weight_decay = weight_decay
+        self.optimizer_name, self.lr, self.weight_decay = optimizer, lr, weight_decay
         self.max_epochs_for_schedule = max_epochs_for_schedule
         backbone = build_backbone(arch, tuple(input_shape), num_classes, hidden)
         if normalize_mean is not None and normalize_std is not None:
@@ -248,8 +246,7 @@ class Regressor(pl.LightningModule):
         check_int(num_features, "num_features", minimum=1)
         check_int(hidden, "hidden", minimum=1)
         self.save_hyperparameters()
-        self.lr = lr
-        self.weight_decay = weight_decay
+        self.lr, self.weight_decay = lr, weight_decay
         self.net = nn.Sequential(*_mlp_layers(num_features, hidden, 1))
 
     def forward(self, x: Tensor) -> Tensor:

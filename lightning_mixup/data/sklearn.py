@@ -61,12 +61,8 @@ class SklearnDataModule(_SplitDataModule):
                 "Expected `val_fraction` and `test_fraction` in (0, 1) with a sum below 1, but got "
                 f"{val_fraction!r} and {test_fraction!r}."
             )
-        self.dataset = name
-        self.batch_size = batch_size
-        self.split_seed = split_seed
-        self.val_fraction = val_fraction
-        self.test_fraction = test_fraction
-        self.num_workers = num_workers
+        self.dataset, self.batch_size, self.split_seed, self.val_fraction = name, batch_size, split_seed, val_fraction
+        self.test_fraction, self.num_workers = test_fraction, num_workers
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
         self.test_set: TensorDataset | None = None

@@ -56,12 +56,8 @@ class _TorchvisionDataModule(_SplitDataModule):
     ) -> None:
         super().__init__()
         check_int(batch_size, "batch_size", minimum=1)
-        self.data_dir = data_dir
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.val_size = val_size
-        self.augment = augment
-        self.download = download
+        self.data_dir, self.batch_size, self.num_workers, self.val_size = data_dir, batch_size, num_workers, val_size
+        self.augment, self.download = augment, download
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None

@@ -106,13 +106,8 @@ class RobustnessCallback(Callback):
         AttackModel(nn.Identity(), normalize_mean, normalize_std)  # checks the normalisation now, not in fit
         check_int(seed, "seed")
         require_torchattacks()
-        self.every_n_epochs = every_n_epochs
-        self.max_batches = max_batches
-        self.normalize_mean = normalize_mean
-        self.normalize_std = normalize_std
-        self.input_key = input_key
-        self.target_key = target_key
-        self.seed = seed
+        self.every_n_epochs, self.max_batches, self.normalize_mean = every_n_epochs, max_batches, normalize_mean
+        self.normalize_std, self.input_key, self.target_key, self.seed = normalize_std, input_key, target_key, seed
         self.prefix = prefix
         self.history: list[dict[str, float]] = []
         self._subset: list[tuple[Tensor, Tensor]] | None = None

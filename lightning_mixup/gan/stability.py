@@ -234,16 +234,12 @@ class GANStabilityCallback(Callback):
             _positive(std, "std")
         self._std = None if std is None else float(std)
         self.rule = VerdictRule(window, diverged_high_quality, min_high_quality, max_reverse_kl, min_modes_share)
-        self.every_n_steps = every_n_steps
-        self.num_samples = num_samples
+        self.every_n_steps, self.num_samples = every_n_steps, num_samples
         self.sample_fn: SampleFn = sample_fn if sample_fn is not None else default_sample_fn
         self.threshold = float(threshold)
         self.classifier = classifier
         self.confidence = float(confidence)
-        self.loss_window = loss_window
-        self.seed = seed
-        self.eval_mode = eval_mode
-        self.log_prefix = log_prefix
+        self.loss_window, self.seed, self.eval_mode, self.log_prefix = loss_window, seed, eval_mode, log_prefix
         self._reset()
 
     def _reset(self) -> None:

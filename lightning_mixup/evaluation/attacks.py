@@ -345,17 +345,13 @@ def build_autoattack(
 
 def _autoattack_components(ta: Any, model: nn.Module, eps: float, *, num_classes: int, version: str, seed: int) -> list:
     if version == "fast":
-        dlr = (
+        return [
+            ta.APGD(model, norm="Linf", eps=eps, seed=seed, loss="ce", n_restarts=1),
             ta.APGDT(model, norm="Linf", eps=eps, seed=seed, n_classes=num_classes, n_restarts=1)
             if num_classes >= 4
-            else ta.APGD(model, norm="Linf", eps=eps, seed=seed, loss="dlr", n_restarts=1)
-        )
-        components = [
-            ta.APGD(model, norm="Linf", eps=eps, seed=seed, loss="ce", n_restarts=1),
-            dlr,
+            else ta.APGD(model, norm="Linf", eps=eps, seed=seed, loss="dlr", n_restarts=1),
             ta.Square(model, norm="Linf", eps=eps, seed=seed, n_queries=FAST_SQUARE_QUERIES, n_restarts=1),
         ]
-        return components
     # torchattacks' own lists of components and settings, read from its AutoAttack
     reference = ta.AutoAttack(model, norm="Linf", eps=eps, version=version, n_classes=num_classes, seed=seed)
     return list(reference._autoattack.attacks)
@@ -420,15 +416,9 @@ def check_attack_options(
     check_bool(pgd_clean_start, "pgd_clean_start")
     if pgd_restarts == 0 and not pgd_clean_start:
         raise ValueError("Expected at least one PGD run: `pgd_restarts` >= 1 or `pgd_clean_start=True`.")
-    return {
-        "fgsm_eps": check_eps_grid("fgsm_eps", fgsm_eps),
-        "pgd_eps": check_eps_grid("pgd_eps", pgd_eps),
-        "pgdl2_eps": check_eps_grid("pgdl2_eps", pgdl2_eps),
-        "pgd_steps": pgd_steps,
-        "pgd_rel_step": float(pgd_rel_step),
-        "pgd_restarts": pgd_restarts,
-        "pgd_clean_start": pgd_clean_start,
-    }
+    grids = {"fgsm_eps": fgsm_eps, "pgd_eps": pgd_eps, "pgdl2_eps": pgdl2_eps}
+    return {**{name: check_eps_grid(name, grid) for name, grid in grids.items()}, "pgd_steps": pgd_steps,
+            "pgd_rel_step": float(pgd_rel_step), "pgd_restarts": pgd_restarts, "pgd_clean_start": pgd_clean_start}
 
 
 class AttackSuite:

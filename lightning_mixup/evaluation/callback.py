@@ -116,11 +116,8 @@ class RobustnessCallback(Callback):
 
     def should_attack(self, trainer: Any) -> bool:
         """Whether this validation epoch is attacked: during ``fit``, not the sanity check, every N epochs."""
-        return (
-            trainer.state.fn == "fit"
-            and not trainer.sanity_checking
-            and (trainer.current_epoch + 1) % self.every_n_epochs == 0
-        )
+        epoch_due = (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        return trainer.state.fn == "fit" and not trainer.sanity_checking and epoch_due
 
     @override
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:

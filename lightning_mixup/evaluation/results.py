@@ -14,7 +14,7 @@ References:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -270,13 +270,8 @@ class RobustnessResult:
             f"clean accuracy {self.clean_accuracy:.4f} | ECE {self.ece:.4f} | NLL {self.nll:.4f} | "
             f"N = {self.num_examples}",
         ]
-        failed_cells = self.failed_cells
-        for attack, curve in self.robust_accuracy.items():
-            cells = ", ".join(
-                f"ε={format_eps(e)}: {acc:.4f}" + (" (!)" if e in failed_cells.get(attack, []) else "")
-                for e, acc in sorted(curve.items())
-            )
-            lines.append(f"{attack}: {cells}")
+        lines += [f"{attack}: {_cells(curve, self.failed_cells.get(attack, []))}" for attack, curve in
+                  self.robust_accuracy.items()]  # fmt: skip
         if self.aurc is not None:
             lines.append(f"AURC {self.aurc:.4f}")
         for score, ood in (self.ood or {}).items():
@@ -284,15 +279,16 @@ class RobustnessResult:
         if self.mixup_inference is not None:
             mi = self.mixup_inference
             lines.append(f"mixup inference: clean {mi.clean_accuracy:.4f}")
-            for name, curve in (
-                ("EOTPGD, adaptive", mi.eotpgd),
-                ("PGD, undefended gradient", mi.pgd_undefended_gradient),
-            ):
-                cells = ", ".join(f"ε={format_eps(e)}: {a:.4f}" for e, a in sorted(curve.items()))
-                lines.append(f"  {name}: {cells}")
+            lines.append(f"  EOTPGD, adaptive: {_cells(mi.eotpgd)}")
+            lines.append(f"  PGD, undefended gradient: {_cells(mi.pgd_undefended_gradient)}")
         failed = self.failed_checks
         lines.append("sanity checks: all passed" if not failed else f"sanity checks FAILED: {[c.name for c in failed]}")
         return "\n".join(lines)
+
+
+def _cells(curve: Mapping[float, float], failed: Sequence[float] = ()) -> str:
+    """``ε=...: accuracy`` entries sorted by ε; a failed cell ends in ``(!)``."""
+    return ", ".join(f"ε={format_eps(e)}: {a:.4f}" + " (!)" * (e in failed) for e, a in sorted(curve.items()))
 
 
 def _json(value: Any) -> Any:

@@ -435,10 +435,7 @@ class _RobustnessEvaluation(_Hooks):
 
     def _watched(self) -> dict[str, nn.Module]:
         """The modules whose modes and buffers the evaluation must leave alone, by name prefix."""
-        watched = {"": self.model}
-        if self.source is not None:
-            watched["transfer_from."] = self.source
-        return watched
+        return {"": self.model, **({} if self.source is None else {"transfer_from.": self.source})}
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits of inputs in [0, 1] (normalised inside if ``normalize_mean`` was given)."""
@@ -609,9 +606,8 @@ class _RobustnessEvaluation(_Hooks):
 
         mi = None
         if self.mi is not None:
-            curves = {a: {e: float(self._robust_metric(a, e).compute()) for e in self.pgd_eps} for a in MI_ATTACKS}
-            clean_mi = float(self._robust_metric("mi", 0.0).compute())
-            mi = MixupInferenceResult(clean_mi, curves["mi_eotpgd"], curves["mi_pgd_undefended_gradient"])
+            curves = [{e: float(self._robust_metric(a, e).compute()) for e in self.pgd_eps} for a in MI_ATTACKS]
+            mi = MixupInferenceResult(float(self._robust_metric("mi", 0.0).compute()), *curves)  # as MI_ATTACKS
         self.result = RobustnessResult(
             num_examples=num_examples,
             clean_accuracy=clean,

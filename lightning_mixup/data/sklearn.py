@@ -103,11 +103,9 @@ class SklearnDataModule(_SplitDataModule):
         strata = None if regression else labels
         train_idx, rest_idx = train_test_split(idx, test_size=holdout, stratify=strata, random_state=self.split_seed)
         val_idx, test_idx = train_test_split(
-            rest_idx,
-            test_size=self.test_fraction / holdout,
-            stratify=None if regression else labels[rest_idx],
+            rest_idx, test_size=self.test_fraction / holdout, stratify=None if regression else labels[rest_idx],
             random_state=self.split_seed,
-        )
+        )  # fmt: skip
         if regression:
             train_y = y[torch.as_tensor(train_idx)]
             y = (y - train_y.mean()) / train_y.std().clamp_min(1e-6)

@@ -63,10 +63,8 @@ class _TorchvisionDataModule(_SplitDataModule):
         self.test_set: Dataset | None = None
 
     def _dataset(self, train: bool, transform: Any, download: bool) -> Dataset:
-        tv = require_torchvision()
-        return getattr(tv.datasets, self.dataset_name)(
-            self.data_dir, train=train, transform=transform, download=download
-        )
+        dataset = getattr(require_torchvision().datasets, self.dataset_name)
+        return dataset(self.data_dir, train=train, transform=transform, download=download)
 
     def _train_transform(self, tv: Any) -> Any:
         return tv.transforms.ToTensor()

@@ -127,11 +127,9 @@ class StabilityReport:
 
     def final(self) -> dict[str, Any]:
         """The last evaluation's numbers and the verdict (``nan`` where nothing was evaluated)."""
-        out: dict[str, Any] = {"verdict": self.verdict, "finite": self.finite}
-        for key in ("modes_captured", "high_quality_share", "reverse_kl", "d_loss_var", "g_loss_var"):
-            values = getattr(self, key)
-            out[key] = values[-1] if values else math.nan
-        return out
+        keys = ("modes_captured", "high_quality_share", "reverse_kl", "d_loss_var", "g_loss_var")
+        last = {key: (getattr(self, key) or [math.nan])[-1] for key in keys}
+        return {"verdict": self.verdict, "finite": self.finite, **last}
 
 
 def _mean(values: Sequence[float]) -> float:

@@ -608,24 +608,14 @@ class _RobustnessEvaluation(_Hooks):
         if self.mi is not None:
             curves = [{e: float(self._robust_metric(a, e).compute()) for e in self.pgd_eps} for a in MI_ATTACKS]
             mi = MixupInferenceResult(float(self._robust_metric("mi", 0.0).compute()), *curves)  # as MI_ATTACKS
+        flag = {a: {e: torch.cat(self._robust_flags[a, e]) for e in c} for a, c in robust.items()} if single else None
         self.result = RobustnessResult(
-            num_examples=num_examples,
-            clean_accuracy=clean,
-            ece=float(self.ece.compute()),
-            nll=float(self.nll.compute()),
-            robust_accuracy=robust,
-            reliability=self.reliability.compute(),
-            sanity=checks,
-            config=self.config(),
-            aurc=float(self.aurc.compute()),
-            ood=None if self.ood_detection is None else {k: m.compute() for k, m in self._ood().items()},
+            num_examples, clean, float(self.ece.compute()), float(self.nll.compute()), robust,
+            self.reliability.compute(), checks, self.config(), clean_correct=flags(self._clean_flags),
+            robust_correct=flag, confidence=flags(self._confidences),
+            aurc=float(self.aurc.compute()), ood={k: m.compute() for k, m in self._ood().items()} or None,
             mixup_inference=mi,
-            clean_correct=flags(self._clean_flags),
-            confidence=flags(self._confidences),
-            robust_correct={a: {e: torch.cat(self._robust_flags[(a, e)]) for e in c} for a, c in robust.items()}
-            if single
-            else None,
-        )
+        )  # fmt: skip
         self.log_dict(self._log_values(self.result), sync_dist=False)
         for metric in self._metrics():
             metric.reset()
@@ -661,14 +651,9 @@ class _RobustnessEvaluation(_Hooks):
             "seed": self.seed,
             "n_bins": self.reliability.n_bins,
             "sanity": dict(self.sanity_kwargs),
-            "mixup_inference": None
-            if self.mi is None
-            else {
-                "lam": self.mi.lam,
-                "num_samples": self.mi.num_samples,
-                "variant": self.mi.variant,
-                "pool_size": self.mi.pool_x.shape[0],
-                "eot_iter": self.eot_iter,
+            "mixup_inference": None if self.mi is None else {
+                "lam": self.mi.lam, "num_samples": self.mi.num_samples, "variant": self.mi.variant,
+                "pool_size": self.mi.pool_x.shape[0], "eot_iter": self.eot_iter,
                 "adaptive_attack": "torchattacks.EOTPGD through MixupInference on the pgd_eps grid",
             },
             "space": "inputs in [0, 1]; ε in input units (L∞ for fgsm/pgd/autoattack/transfer_*, L2 for pgdl2)",

@@ -181,9 +181,6 @@ class RobustnessCallback(Callback):
                     for key, inputs in itertools.chain([("clean_acc", images)], advs):
                         with torch.no_grad():
                             counts[key] += (self._model(inputs).argmax(dim=1) == y).sum()
-        total = trainer.strategy.reduce(total.float(), reduce_op="sum")
-        values: dict[str, float] = {"epoch": float(trainer.current_epoch)}
-        for key, count in counts.items():
-            reduced = trainer.strategy.reduce(count.float(), reduce_op="sum")
-            values[key] = float(reduced / total.clamp_min(1))
-        return values
+        total = trainer.strategy.reduce(total.float(), reduce_op="sum").clamp_min(1)
+        summed = {key: trainer.strategy.reduce(count.float(), reduce_op="sum") for key, count in counts.items()}
+        return {"epoch": float(trainer.current_epoch), **{key: float(count / total) for key, count in summed.items()}}

@@ -84,12 +84,8 @@ class ReliabilityBins:
             >>> ReliabilityBins([0.0, 0.5, 1.0], [1, 3], [0.4, 0.9], [0.0, 1.0]).ece
             0.175
         """
-        total = sum(self.count)
-        if total == 0:
-            return math.nan
-        return sum(
-            n / total * abs(a - c) for n, a, c in zip(self.count, self.accuracy, self.confidence, strict=True) if n
-        )
+        total, bins = sum(self.count), zip(self.count, self.accuracy, self.confidence, strict=True)
+        return sum(n / total * abs(a - c) for n, a, c in bins if n) if total else math.nan
 
     def merged(self) -> ReliabilityBins:
         """The bins with the last one (confidence exactly 1) merged into the one before, for plotting.
@@ -104,9 +100,7 @@ class ReliabilityBins:
         total = n_a + n_b
 
         def mix(a: float, b: float) -> float:
-            if total == 0:
-                return math.nan
-            return ((a * n_a if n_a else 0.0) + (b * n_b if n_b else 0.0)) / total
+            return ((a * n_a if n_a else 0.0) + (b * n_b if n_b else 0.0)) / total if total else math.nan
 
         return ReliabilityBins(
             edges=self.edges[:-1],

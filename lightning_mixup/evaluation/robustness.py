@@ -482,12 +482,8 @@ class _RobustnessEvaluation(_Hooks):
         self._range_warned |= check_input_range(x, "off" if self._range_warned else self.input_check)  # warn once
 
     def _check_modes(self) -> None:
-        training = {
-            prefix + (name or "<root>")
-            for prefix, module in self._watched().items()
-            for name, sub in module.named_modules()
-            if sub.training
-        }
+        watched = self._watched().items()
+        training = {p + (name or "<root>") for p, m in watched for name, sub in m.named_modules() if sub.training}
         new = training - self._train_mode_modules
         if new:
             self._train_mode_modules |= new
@@ -622,8 +618,8 @@ class _RobustnessEvaluation(_Hooks):
 
     @staticmethod
     def _log_values(result: RobustnessResult) -> dict[str, float]:
-        values = {"clean/acc": result.clean_accuracy, "clean/ece": result.ece, "clean/nll": result.nll}
-        values["clean/aurc"] = cast(float, result.aurc)
+        values = {"clean/acc": result.clean_accuracy, "clean/ece": result.ece, "clean/nll": result.nll,
+                  "clean/aurc": cast(float, result.aurc)}  # fmt: skip
         curves = dict(result.robust_accuracy)
         if result.mixup_inference is not None:
             values["mi/clean_acc"] = result.mixup_inference.clean_accuracy

@@ -269,11 +269,8 @@ class GANStabilityCallback(Callback):
 
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        owners = {
-            role: {id(p) for p in module.parameters()}
-            for role in _ROLES
-            if isinstance(module := getattr(pl_module, role, None), nn.Module)
-        }
+        nets = {role: getattr(pl_module, role, None) for role in _ROLES}
+        owners = {role: {id(p) for p in net.parameters()} for role, net in nets.items() if isinstance(net, nn.Module)}
         for optimizer in trainer.optimizers:
             params = {id(p) for group in optimizer.param_groups for p in group["params"]}
             for role, ids in owners.items():
@@ -362,11 +359,9 @@ class GANStabilityCallback(Callback):
         if not bool(torch.isfinite(samples).all()):
             self._report.finite = False
         metrics = self._coverage(samples)
-        for role, prefix in zip(_ROLES, ("d", "g"), strict=True):
-            losses = [loss for loss, _ in self._history[role] if math.isfinite(loss)]
-            norms = [norm for _, norm in self._history[role]]
-            metrics[f"{prefix}_loss_var"] = _var(losses)
-            metrics[f"{prefix}_grad_norm"] = _mean(norms)
+        for role, history in self._history.items():  # "d_...", then "g_..."
+            metrics[f"{role[0]}_loss_var"] = _var([loss for loss, _ in history if math.isfinite(loss)])
+            metrics[f"{role[0]}_grad_norm"] = _mean([norm for _, norm in history])
         report = self._report
         report.steps.append(int(trainer.global_step))
         for key, value in metrics.items():  # every metric is a list field of the report

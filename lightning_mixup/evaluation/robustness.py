@@ -473,11 +473,6 @@ class _RobustnessEvaluation(_Hooks):
     def _watched_buffers(self) -> dict[str, Tensor]:
         return {prefix + n: b for prefix, module in self._watched().items() for n, b in module.named_buffers()}
 
-    def _unpack(self, batch: Any) -> tuple[Tensor, Tensor]:
-        x, y = unpack_batch(batch, self.input_key, self.target_key, self.num_classes)
-        self._uint8_seen |= batch[self.input_key].dtype == torch.uint8
-        return x, y
-
     def _check_range(self, x: Tensor) -> None:
         self._range_warned |= check_input_range(x, "off" if self._range_warned else self.input_check)  # warn once
 
@@ -516,12 +511,13 @@ class _RobustnessEvaluation(_Hooks):
             for metric in self._ood().values():
                 metric.update(logits, torch.ones(x.shape[0], dtype=torch.bool, device=logits.device))
             return
-        x, y = self._unpack(batch)
+        x, y = unpack_batch(batch, self.input_key, self.target_key, self.num_classes)
+        self._uint8_seen |= batch[self.input_key].dtype == torch.uint8
         self._check_range(x)
         self._input_dim = math.prod(x.shape[1:])
-        self.attack_model.sample_shape = tuple(x.shape[1:])
-        if self.transfer_model is not None:
-            self.transfer_model.sample_shape = tuple(x.shape[1:])
+        for wrapper in (self.attack_model, self.transfer_model):
+            if wrapper is not None:
+                wrapper.sample_shape = tuple(x.shape[1:])
         images = as_attack_input(x)
         self._check_modes()
         logits = self._logits(self.attack_model, images, x.shape[0])
@@ -851,9 +847,8 @@ def evaluate_robustness(
         warnings.warn(
             "The dataloader shuffles: per-example flags will be in a random order.", UserWarning, stacklevel=2
         )
-    input_key = evaluator_kwargs.get("input_key", 0)
     if num_classes is None:
-        num_classes = infer_num_classes(model, dataloader, input_key)
+        num_classes = infer_num_classes(model, dataloader, evaluator_kwargs.get("input_key", 0))
     trainer = make_trainer(trainer, trainer_kwargs)
     if ood_dataloader is not None and not isinstance(ood_dataloader, DataLoader):
         raise TypeError(

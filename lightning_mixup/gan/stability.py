@@ -217,10 +217,9 @@ class GANStabilityCallback(Callback):
         _positive(threshold, "threshold")
         check_probability(confidence, "confidence")
         check_bool(eval_mode, "eval_mode")
-        if sample_fn is not None and not callable(sample_fn):
-            raise ValueError(f"Expected argument `sample_fn` to be callable or None, but got {sample_fn!r}.")
-        if classifier is not None and not callable(classifier):
-            raise ValueError(f"Expected argument `classifier` to be callable or None, but got {classifier!r}.")
+        for name, value in (("sample_fn", sample_fn), ("classifier", classifier)):
+            if value is not None and not callable(value):
+                raise ValueError(f"Expected argument `{name}` to be callable or None, but got {value!r}.")
         if (modes is None) != (std is None):
             raise ValueError("Expected arguments `modes` and `std` together (or neither), but got only one of them.")
         if classifier is not None and modes is not None:
@@ -322,11 +321,9 @@ class GANStabilityCallback(Callback):
     def _sample(self, pl_module: pl.LightningModule) -> Tensor:
         generator = torch.Generator().manual_seed(self.seed)
         states = {module: module.training for module in pl_module.modules()}
-        if self.eval_mode:
-            pl_module.eval()
         try:
             with torch.no_grad():
-                samples = self.sample_fn(pl_module, self.num_samples, generator)
+                samples = self.sample_fn(pl_module.eval() if self.eval_mode else pl_module, self.num_samples, generator)
         finally:
             for module, training in states.items():
                 module.training = training

@@ -157,10 +157,9 @@ class Classifier(pl.LightningModule):
         self.save_hyperparameters()
         self.optimizer_name, self.lr, self.weight_decay = optimizer, lr, weight_decay
         self.max_epochs_for_schedule = max_epochs_for_schedule
-        backbone = build_backbone(arch, tuple(input_shape), num_classes, hidden)
+        self.net = build_backbone(arch, tuple(input_shape), num_classes, hidden)
         if normalize_mean is not None and normalize_std is not None:
-            backbone = nn.Sequential(Normalize(normalize_mean, normalize_std), backbone)
-        self.net = backbone
+            self.net = nn.Sequential(Normalize(normalize_mean, normalize_std), self.net)
         self.train_acc = MixupAccuracy()
         self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
         self.test_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)

@@ -575,9 +575,8 @@ class _RobustnessEvaluation(_Hooks):
         robust: dict[str, dict[float, float]] = {}
         for attack, eps in self.grid:
             robust.setdefault(attack, {})[eps] = float(self._robust_metric(attack, eps).compute())
-        checks = run_sanity_checks(
-            clean, robust, num_examples=num_examples, input_dim=self._input_dim, **self.sanity_kwargs
-        )
+        checks = run_sanity_checks(clean, robust, num_examples=num_examples, input_dim=self._input_dim,
+                                   **self.sanity_kwargs)  # fmt: skip
         snapshot = self._buffer_snapshot  # a buffer registered during the run is not compared
         changed = [n for n, b in self._watched_buffers().items() if not torch.equal(b, snapshot.get(n, b).to(b.device))]
         training = sorted(self._train_mode_modules)
@@ -592,10 +591,7 @@ class _RobustnessEvaluation(_Hooks):
             checks.append(SanityCheck(name, not failed, detail, doc, tuple(self.grid) if failed else ()))
         warn_failed([c for c in checks if c.doc not in ("train-mode", "probabilities")])  # those warned already
         single = self.trainer.world_size == 1 and self.keep_flags and bool(self._clean_flags)
-
-        def flags(batches: list[Tensor]) -> Tensor | None:
-            return torch.cat(batches) if single else None
-
+        clean_flags = (torch.cat(self._clean_flags), torch.cat(self._confidences)) if single else (None, None)
         mi = None
         if self.mi is not None:
             curves = [{e: float(self._robust_metric(a, e).compute()) for e in self.pgd_eps} for a in MI_ATTACKS]
@@ -603,8 +599,8 @@ class _RobustnessEvaluation(_Hooks):
         flag = {a: {e: torch.cat(self._robust_flags[a, e]) for e in c} for a, c in robust.items()} if single else None
         self.result = RobustnessResult(
             num_examples, clean, float(self.ece.compute()), float(self.nll.compute()), robust,
-            self.reliability.compute(), checks, self.config(), clean_correct=flags(self._clean_flags),
-            robust_correct=flag, confidence=flags(self._confidences),
+            self.reliability.compute(), checks, self.config(), clean_correct=clean_flags[0],
+            robust_correct=flag, confidence=clean_flags[1],
             aurc=float(self.aurc.compute()), ood={k: m.compute() for k, m in self._ood().items()} or None,
             mixup_inference=mi,
         )  # fmt: skip

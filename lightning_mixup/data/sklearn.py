@@ -12,18 +12,45 @@ Split: 60 % train / 20 % validation / 20 % test (stratified by class for the cla
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
+import lightning.pytorch as pl
 import torch
-from torch.utils.data import TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from lightning_mixup._checks import check_choice, check_int
-from lightning_mixup.data._splits import _SplitDataModule
 
 SklearnDataset = Literal["digits", "iris", "wine", "breast_cancer", "diabetes"]
 SKLEARN_DATASETS: tuple[str, ...] = ("digits", "iris", "wine", "breast_cancer", "diabetes")
 #: The regression tables: float32 targets ``(B,)``, standardised.
 REGRESSION_DATASETS: tuple[str, ...] = ("diabetes",)
+
+
+class _SplitDataModule(pl.LightningDataModule):
+    """A data module whose ``setup`` fills ``train_set``, ``val_set`` and ``test_set`` (also the torchvision ones)."""
+
+    batch_size: int
+    num_workers: int
+    train_set: Any
+    val_set: Any
+    test_set: Any
+
+    def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() has not been called.")
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled training batches (augmented where the data module augments)."""
+        return self._loader(self.train_set, True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Validation batches, in order."""
+        return self._loader(self.val_set, False)
+
+    def test_dataloader(self) -> DataLoader:
+        """Test batches, in order."""
+        return self._loader(self.test_set, False)
 
 
 class SklearnDataModule(_SplitDataModule):

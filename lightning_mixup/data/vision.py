@@ -17,7 +17,7 @@ import torch
 from torch.utils.data import Dataset, Subset
 
 from lightning_mixup._checks import check_int
-from lightning_mixup.data._splits import _SplitDataModule
+from lightning_mixup.data.sklearn import _SplitDataModule
 
 CIFAR10_MEAN = [0.4914, 0.4822, 0.4465]
 CIFAR10_STD = [0.2470, 0.2435, 0.2616]

@@ -121,22 +121,15 @@ class MixupCLI(LightningCLI):
     """
 
     def __init__(self, args: ArgsType = None, run: bool = True) -> None:
-        super().__init__(
-            LightningModule,
-            LightningDataModule,
-            subclass_mode_model=True,
-            subclass_mode_data=True,
-            save_config_kwargs={"overwrite": True},
-            parser_kwargs={
-                "description": (
-                    "mixup for PyTorch Lightning. `--config` takes a YAML file or the name of a config that ships "
-                    f"with lightning-mixup: {', '.join(packaged_configs())}."
-                )
-            },
-            args=args,
-            run=run,
-            auto_configure_optimizers=False,
+        description = (
+            "mixup for PyTorch Lightning. `--config` takes a YAML file or the name of a config that ships with "
+            f"lightning-mixup: {', '.join(packaged_configs())}."
         )
+        super().__init__(
+            LightningModule, LightningDataModule, subclass_mode_model=True, subclass_mode_data=True,
+            save_config_kwargs={"overwrite": True}, parser_kwargs={"description": description}, args=args, run=run,
+            auto_configure_optimizers=False,
+        )  # fmt: skip
 
     @override
     def init_parser(self, **kwargs: Any) -> LightningArgumentParser:

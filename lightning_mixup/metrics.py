@@ -98,16 +98,13 @@ class MixupAccuracy(Metric):
         """Add a batch of predictions and targets."""
         weights = self._target_weights(preds, target)  # (B, K): the target weight of each class
         hits = self._hits(preds, weights.shape[1])  # (B, K): 1 where the class counts as predicted
-        if self.average == "macro":
-            if weights.shape[1] != self.correct.shape[0]:
-                raise ValueError(
-                    f"Expected {self.correct.shape[0]} classes (num_classes), but the targets have {weights.shape[1]}."
-                )
-            self.correct += (weights * hits).sum(0)
-            self.total += weights.sum(0)
-        else:
-            self.correct += (weights * hits).sum()
-            self.total += weights.sum()
+        macro = self.average == "macro"  # per class, or over everything
+        if macro and weights.shape[1] != self.correct.shape[0]:
+            raise ValueError(
+                f"Expected {self.correct.shape[0]} classes (num_classes), but the targets have {weights.shape[1]}."
+            )
+        self.correct += (weights * hits).sum(0) if macro else (weights * hits).sum()
+        self.total += weights.sum(0) if macro else weights.sum()
 
     def compute(self) -> Tensor:
         """The λ-weighted accuracy so far (0 before any update)."""

@@ -84,6 +84,11 @@ def _preact_resnet18(in_channels: int, num_classes: int) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def _mlp_layers(features: int, hidden: int, outputs: int) -> list[nn.Module]:
+    """Two hidden ReLU layers of width ``hidden``: the paper's UCI network."""
+    return [nn.Linear(features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, outputs)]
+
+
 def build_backbone(arch: Architecture, input_shape: tuple[int, ...], num_classes: int, hidden: int = 128) -> nn.Module:
     """The network for ``arch`` on inputs of ``input_shape`` (without the batch dimension).
 
@@ -93,30 +98,16 @@ def build_backbone(arch: Architecture, input_shape: tuple[int, ...], num_classes
     """
     check_choice(arch, "arch", ARCHITECTURES)
     if arch == "mlp":
-        features = math.prod(input_shape)
-        return nn.Sequential(
-            nn.Flatten(),
-            nn.Linear(features, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, hidden),
-            nn.ReLU(),
-            nn.Linear(hidden, num_classes),
-        )
+        return nn.Sequential(nn.Flatten(), *_mlp_layers(math.prod(input_shape), hidden, num_classes))
     if len(input_shape) != 3:
         raise ValueError(f"Expected image inputs (C, H, W) for arch={arch!r}, but got input_shape={input_shape}.")
     channels, height, width = input_shape
     if arch == "cnn":
         return nn.Sequential(
-            nn.Conv2d(channels, 32, 3, padding=1),
-            nn.ReLU(),
-            nn.Conv2d(32, 64, 3, padding=1),
-            nn.ReLU(),
-            nn.MaxPool2d(2),
-            nn.Flatten(),
-            nn.Linear(64 * (height // 2) * (width // 2), 128),
-            nn.ReLU(),
+            nn.Conv2d(channels, 32, 3, padding=1), nn.ReLU(), nn.Conv2d(32, 64, 3, padding=1), nn.ReLU(),
+            nn.MaxPool2d(2), nn.Flatten(), nn.Linear(64 * (height // 2) * (width // 2), 128), nn.ReLU(),
             nn.Linear(128, num_classes),
-        )
+        )  # fmt: skip
     return _preact_resnet18(channels, num_classes)
 
 
@@ -164,14 +155,11 @@ class Classifier(pl.LightningModule):
         if (normalize_mean is None) != (normalize_std is None):
             raise ValueError("Expected both `normalize_mean` and `normalize_std`, or neither.")
         self.save_hyperparameters()
-        self.optimizer_name = optimizer
-        self.lr = lr
-        self.weight_decay = weight_decay
+        self.optimizer_name, self.lr, self.weight_decay = optimizer, lr, weight_decay
         self.max_epochs_for_schedule = max_epochs_for_schedule
-        backbone = build_backbone(arch, tuple(input_shape), num_classes, hidden)
+        self.net = build_backbone(arch, tuple(input_shape), num_classes, hidden)
         if normalize_mean is not None and normalize_std is not None:
-            backbone = nn.Sequential(Normalize(normalize_mean, normalize_std), backbone)
-        self.net = backbone
+            self.net = nn.Sequential(Normalize(normalize_mean, normalize_std), self.net)
         self.train_acc = MixupAccuracy()
         self.val_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
         self.test_acc = torchmetrics.Accuracy(task="multiclass", num_classes=num_classes)
@@ -257,11 +245,8 @@ class Regressor(pl.LightningModule):
         check_int(num_features, "num_features", minimum=1)
         check_int(hidden, "hidden", minimum=1)
         self.save_hyperparameters()
-        self.lr = lr
-        self.weight_decay = weight_decay
-        self.net = nn.Sequential(
-            nn.Linear(num_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU(), nn.Linear(hidden, 1)
-        )
+        self.lr, self.weight_decay = lr, weight_decay
+        self.net = nn.Sequential(*_mlp_layers(num_features, hidden, 1))
 
     def forward(self, x: Tensor) -> Tensor:
         """Predictions ``(B,)``."""

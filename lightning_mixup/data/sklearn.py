@@ -12,11 +12,11 @@ Split: 60 % train / 20 % validation / 20 % test (stratified by class for the cla
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, TensorDataset
+from torch.utils.data import DataLoader, Dataset, TensorDataset
 
 from lightning_mixup._checks import check_choice, check_int
 
@@ -26,7 +26,34 @@ SKLEARN_DATASETS: tuple[str, ...] = ("digits", "iris", "wine", "breast_cancer", 
 REGRESSION_DATASETS: tuple[str, ...] = ("diabetes",)
 
 
-class SklearnDataModule(pl.LightningDataModule):
+class _SplitDataModule(pl.LightningDataModule):
+    """A data module whose ``setup`` fills ``train_set``, ``val_set`` and ``test_set`` (also the torchvision ones)."""
+
+    batch_size: int
+    num_workers: int
+    train_set: Any
+    val_set: Any
+    test_set: Any
+
+    def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
+        if dataset is None:
+            raise RuntimeError(f"{type(self).__name__}.setup() has not been called.")
+        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers)
+
+    def train_dataloader(self) -> DataLoader:
+        """Shuffled training batches (augmented where the data module augments)."""
+        return self._loader(self.train_set, True)
+
+    def val_dataloader(self) -> DataLoader:
+        """Validation batches, in order."""
+        return self._loader(self.val_set, False)
+
+    def test_dataloader(self) -> DataLoader:
+        """Test batches, in order."""
+        return self._loader(self.test_set, False)
+
+
+class SklearnDataModule(_SplitDataModule):
     """One of scikit-learn's bundled datasets with fixed stratified train/val/test splits.
 
     Args:
@@ -61,12 +88,8 @@ class SklearnDataModule(pl.LightningDataModule):
                 "Expected `val_fraction` and `test_fraction` in (0, 1) with a sum below 1, but got "
                 f"{val_fraction!r} and {test_fraction!r}."
             )
-        self.dataset = name
-        self.batch_size = batch_size
-        self.split_seed = split_seed
-        self.val_fraction = val_fraction
-        self.test_fraction = test_fraction
-        self.num_workers = num_workers
+        self.dataset, self.batch_size, self.split_seed, self.val_fraction = name, batch_size, split_seed, val_fraction
+        self.test_fraction, self.num_workers = test_fraction, num_workers
         self.train_set: TensorDataset | None = None
         self.val_set: TensorDataset | None = None
         self.test_set: TensorDataset | None = None
@@ -98,14 +121,7 @@ class SklearnDataModule(pl.LightningDataModule):
         from sklearn import datasets
         from sklearn.model_selection import train_test_split
 
-        loader = {
-            "digits": datasets.load_digits,
-            "iris": datasets.load_iris,
-            "wine": datasets.load_wine,
-            "breast_cancer": datasets.load_breast_cancer,
-            "diabetes": datasets.load_diabetes,
-        }[self.dataset]
-        features, labels = loader(return_X_y=True)
+        features, labels = getattr(datasets, f"load_{self.dataset}")(return_X_y=True)
         x = torch.as_tensor(features, dtype=torch.float32)
         regression = self.is_regression
         y = torch.as_tensor(labels, dtype=torch.float32 if regression else torch.long)
@@ -114,11 +130,9 @@ class SklearnDataModule(pl.LightningDataModule):
         strata = None if regression else labels
         train_idx, rest_idx = train_test_split(idx, test_size=holdout, stratify=strata, random_state=self.split_seed)
         val_idx, test_idx = train_test_split(
-            rest_idx,
-            test_size=self.test_fraction / holdout,
-            stratify=None if regression else labels[rest_idx],
+            rest_idx, test_size=self.test_fraction / holdout, stratify=None if regression else labels[rest_idx],
             random_state=self.split_seed,
-        )
+        )  # fmt: skip
         if regression:
             train_y = y[torch.as_tensor(train_idx)]
             y = (y - train_y.mean()) / train_y.std().clamp_min(1e-6)
@@ -130,23 +144,6 @@ class SklearnDataModule(pl.LightningDataModule):
         self.train_set, self.val_set, self.test_set = (
             TensorDataset(x[torch.as_tensor(i)], y[torch.as_tensor(i)]) for i in (train_idx, val_idx, test_idx)
         )
-
-    def _loader(self, dataset: TensorDataset | None, shuffle: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError("SklearnDataModule.setup() has not been called.")
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers)
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled training batches."""
-        return self._loader(self.train_set, shuffle=True)
-
-    def val_dataloader(self) -> DataLoader:
-        """Validation batches, in order."""
-        return self._loader(self.val_set, shuffle=False)
-
-    def test_dataloader(self) -> DataLoader:
-        """Test batches, in order."""
-        return self._loader(self.test_set, shuffle=False)
 
 
 _FEATURES = {"iris": 4, "wine": 13, "breast_cancer": 30, "diabetes": 10}

@@ -13,11 +13,11 @@ from __future__ import annotations
 import importlib
 from typing import Any
 
-import lightning.pytorch as pl
 import torch
-from torch.utils.data import DataLoader, Dataset, Subset
+from torch.utils.data import Dataset, Subset
 
 from lightning_mixup._checks import check_int
+from lightning_mixup.data.sklearn import _SplitDataModule
 
 CIFAR10_MEAN = [0.4914, 0.4822, 0.4465]
 CIFAR10_STD = [0.2470, 0.2435, 0.2616]
@@ -42,7 +42,7 @@ def require_torchvision() -> Any:
     return torchvision
 
 
-class _TorchvisionDataModule(pl.LightningDataModule):
+class _TorchvisionDataModule(_SplitDataModule):
     dataset_name = ""
 
     def __init__(
@@ -56,21 +56,15 @@ class _TorchvisionDataModule(pl.LightningDataModule):
     ) -> None:
         super().__init__()
         check_int(batch_size, "batch_size", minimum=1)
-        self.data_dir = data_dir
-        self.batch_size = batch_size
-        self.num_workers = num_workers
-        self.val_size = val_size
-        self.augment = augment
-        self.download = download
+        self.data_dir, self.batch_size, self.num_workers, self.val_size = data_dir, batch_size, num_workers, val_size
+        self.augment, self.download = augment, download
         self.train_set: Dataset | None = None
         self.val_set: Dataset | None = None
         self.test_set: Dataset | None = None
 
     def _dataset(self, train: bool, transform: Any, download: bool) -> Dataset:
-        tv = require_torchvision()
-        return getattr(tv.datasets, self.dataset_name)(
-            self.data_dir, train=train, transform=transform, download=download
-        )
+        dataset = getattr(require_torchvision().datasets, self.dataset_name)
+        return dataset(self.data_dir, train=train, transform=transform, download=download)
 
     def _train_transform(self, tv: Any) -> Any:
         return tv.transforms.ToTensor()
@@ -93,23 +87,6 @@ class _TorchvisionDataModule(pl.LightningDataModule):
         self.train_set = Subset(train_full, range(n - self.val_size))
         self.val_set = Subset(eval_full, range(n - self.val_size, n))
         self.test_set = self._dataset(False, plain, False)
-
-    def _loader(self, dataset: Dataset | None, shuffle: bool) -> DataLoader:
-        if dataset is None:
-            raise RuntimeError(f"{type(self).__name__}.setup() has not been called.")
-        return DataLoader(dataset, batch_size=self.batch_size, shuffle=shuffle, num_workers=self.num_workers)
-
-    def train_dataloader(self) -> DataLoader:
-        """Shuffled, augmented training batches."""
-        return self._loader(self.train_set, True)
-
-    def val_dataloader(self) -> DataLoader:
-        """Validation batches."""
-        return self._loader(self.val_set, False)
-
-    def test_dataloader(self) -> DataLoader:
-        """Test batches."""
-        return self._loader(self.test_set, False)
 
 
 class CIFAR10DataModule(_TorchvisionDataModule):

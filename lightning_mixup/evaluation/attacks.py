@@ -65,6 +65,7 @@ References:
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import math
 from collections.abc import Callable, Iterator, Sequence
@@ -271,41 +272,26 @@ def _first_success(
 
 
 def _pgd_runs(
-    ta: Any,
-    model: nn.Module,
-    eps: float,
-    *,
-    norm: str,
-    steps: int,
-    rel_step: float,
-    restarts: int,
-    clean_start: bool,
+    ta: Any, model: nn.Module, eps: float, *, norm: str, steps: int, rel_step: float, restarts: int, clean_start: bool
 ) -> list[Callable[[Tensor, Tensor], Tensor]]:
-    """The PGD runs of one ε: one from the clean input (``clean_start``), then ``restarts`` from random points."""
+    """The PGD runs of one ε: one from the clean input (``clean_start``), then ``restarts`` from random points.
+
+    An L2 run's 0/0 rows are repaired (see :func:`_repair_pgdl2`).
+    """
     alpha = rel_step * eps / steps
     runs: list[Callable[[Tensor, Tensor], Tensor]] = []
     for random_start in [False] * clean_start + [True] * (restarts > 0):
         if norm == "Linf":
-            attack = ta.PGD(model, eps=eps, alpha=alpha, steps=steps, random_start=random_start)
-            run: Callable[[Tensor, Tensor], Tensor] = attack
+            run: Callable[[Tensor, Tensor], Tensor] = ta.PGD(
+                model, eps=eps, alpha=alpha, steps=steps, random_start=random_start
+            )
         else:
-            attack = ta.PGDL2(
+            run = functools.partial(_repair_pgdl2, ta.PGDL2(
                 model, eps=eps, alpha=alpha, steps=steps, random_start=random_start,
                 eps_for_division=PGDL2_EPS_FOR_DIVISION,
-            )
-            run = _L2Run(attack)
+            ))  # fmt: skip
         runs.extend([run] * (restarts if random_start else 1))  # a random start draws afresh at every call
     return runs
-
-
-class _L2Run:
-    """A torchattacks PGDL2 call whose 0/0 rows are repaired (see :func:`_repair_pgdl2`)."""
-
-    def __init__(self, attack: Any) -> None:
-        self.attack = attack
-
-    def __call__(self, images: Tensor, labels: Tensor) -> Tensor:
-        return _repair_pgdl2(self.attack(images, labels), images)
 
 
 def _autoattack_runnable(attack: Any, num_classes: int) -> bool:
@@ -359,17 +345,13 @@ def build_autoattack(
 
 def _autoattack_components(ta: Any, model: nn.Module, eps: float, *, num_classes: int, version: str, seed: int) -> list:
     if version == "fast":
-        dlr = (
+        return [
+            ta.APGD(model, norm="Linf", eps=eps, seed=seed, loss="ce", n_restarts=1),
             ta.APGDT(model, norm="Linf", eps=eps, seed=seed, n_classes=num_classes, n_restarts=1)
             if num_classes >= 4
-            else ta.APGD(model, norm="Linf", eps=eps, seed=seed, loss="dlr", n_restarts=1)
-        )
-        components = [
-            ta.APGD(model, norm="Linf", eps=eps, seed=seed, loss="ce", n_restarts=1),
-            dlr,
+            else ta.APGD(model, norm="Linf", eps=eps, seed=seed, loss="dlr", n_restarts=1),
             ta.Square(model, norm="Linf", eps=eps, seed=seed, n_queries=FAST_SQUARE_QUERIES, n_restarts=1),
         ]
-        return components
     # torchattacks' own lists of components and settings, read from its AutoAttack
     reference = ta.AutoAttack(model, norm="Linf", eps=eps, version=version, n_classes=num_classes, seed=seed)
     return list(reference._autoattack.attacks)
@@ -434,15 +416,9 @@ def check_attack_options(
     check_bool(pgd_clean_start, "pgd_clean_start")
     if pgd_restarts == 0 and not pgd_clean_start:
         raise ValueError("Expected at least one PGD run: `pgd_restarts` >= 1 or `pgd_clean_start=True`.")
-    return {
-        "fgsm_eps": check_eps_grid("fgsm_eps", fgsm_eps),
-        "pgd_eps": check_eps_grid("pgd_eps", pgd_eps),
-        "pgdl2_eps": check_eps_grid("pgdl2_eps", pgdl2_eps),
-        "pgd_steps": pgd_steps,
-        "pgd_rel_step": float(pgd_rel_step),
-        "pgd_restarts": pgd_restarts,
-        "pgd_clean_start": pgd_clean_start,
-    }
+    grids = {"fgsm_eps": fgsm_eps, "pgd_eps": pgd_eps, "pgdl2_eps": pgdl2_eps}
+    return {**{name: check_eps_grid(name, grid) for name, grid in grids.items()}, "pgd_steps": pgd_steps,
+            "pgd_rel_step": float(pgd_rel_step), "pgd_restarts": pgd_restarts, "pgd_clean_start": pgd_clean_start}
 
 
 class AttackSuite:
@@ -508,18 +484,14 @@ class AttackSuite:
             pgd_restarts=pgd_restarts, pgd_clean_start=pgd_clean_start,
         )  # fmt: skip
         fgsm_eps, pgd_eps, pgdl2_eps = options["fgsm_eps"], options["pgd_eps"], options["pgdl2_eps"]
-        self.model = model
-        self.transfer_model = transfer_model
-        self.device = torch.device(device)
-        self.fgsm_eps = fgsm_eps
+        self.model, self.transfer_model, self.device = model, transfer_model, torch.device(device)
+        self.fgsm_eps: list[float] = options["fgsm_eps"]
         self.fgsm_sweep = fgsm_sweep
         self.autoattack_names: list[str] = []
-        self.fgsm: list[Any] = []
-        self.pgd: list[tuple[float, list[Callable[[Tensor, Tensor], Tensor]]]] = []
-        self.pgdl2: list[tuple[float, list[Callable[[Tensor, Tensor], Tensor]]]] = []
-        self.autoattack: list[tuple[float, Any]] = []
-        self.transfer_fgsm: list[Any] = []
-        self.transfer_pgd: list[tuple[float, list[Callable[[Tensor, Tensor], Tensor]]]] = []
+        #: ``(attack, ε grid, craft)`` in the order :meth:`run` yields them: ``craft(images, labels)`` returns one
+        #: adversarial batch per ε of the grid.
+        self._steps: list[tuple[str, list[float], Callable[[Tensor, Tensor], list[Tensor]]]] = []
+        self.attacks: list[Any] = []  #: every torchattacks object of the suite
         if not (fgsm_eps or pgd_eps or pgdl2_eps or autoattack_eps):
             return  # clean accuracy and calibration only: torchattacks is not needed
         if autoattack_eps and num_classes is None:
@@ -527,48 +499,45 @@ class AttackSuite:
         ta = require_torchattacks()
         pgd = {key: options[f"pgd_{key}"] for key in ("steps", "rel_step", "restarts", "clean_start")}
         with contextlib.redirect_stdout(io.StringIO()):  # torchattacks' device print
-            self.fgsm = self._fgsm_attacks(ta, model)
-            self.pgd = [(float(e), _pgd_runs(ta, model, e, norm="Linf", **pgd)) for e in pgd_eps]
-            self.pgdl2 = [(float(e), _pgd_runs(ta, model, e, norm="L2", **pgd)) for e in pgdl2_eps]
+            self._add_fgsm("fgsm", ta, model)
+            for name, norm, grid in (("pgd", "Linf", pgd_eps), ("pgdl2", "L2", pgdl2_eps)):
+                for e in grid:
+                    self._add_pgd(name, e, _pgd_runs(ta, model, e, norm=norm, **pgd), model)
             for e in autoattack_eps:
                 attack, self.autoattack_names = build_autoattack(
                     model, e, num_classes=int(num_classes or 0), version=autoattack_version, seed=seed,
                     device=self.device,
                 )  # fmt: skip
-                self.autoattack.append((float(e), attack))
+                self._steps.append(("autoattack", [float(e)], self._autoattack(float(e), attack)))
             if transfer_model is not None:
-                self.transfer_fgsm = self._fgsm_attacks(ta, transfer_model)
-                self.transfer_pgd = [(float(e), _pgd_runs(ta, transfer_model, e, norm="Linf", **pgd)) for e in pgd_eps]
+                self._add_fgsm("transfer_fgsm", ta, transfer_model)
+                for e in pgd_eps:
+                    runs = _pgd_runs(ta, transfer_model, e, norm="Linf", **pgd)
+                    self._add_pgd("transfer_pgd", e, runs, transfer_model)
         for attack in self.attacks:
             attack.set_device(self.device)
 
-    def _fgsm_attacks(self, ta: Any, model: nn.Module) -> list[Any]:
+    def _add_fgsm(self, name: str, ta: Any, model: nn.Module) -> None:
+        """FGSM at every ε: one torchattacks call per ε, or all from one gradient (:func:`fgsm_eps_sweep`)."""
         if self.fgsm_eps and self.fgsm_sweep and max(self.fgsm_eps) > 0:
-            return [ta.FGSM(model, eps=max(self.fgsm_eps))]
-        return [ta.FGSM(model, eps=e) for e in self.fgsm_eps]
-
-    @property
-    def attacks(self) -> list[Any]:
-        """Every torchattacks object of the suite."""
-        objects: list[Any] = [*self.fgsm, *self.transfer_fgsm, *(a for _, a in self.autoattack)]
-        for _, runs in [*self.pgd, *self.pgdl2, *self.transfer_pgd]:
-            for run in runs:
-                attack = run.attack if isinstance(run, _L2Run) else run
-                if all(attack is not seen for seen in objects):
-                    objects.append(attack)
-        return objects
-
-    def _fgsm(
-        self, name: str, attacks: list[Any], images: Tensor, labels: Tensor
-    ) -> Iterator[tuple[str, float, Tensor]]:
-        if not self.fgsm_eps:
+            attack = ta.FGSM(model, eps=max(self.fgsm_eps))
+            self.attacks.append(attack)
+            self._steps.append((name, self.fgsm_eps, functools.partial(fgsm_eps_sweep, attack, eps=self.fgsm_eps)))
             return
-        if self.fgsm_sweep and max(self.fgsm_eps) > 0:
-            advs = fgsm_eps_sweep(attacks[0], images, labels, self.fgsm_eps)
-            yield from ((name, e, adv) for e, adv in zip(self.fgsm_eps, advs, strict=True))
-        else:
-            for e, attack in zip(self.fgsm_eps, attacks, strict=True):
-                yield name, e, attack(images, labels)
+        for e in self.fgsm_eps:
+            self.attacks.append(ta.FGSM(model, eps=e))
+            self._steps.append((name, [e], functools.partial(_as_list, self.attacks[-1])))
+
+    def _add_pgd(self, name: str, eps: float, runs: list[Callable[[Tensor, Tensor], Tensor]], judge: nn.Module) -> None:
+        for run in dict.fromkeys(runs):  # a random-start run is repeated once per restart
+            self.attacks.append(run.args[0] if isinstance(run, functools.partial) else run)
+        self._steps.append((name, [float(eps)], lambda images, labels: [_first_success(runs, judge, images, labels)]))
+
+    def _autoattack(self, eps: float, attack: Any) -> Callable[[Tensor, Tensor], list[Tensor]]:
+        self.attacks.append(attack)
+        if eps == 0:  # the clean input
+            return lambda images, labels: [images.to(self.device)]
+        return functools.partial(_as_list, attack)
 
     def run(self, images: Tensor, labels: Tensor) -> Iterator[tuple[str, float, Tensor]]:
         """Yield ``(attack, ε, adversarial images)`` for every attack and ε; ``images`` 4-d, in [0, 1].
@@ -576,26 +545,22 @@ class AttackSuite:
         Attack names: ``"fgsm"``, ``"pgd"``, ``"pgdl2"``, ``"autoattack"``, ``"transfer_fgsm"``,
         ``"transfer_pgd"``. Gradients must be enabled (call it under ``torch.enable_grad()``, not in inference mode).
         """
-        yield from self._fgsm("fgsm", self.fgsm, images, labels)
-        for e, runs in self.pgd:
-            yield "pgd", e, _first_success(runs, self.model, images, labels)
-        for e, runs in self.pgdl2:
-            yield "pgdl2", e, _first_success(runs, self.model, images, labels)
-        for e, attack in self.autoattack:
-            yield "autoattack", e, (images.to(self.device) if e == 0 else attack(images, labels))
-        if self.transfer_model is not None:
-            yield from self._fgsm("transfer_fgsm", self.transfer_fgsm, images, labels)
-            for e, runs in self.transfer_pgd:
-                yield "transfer_pgd", e, _first_success(runs, self.transfer_model, images, labels)
+        for name, grid, craft in self._steps:
+            yield from ((name, e, adv) for e, adv in zip(grid, craft(images, labels), strict=True))
 
 
-def _repair_pgdl2(adv: Tensor, images: Tensor) -> Tensor:
-    """Undo torchattacks 3.5.1 PGDL2's 0/0 projection of a zero perturbation.
+def _as_list(attack: Any, images: Tensor, labels: Tensor) -> list[Tensor]:
+    return [attack(images, labels)]
+
+
+def _repair_pgdl2(attack: Any, images: Tensor, labels: Tensor) -> Tensor:
+    """``attack(images, labels)`` with torchattacks 3.5.1 PGDL2's 0/0 projection of a zero perturbation undone.
 
     A zero perturbation (ε = 0, or a zero gradient without random start) is projected with ``eps / ‖δ‖ = 0/0 = nan``.
     The true iterate is then ``images`` itself, and stays there (the next gradient is the same), so nan rows are
     replaced by the clean rows.
     """
+    adv = attack(images, labels)
     bad = torch.isnan(adv).flatten(1).any(dim=1)
     if not bool(bad.any()):
         return adv

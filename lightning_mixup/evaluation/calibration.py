@@ -82,12 +82,8 @@ class ReliabilityDiagram(Metric):
         count = self.count.cpu()
         nonzero = count > 0
         safe = count.clamp_min(1)
-        confidence = torch.where(nonzero, self.confidence_sum.cpu() / safe, torch.zeros_like(count))
-        accuracy = torch.where(nonzero, self.correct_sum.cpu() / safe, torch.zeros_like(count))
+        nan = torch.full_like(count, float("nan"))
+        confidence = torch.where(nonzero, self.confidence_sum.cpu() / safe, nan).tolist()
+        accuracy = torch.where(nonzero, self.correct_sum.cpu() / safe, nan).tolist()
         edges = [*torch.linspace(0, 1, self.n_bins + 1, dtype=torch.float64).tolist(), 1.0]
-        return ReliabilityBins(
-            edges=edges,
-            count=[int(n) for n in count.tolist()],
-            confidence=[c if ok else float("nan") for c, ok in zip(confidence.tolist(), nonzero.tolist(), strict=True)],
-            accuracy=[a if ok else float("nan") for a, ok in zip(accuracy.tolist(), nonzero.tolist(), strict=True)],
-        )
+        return ReliabilityBins(edges, [int(n) for n in count.tolist()], confidence, accuracy)

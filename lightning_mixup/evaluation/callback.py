@@ -13,6 +13,8 @@ References:
 
 from __future__ import annotations
 
+import itertools
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Any
 
@@ -104,13 +106,8 @@ class RobustnessCallback(Callback):
         AttackModel(nn.Identity(), normalize_mean, normalize_std)  # checks the normalisation now, not in fit
         check_int(seed, "seed")
         require_torchattacks()
-        self.every_n_epochs = every_n_epochs
-        self.max_batches = max_batches
-        self.normalize_mean = normalize_mean
-        self.normalize_std = normalize_std
-        self.input_key = input_key
-        self.target_key = target_key
-        self.seed = seed
+        self.every_n_epochs, self.max_batches, self.normalize_mean = every_n_epochs, max_batches, normalize_mean
+        self.normalize_std, self.input_key, self.target_key, self.seed = normalize_std, input_key, target_key, seed
         self.prefix = prefix
         self.history: list[dict[str, float]] = []
         self._subset: list[tuple[Tensor, Tensor]] | None = None
@@ -119,11 +116,8 @@ class RobustnessCallback(Callback):
 
     def should_attack(self, trainer: Any) -> bool:
         """Whether this validation epoch is attacked: during ``fit``, not the sanity check, every N epochs."""
-        return (
-            trainer.state.fn == "fit"
-            and not trainer.sanity_checking
-            and (trainer.current_epoch + 1) % self.every_n_epochs == 0
-        )
+        epoch_due = (trainer.current_epoch + 1) % self.every_n_epochs == 0
+        return trainer.state.fn == "fit" and not trainer.sanity_checking and epoch_due
 
     @override
     def on_fit_start(self, trainer: Any, pl_module: Any) -> None:
@@ -138,9 +132,7 @@ class RobustnessCallback(Callback):
         if loader is None:
             raise RuntimeError("RobustnessCallback needs a validation dataloader.")
         subset = []
-        for i, batch in enumerate(loader):
-            if i >= self.max_batches:
-                break
+        for batch in itertools.islice(loader, self.max_batches):
             x, y = unpack_batch(batch, self.input_key, self.target_key)
             check_input_range(x, "raise", "validation inputs")
             subset.append((x.detach().cpu().clone(), y.detach().cpu().clone()))
@@ -172,8 +164,8 @@ class RobustnessCallback(Callback):
             raise RuntimeError("RobustnessCallback needs gradients, but validation runs in inference mode.")
         if self._subset is None:
             self._subset = self._take_subset(trainer)
-        counts: dict[str, Tensor] = {}
         device = pl_module.device
+        counts: defaultdict[str, Tensor] = defaultdict(lambda: torch.zeros((), device=device))
         total = torch.zeros((), device=device)
         with preserved(self._model):
             # eval() on the wrapper, not only on pl_module: torchattacks restores train mode after each attack when
@@ -184,18 +176,11 @@ class RobustnessCallback(Callback):
                 self._model.sample_shape = tuple(x.shape[1:])
                 images = as_attack_input(x)
                 total += y.shape[0]
-                with torch.no_grad():
-                    correct = (self._model(images).argmax(dim=1) == y).sum()
-                counts["clean_acc"] = counts.get("clean_acc", torch.zeros((), device=device)) + correct
                 with torch.enable_grad(), seeded_rng(self.seed + index, device):
-                    for attack, eps, adv in self._suite.run(images, y):
+                    advs = ((f"{attack}_acc@{format_eps(eps)}", adv) for attack, eps, adv in self._suite.run(images, y))
+                    for key, inputs in itertools.chain([("clean_acc", images)], advs):
                         with torch.no_grad():
-                            correct = (self._model(adv).argmax(dim=1) == y).sum()
-                        key = f"{attack}_acc@{format_eps(eps)}"
-                        counts[key] = counts.get(key, torch.zeros((), device=device)) + correct
-        total = trainer.strategy.reduce(total.float(), reduce_op="sum")
-        values: dict[str, float] = {"epoch": float(trainer.current_epoch)}
-        for key, count in counts.items():
-            reduced = trainer.strategy.reduce(count.float(), reduce_op="sum")
-            values[key] = float(reduced / total.clamp_min(1))
-        return values
+                            counts[key] += (self._model(inputs).argmax(dim=1) == y).sum()
+        total = trainer.strategy.reduce(total.float(), reduce_op="sum").clamp_min(1)
+        summed = {key: trainer.strategy.reduce(count.float(), reduce_op="sum") for key, count in counts.items()}
+        return {"epoch": float(trainer.current_epoch), **{key: float(count / total) for key, count in summed.items()}}

@@ -107,8 +107,7 @@ def _refusal(path: str, message: str) -> str | None:
 
 
 def _first_line(err: object) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0] if lines else ""
+    return next((line.strip() for line in str(err).splitlines() if line.strip()), "")
 
 
 def _is_state_dict(value: Any) -> bool:
@@ -148,9 +147,8 @@ def split_checkpoint(checkpoint: Any, path: str = "<checkpoint>") -> tuple[Mappi
         return state, None if hparams is None else dict(hparams)
     if _is_state_dict(checkpoint):
         return checkpoint, None
-    kind = type(checkpoint).__name__
-    if isinstance(checkpoint, Mapping):
-        kind = f"a dict with keys {sorted(map(str, checkpoint))[:8]}"
+    is_dict = isinstance(checkpoint, Mapping)
+    kind = f"a dict with keys {sorted(map(str, checkpoint))[:8]}" if is_dict else type(checkpoint).__name__
     raise ValueError(
         f"Expected a Lightning checkpoint (a dict with a `state_dict`) or a plain state_dict in {path!r}, but it "
         f"holds {kind}."

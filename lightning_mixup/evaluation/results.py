@@ -14,7 +14,7 @@ References:
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -54,7 +54,7 @@ class SanityCheck:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict (cells as ``[attack, ε]`` pairs)."""
-        return {**asdict(self), "cells": [[attack, eps] for attack, eps in self.cells]}
+        return _json(asdict(self))
 
 
 @dataclass
@@ -84,12 +84,8 @@ class ReliabilityBins:
             >>> ReliabilityBins([0.0, 0.5, 1.0], [1, 3], [0.4, 0.9], [0.0, 1.0]).ece
             0.175
         """
-        total = sum(self.count)
-        if total == 0:
-            return math.nan
-        return sum(
-            n / total * abs(a - c) for n, a, c in zip(self.count, self.accuracy, self.confidence, strict=True) if n
-        )
+        total, bins = sum(self.count), zip(self.count, self.accuracy, self.confidence, strict=True)
+        return sum(n / total * abs(a - c) for n, a, c in bins if n) if total else math.nan
 
     def merged(self) -> ReliabilityBins:
         """The bins with the last one (confidence exactly 1) merged into the one before, for plotting.
@@ -104,9 +100,7 @@ class ReliabilityBins:
         total = n_a + n_b
 
         def mix(a: float, b: float) -> float:
-            if total == 0:
-                return math.nan
-            return ((a * n_a if n_a else 0.0) + (b * n_b if n_b else 0.0)) / total
+            return ((a * n_a if n_a else 0.0) + (b * n_b if n_b else 0.0)) / total if total else math.nan
 
         return ReliabilityBins(
             edges=self.edges[:-1],
@@ -139,8 +133,7 @@ class MixupInferenceResult:
 
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict; ε keys are :func:`format_eps` strings."""
-        curves = {"eotpgd": self.eotpgd, "pgd_undefended_gradient": self.pgd_undefended_gradient}
-        return {"clean_accuracy": self.clean_accuracy, **_json_curves(curves)}
+        return _json(asdict(self))
 
 
 @dataclass
@@ -160,6 +153,13 @@ class RegressionResult:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-serialisable dict."""
         return asdict(self)
+
+
+#: The keys of :meth:`RobustnessResult.to_dict`, in order (the per-example flags follow with ``include_flags``).
+_RESULT_KEYS = (
+    "num_examples", "clean_accuracy", "ece", "nll", "robust_accuracy", "reliability", "sanity", "passed",
+    "failed_cells", "config", "aurc", "ood", "mixup_inference",
+)  # fmt: skip
 
 
 @dataclass
@@ -253,27 +253,10 @@ class RobustnessResult:
         Args:
             include_flags: also include the per-example flags and confidences (as lists).
         """
-        flags = {
-            "clean_correct": None if self.clean_correct is None else self.clean_correct.tolist(),
-            "confidence": None if self.confidence is None else self.confidence.tolist(),
-            "robust_correct": None if self.robust_correct is None else _json_curves(self.robust_correct),
-        }
-        return {
-            "num_examples": self.num_examples,
-            "clean_accuracy": self.clean_accuracy,
-            "ece": self.ece,
-            "nll": self.nll,
-            "robust_accuracy": _json_curves(self.robust_accuracy),
-            "reliability": self.reliability.to_dict(),
-            "sanity": [check.to_dict() for check in self.sanity],
-            "passed": self.passed,
-            "failed_cells": {attack: [format_eps(e) for e in eps] for attack, eps in self.failed_cells.items()},
-            "config": self.config,
-            "aurc": self.aurc,
-            "ood": None if self.ood is None else {score: ood.to_dict() for score, ood in self.ood.items()},
-            "mixup_inference": None if self.mixup_inference is None else self.mixup_inference.to_dict(),
-            **(flags if include_flags else {}),
-        }
+        flags = ("clean_correct", "confidence", "robust_correct") if include_flags else ()
+        out = {name: _json(getattr(self, name)) for name in (*_RESULT_KEYS, *flags)}
+        out["failed_cells"] = {attack: [format_eps(e) for e in eps] for attack, eps in self.failed_cells.items()}
+        return out
 
     def summary(self) -> str:
         """A short summary: one row per attack, one entry per ε; a cell that failed a sanity check ends in ``(!)``."""
@@ -281,13 +264,8 @@ class RobustnessResult:
             f"clean accuracy {self.clean_accuracy:.4f} | ECE {self.ece:.4f} | NLL {self.nll:.4f} | "
             f"N = {self.num_examples}",
         ]
-        failed_cells = self.failed_cells
-        for attack, curve in self.robust_accuracy.items():
-            cells = ", ".join(
-                f"ε={format_eps(e)}: {acc:.4f}" + (" (!)" if e in failed_cells.get(attack, []) else "")
-                for e, acc in sorted(curve.items())
-            )
-            lines.append(f"{attack}: {cells}")
+        lines += [f"{attack}: {_cells(curve, self.failed_cells.get(attack, []))}" for attack, curve in
+                  self.robust_accuracy.items()]  # fmt: skip
         if self.aurc is not None:
             lines.append(f"AURC {self.aurc:.4f}")
         for score, ood in (self.ood or {}).items():
@@ -295,23 +273,31 @@ class RobustnessResult:
         if self.mixup_inference is not None:
             mi = self.mixup_inference
             lines.append(f"mixup inference: clean {mi.clean_accuracy:.4f}")
-            for name, curve in (
-                ("EOTPGD, adaptive", mi.eotpgd),
-                ("PGD, undefended gradient", mi.pgd_undefended_gradient),
-            ):
-                cells = ", ".join(f"ε={format_eps(e)}: {a:.4f}" for e, a in sorted(curve.items()))
-                lines.append(f"  {name}: {cells}")
+            lines.append(f"  EOTPGD, adaptive: {_cells(mi.eotpgd)}")
+            lines.append(f"  PGD, undefended gradient: {_cells(mi.pgd_undefended_gradient)}")
         failed = self.failed_checks
         lines.append("sanity checks: all passed" if not failed else f"sanity checks FAILED: {[c.name for c in failed]}")
         return "\n".join(lines)
 
 
-def _json_curves(curves: Mapping[str, Mapping[float, Any]]) -> dict[str, dict[str, Any]]:
-    """``{attack: {ε: value}}`` with :func:`format_eps` keys, sorted by ε; tensors as lists."""
-    return {
-        attack: {format_eps(e): v.tolist() if isinstance(v, Tensor) else v for e, v in sorted(curve.items())}
-        for attack, curve in curves.items()
-    }
+def _cells(curve: Mapping[float, float], failed: Sequence[float] = ()) -> str:
+    """``ε=...: accuracy`` entries sorted by ε; a failed cell ends in ``(!)``."""
+    return ", ".join(f"ε={format_eps(e)}: {a:.4f}" + " (!)" * (e in failed) for e, a in sorted(curve.items()))
+
+
+def _json(value: Any) -> Any:
+    """``value`` as JSON data: results by ``to_dict``, tensors and tuples as lists, ε keys by :func:`format_eps`."""
+    if hasattr(value, "to_dict"):
+        return value.to_dict()
+    if isinstance(value, Tensor):
+        return value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_json(v) for v in value]
+    if isinstance(value, Mapping) and value and all(isinstance(k, float) for k in value):  # a curve: sorted by ε
+        return {format_eps(e): _json(v) for e, v in sorted(value.items())}
+    if isinstance(value, Mapping):
+        return {k: _json(v) for k, v in value.items()}
+    return value
 
 
 def _finite_or_none(value: float) -> float | None:

@@ -359,10 +359,7 @@ class _RobustnessEvaluation(_Hooks):
         self.ood_detection = nn.ModuleDict({s: OODDetection(cast(Any, s)) for s in OOD_SCORES}) if ood else None
         self.eot_iter = eot_iter
         self.mi = None if mixup_inference is None else self._mixup_inference(mixup_inference)
-        self.mi_grid = [(a, e) for a in MI_ATTACKS for e in self.pgd_eps] if self.mi is not None else []
-        self.mi_acc = nn.ModuleDict(
-            {self._key(a, e): MulticlassAccuracy(num_classes, average="micro") for a, e in [("mi", 0.0), *self.mi_grid]}
-        )
+        mi_cells = [("mi", 0.0), *((a, e) for a in MI_ATTACKS for e in self.pgd_eps)] if self.mi is not None else []
         self.mi_attacks: dict[float, Any] = {}
         grids = {"fgsm": self.fgsm_eps, "pgd": self.pgd_eps, "pgdl2": self.pgdl2_eps, "autoattack": self.autoattack_eps}
         if self.transfer_model is not None:
@@ -371,7 +368,7 @@ class _RobustnessEvaluation(_Hooks):
         if self.grid or self.mi is not None:
             require_torchattacks()  # fail here, with the install line, not in the middle of trainer.test
         self.robust_acc = nn.ModuleDict(
-            {self._key(a, e): MulticlassAccuracy(num_classes, average="micro") for a, e in self.grid}
+            {self._key(a, e): MulticlassAccuracy(num_classes, average="micro") for a, e in [*self.grid, *mi_cells]}
         )
         self.suite: AttackSuite | None = None
         self.result: RobustnessResult | None = None
@@ -392,15 +389,14 @@ class _RobustnessEvaluation(_Hooks):
         return f"{attack}@{format_eps(eps)}".replace(".", "_")
 
     def _robust_metric(self, attack: str, eps: float) -> MulticlassAccuracy:
-        table = self.mi_acc if attack.startswith("mi") else self.robust_acc
-        return cast(MulticlassAccuracy, table[self._key(attack, eps)])
+        return cast(MulticlassAccuracy, self.robust_acc[self._key(attack, eps)])
 
     def _ood(self) -> dict[str, OODDetection]:
         return {} if self.ood_detection is None else cast("dict[str, OODDetection]", dict(self.ood_detection))
 
     def _metrics(self) -> list[Any]:
         fixed = [self.clean_acc, self.ece, self.nll, self.count, self.reliability, self.aurc]
-        return [*fixed, *self._ood().values(), *self.robust_acc.values(), *self.mi_acc.values()]
+        return [*fixed, *self._ood().values(), *self.robust_acc.values()]
 
     def _mixup_inference(self, options: Mapping[str, Any]) -> MixupInference:
         """The defended model: :class:`MixupInference` around the attacked model, its pool as attack inputs."""
@@ -439,10 +435,7 @@ class _RobustnessEvaluation(_Hooks):
 
     def _watched(self) -> dict[str, nn.Module]:
         """The modules whose modes and buffers the evaluation must leave alone, by name prefix."""
-        watched = {"": self.model}
-        if self.source is not None:
-            watched["transfer_from."] = self.source
-        return watched
+        return {"": self.model, **({} if self.source is None else {"transfer_from.": self.source})}
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits of inputs in [0, 1] (normalised inside if ``normalize_mean`` was given)."""
@@ -480,21 +473,12 @@ class _RobustnessEvaluation(_Hooks):
     def _watched_buffers(self) -> dict[str, Tensor]:
         return {prefix + n: b for prefix, module in self._watched().items() for n, b in module.named_buffers()}
 
-    def _unpack(self, batch: Any) -> tuple[Tensor, Tensor]:
-        x, y = unpack_batch(batch, self.input_key, self.target_key, self.num_classes)
-        self._uint8_seen |= batch[self.input_key].dtype == torch.uint8
-        return x, y
-
     def _check_range(self, x: Tensor) -> None:
         self._range_warned |= check_input_range(x, "off" if self._range_warned else self.input_check)  # warn once
 
     def _check_modes(self) -> None:
-        training = {
-            prefix + (name or "<root>")
-            for prefix, module in self._watched().items()
-            for name, sub in module.named_modules()
-            if sub.training
-        }
+        watched = self._watched().items()
+        training = {p + (name or "<root>") for p, m in watched for name, sub in m.named_modules() if sub.training}
         new = training - self._train_mode_modules
         if new:
             self._train_mode_modules |= new
@@ -527,12 +511,13 @@ class _RobustnessEvaluation(_Hooks):
             for metric in self._ood().values():
                 metric.update(logits, torch.ones(x.shape[0], dtype=torch.bool, device=logits.device))
             return
-        x, y = self._unpack(batch)
+        x, y = unpack_batch(batch, self.input_key, self.target_key, self.num_classes)
+        self._uint8_seen |= batch[self.input_key].dtype == torch.uint8
         self._check_range(x)
         self._input_dim = math.prod(x.shape[1:])
-        self.attack_model.sample_shape = tuple(x.shape[1:])
-        if self.transfer_model is not None:
-            self.transfer_model.sample_shape = tuple(x.shape[1:])
+        for wrapper in (self.attack_model, self.transfer_model):
+            if wrapper is not None:
+                wrapper.sample_shape = tuple(x.shape[1:])
         images = as_attack_input(x)
         self._check_modes()
         logits = self._logits(self.attack_model, images, x.shape[0])
@@ -590,9 +575,8 @@ class _RobustnessEvaluation(_Hooks):
         robust: dict[str, dict[float, float]] = {}
         for attack, eps in self.grid:
             robust.setdefault(attack, {})[eps] = float(self._robust_metric(attack, eps).compute())
-        checks = run_sanity_checks(
-            clean, robust, num_examples=num_examples, input_dim=self._input_dim, **self.sanity_kwargs
-        )
+        checks = run_sanity_checks(clean, robust, num_examples=num_examples, input_dim=self._input_dim,
+                                   **self.sanity_kwargs)  # fmt: skip
         snapshot = self._buffer_snapshot  # a buffer registered during the run is not compared
         changed = [n for n, b in self._watched_buffers().items() if not torch.equal(b, snapshot.get(n, b).to(b.device))]
         training = sorted(self._train_mode_modules)
@@ -607,41 +591,27 @@ class _RobustnessEvaluation(_Hooks):
             checks.append(SanityCheck(name, not failed, detail, doc, tuple(self.grid) if failed else ()))
         warn_failed([c for c in checks if c.doc not in ("train-mode", "probabilities")])  # those warned already
         single = self.trainer.world_size == 1 and self.keep_flags and bool(self._clean_flags)
-
-        def flags(batches: list[Tensor]) -> Tensor | None:
-            return torch.cat(batches) if single else None
-
+        clean_flags = (torch.cat(self._clean_flags), torch.cat(self._confidences)) if single else (None, None)
         mi = None
         if self.mi is not None:
-            curves = {a: {e: float(self._robust_metric(a, e).compute()) for e in self.pgd_eps} for a in MI_ATTACKS}
-            clean_mi = float(self._robust_metric("mi", 0.0).compute())
-            mi = MixupInferenceResult(clean_mi, curves["mi_eotpgd"], curves["mi_pgd_undefended_gradient"])
+            curves = [{e: float(self._robust_metric(a, e).compute()) for e in self.pgd_eps} for a in MI_ATTACKS]
+            mi = MixupInferenceResult(float(self._robust_metric("mi", 0.0).compute()), *curves)  # as MI_ATTACKS
+        flag = {a: {e: torch.cat(self._robust_flags[a, e]) for e in c} for a, c in robust.items()} if single else None
         self.result = RobustnessResult(
-            num_examples=num_examples,
-            clean_accuracy=clean,
-            ece=float(self.ece.compute()),
-            nll=float(self.nll.compute()),
-            robust_accuracy=robust,
-            reliability=self.reliability.compute(),
-            sanity=checks,
-            config=self.config(),
-            aurc=float(self.aurc.compute()),
-            ood=None if self.ood_detection is None else {k: m.compute() for k, m in self._ood().items()},
+            num_examples, clean, float(self.ece.compute()), float(self.nll.compute()), robust,
+            self.reliability.compute(), checks, self.config(), clean_correct=clean_flags[0],
+            robust_correct=flag, confidence=clean_flags[1],
+            aurc=float(self.aurc.compute()), ood={k: m.compute() for k, m in self._ood().items()} or None,
             mixup_inference=mi,
-            clean_correct=flags(self._clean_flags),
-            confidence=flags(self._confidences),
-            robust_correct={a: {e: torch.cat(self._robust_flags[(a, e)]) for e in c} for a, c in robust.items()}
-            if single
-            else None,
-        )
+        )  # fmt: skip
         self.log_dict(self._log_values(self.result), sync_dist=False)
         for metric in self._metrics():
             metric.reset()
 
     @staticmethod
     def _log_values(result: RobustnessResult) -> dict[str, float]:
-        values = {"clean/acc": result.clean_accuracy, "clean/ece": result.ece, "clean/nll": result.nll}
-        values["clean/aurc"] = cast(float, result.aurc)
+        values = {"clean/acc": result.clean_accuracy, "clean/ece": result.ece, "clean/nll": result.nll,
+                  "clean/aurc": cast(float, result.aurc)}  # fmt: skip
         curves = dict(result.robust_accuracy)
         if result.mixup_inference is not None:
             values["mi/clean_acc"] = result.mixup_inference.clean_accuracy
@@ -669,14 +639,9 @@ class _RobustnessEvaluation(_Hooks):
             "seed": self.seed,
             "n_bins": self.reliability.n_bins,
             "sanity": dict(self.sanity_kwargs),
-            "mixup_inference": None
-            if self.mi is None
-            else {
-                "lam": self.mi.lam,
-                "num_samples": self.mi.num_samples,
-                "variant": self.mi.variant,
-                "pool_size": self.mi.pool_x.shape[0],
-                "eot_iter": self.eot_iter,
+            "mixup_inference": None if self.mi is None else {
+                "lam": self.mi.lam, "num_samples": self.mi.num_samples, "variant": self.mi.variant,
+                "pool_size": self.mi.pool_x.shape[0], "eot_iter": self.eot_iter,
                 "adaptive_attack": "torchattacks.EOTPGD through MixupInference on the pgd_eps grid",
             },
             "space": "inputs in [0, 1]; ε in input units (L∞ for fgsm/pgd/autoattack/transfer_*, L2 for pgdl2)",
@@ -871,19 +836,15 @@ def evaluate_robustness(
         raise TypeError(
             f"Expected argument `dataloader` to be a torch DataLoader, but got {type(dataloader).__name__}."
         )
-    try:
-        empty = len(dataloader) == 0
-    except TypeError:  # an iterable dataset without a length: infer_num_classes or the evaluator finds out
-        empty = False
-    if empty:
-        raise ValueError("Expected a dataloader with at least one batch, but it is empty.")
+    with contextlib.suppress(TypeError):  # an iterable dataset without a length: infer_num_classes or the evaluator
+        if len(dataloader) == 0:
+            raise ValueError("Expected a dataloader with at least one batch, but it is empty.")
     if isinstance(dataloader.sampler, RandomSampler):
         warnings.warn(
             "The dataloader shuffles: per-example flags will be in a random order.", UserWarning, stacklevel=2
         )
-    input_key = evaluator_kwargs.get("input_key", 0)
     if num_classes is None:
-        num_classes = infer_num_classes(model, dataloader, input_key)
+        num_classes = infer_num_classes(model, dataloader, evaluator_kwargs.get("input_key", 0))
     trainer = make_trainer(trainer, trainer_kwargs)
     if ood_dataloader is not None and not isinstance(ood_dataloader, DataLoader):
         raise TypeError(

@@ -230,9 +230,7 @@ class ModeCoverage(Metric):
         super().__init__(**kwargs)
         means = torch.as_tensor(modes, dtype=torch.float32)
         _coverage_arg_validation(means, std, threshold, min_count)
-        self.std = float(std)
-        self.threshold = float(threshold)
-        self.min_count = min_count
+        self.std, self.threshold, self.min_count = float(std), float(threshold), min_count
         self.modes: Tensor
         self.register_buffer("modes", means, persistent=False)
         self.add_state("counts", default=torch.zeros(means.shape[0], dtype=torch.long), dist_reduce_fx="sum")

@@ -111,16 +111,10 @@ class GANModule(MixupMixin, pl.LightningModule):
         noise_seed: int | None = None,
     ) -> None:
         super().__init__()
-        for name, value, low in (
-            ("data_dim", data_dim, 1),
-            ("latent_dim", latent_dim, 1),
-            ("g_hidden", g_hidden, 1),
-            ("g_depth", g_depth, 0),
-            ("d_hidden", d_hidden, 1),
-            ("d_depth", d_depth, 0),
-            ("d_steps", d_steps, 1),
-        ):
-            check_int(value, name, minimum=low)
+        sizes = {"data_dim": data_dim, "latent_dim": latent_dim, "g_hidden": g_hidden, "g_depth": g_depth,
+                 "d_hidden": d_hidden, "d_depth": d_depth, "d_steps": d_steps}  # fmt: skip
+        for name, value in sizes.items():
+            check_int(value, name, minimum=0 if name.endswith("_depth") else 1)  # a depth may be 0: a linear network
         check_int(noise_seed, "noise_seed", minimum=0, optional=True)
         for name, rate in (("lr_g", lr_g), ("lr_d", lr_d)):
             check_finite_float(rate, name, minimum=0.0, allow_zero=False, min_positive=1e-12)

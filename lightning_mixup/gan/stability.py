@@ -127,11 +127,9 @@ class StabilityReport:
 
     def final(self) -> dict[str, Any]:
         """The last evaluation's numbers and the verdict (``nan`` where nothing was evaluated)."""
-        out: dict[str, Any] = {"verdict": self.verdict, "finite": self.finite}
-        for key in ("modes_captured", "high_quality_share", "reverse_kl", "d_loss_var", "g_loss_var"):
-            values = getattr(self, key)
-            out[key] = values[-1] if values else math.nan
-        return out
+        keys = ("modes_captured", "high_quality_share", "reverse_kl", "d_loss_var", "g_loss_var")
+        last = {key: (getattr(self, key) or [math.nan])[-1] for key in keys}
+        return {"verdict": self.verdict, "finite": self.finite, **last}
 
 
 def _mean(values: Sequence[float]) -> float:
@@ -219,10 +217,9 @@ class GANStabilityCallback(Callback):
         _positive(threshold, "threshold")
         check_probability(confidence, "confidence")
         check_bool(eval_mode, "eval_mode")
-        if sample_fn is not None and not callable(sample_fn):
-            raise ValueError(f"Expected argument `sample_fn` to be callable or None, but got {sample_fn!r}.")
-        if classifier is not None and not callable(classifier):
-            raise ValueError(f"Expected argument `classifier` to be callable or None, but got {classifier!r}.")
+        for name, value in (("sample_fn", sample_fn), ("classifier", classifier)):
+            if value is not None and not callable(value):
+                raise ValueError(f"Expected argument `{name}` to be callable or None, but got {value!r}.")
         if (modes is None) != (std is None):
             raise ValueError("Expected arguments `modes` and `std` together (or neither), but got only one of them.")
         if classifier is not None and modes is not None:
@@ -233,23 +230,13 @@ class GANStabilityCallback(Callback):
         if std is not None:
             _positive(std, "std")
         self._std = None if std is None else float(std)
-        self.rule = VerdictRule(
-            window=window,
-            min_modes_share=min_modes_share,
-            max_reverse_kl=max_reverse_kl,
-            min_high_quality=min_high_quality,
-            diverged_high_quality=diverged_high_quality,
-        )
-        self.every_n_steps = every_n_steps
-        self.num_samples = num_samples
+        self.rule = VerdictRule(window, diverged_high_quality, min_high_quality, max_reverse_kl, min_modes_share)
+        self.every_n_steps, self.num_samples = every_n_steps, num_samples
         self.sample_fn: SampleFn = sample_fn if sample_fn is not None else default_sample_fn
         self.threshold = float(threshold)
         self.classifier = classifier
         self.confidence = float(confidence)
-        self.loss_window = loss_window
-        self.seed = seed
-        self.eval_mode = eval_mode
-        self.log_prefix = log_prefix
+        self.loss_window, self.seed, self.eval_mode, self.log_prefix = loss_window, seed, eval_mode, log_prefix
         self._reset()
 
     def _reset(self) -> None:
@@ -281,11 +268,8 @@ class GANStabilityCallback(Callback):
 
     @override
     def on_fit_start(self, trainer: pl.Trainer, pl_module: pl.LightningModule) -> None:
-        owners = {
-            role: {id(p) for p in module.parameters()}
-            for role in _ROLES
-            if isinstance(module := getattr(pl_module, role, None), nn.Module)
-        }
+        nets = {role: getattr(pl_module, role, None) for role in _ROLES}
+        owners = {role: {id(p) for p in net.parameters()} for role, net in nets.items() if isinstance(net, nn.Module)}
         for optimizer in trainer.optimizers:
             params = {id(p) for group in optimizer.param_groups for p in group["params"]}
             for role, ids in owners.items():
@@ -337,11 +321,9 @@ class GANStabilityCallback(Callback):
     def _sample(self, pl_module: pl.LightningModule) -> Tensor:
         generator = torch.Generator().manual_seed(self.seed)
         states = {module: module.training for module in pl_module.modules()}
-        if self.eval_mode:
-            pl_module.eval()
         try:
             with torch.no_grad():
-                samples = self.sample_fn(pl_module, self.num_samples, generator)
+                samples = self.sample_fn(pl_module.eval() if self.eval_mode else pl_module, self.num_samples, generator)
         finally:
             for module, training in states.items():
                 module.training = training
@@ -374,30 +356,16 @@ class GANStabilityCallback(Callback):
         if not bool(torch.isfinite(samples).all()):
             self._report.finite = False
         metrics = self._coverage(samples)
-        for role, prefix in zip(_ROLES, ("d", "g"), strict=True):
-            losses = [loss for loss, _ in self._history[role] if math.isfinite(loss)]
-            norms = [norm for _, norm in self._history[role]]
-            metrics[f"{prefix}_loss_var"] = _var(losses)
-            metrics[f"{prefix}_grad_norm"] = _mean(norms)
+        for role, history in self._history.items():  # "d_...", then "g_..."
+            metrics[f"{role[0]}_loss_var"] = _var([loss for loss, _ in history if math.isfinite(loss)])
+            metrics[f"{role[0]}_grad_norm"] = _mean([norm for _, norm in history])
         report = self._report
         report.steps.append(int(trainer.global_step))
-        for key in (
-            "modes_captured",
-            "high_quality_share",
-            "reverse_kl",
-            "d_loss_var",
-            "g_loss_var",
-            "d_grad_norm",
-            "g_grad_norm",
-        ):
-            getattr(report, key).append(metrics[key])
+        for key, value in metrics.items():  # every metric is a list field of the report
+            getattr(report, key).append(value)
         report.verdict = run_verdict(
-            report.modes_captured,
-            report.high_quality_share,
-            report.reverse_kl,
-            num_modes=report.num_modes,
-            finite=report.finite,
-            rule=self.rule,
+            report.modes_captured, report.high_quality_share, report.reverse_kl, num_modes=report.num_modes,
+            finite=report.finite, rule=self.rule,
         )
         self._last_eval_step = int(trainer.global_step)
         if log:

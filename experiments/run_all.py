@@ -36,6 +36,7 @@ from experiments.paths import ROOT, relative
 from experiments.report import which_method_markdown
 
 README_START, README_END = "<!-- results:start -->", "<!-- results:end -->"
+METHODS_START, METHODS_END = "<!-- methods:start -->", "<!-- methods:end -->"
 #: A smoke configuration: three tiny tables, two folds' worth of seeds, short MNIST-1D and digits runs.
 QUICK = replace(
     classification.DEMO, keel=("iris", "tae", "hayes-roth"), folds=tuple(range(10)), mnist1d_seeds=(0, 1),
@@ -131,14 +132,40 @@ def full_markdown(result: dict[str, Any], out: Path) -> str:
     return text
 
 
-def refresh_readme(section: str) -> bool:
+def refresh_readme(section: str, start: str = README_START, end: str = README_END) -> bool:
+    """Replace the README's block between ``start`` and ``end`` with ``section``; False where it has none."""
     readme = ROOT / "README.md"
     text = readme.read_text()
-    if README_START not in text or README_END not in text:
+    if start not in text or end not in text:
         return False
-    pattern = re.compile(re.escape(README_START) + ".*?" + re.escape(README_END), re.S)
-    readme.write_text(pattern.sub(lambda _: f"{README_START}\n{section}\n{README_END}", text))
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    readme.write_text(pattern.sub(lambda _: f"{start}\n{section}\n{end}", text))
     return True
+
+
+def verdict_counts_markdown(claims: list[dict[str, Any]]) -> str:
+    """Per method, how many of its claims' settings agree, disagree or are inconclusive (the README's summary)."""
+    counts: dict[str, dict[str, int]] = {}
+    for row in claims:
+        method = str(row.get("method") or "mixup")
+        tally = counts.setdefault(method, {})
+        tally[row["verdict"]] = tally.get(row["verdict"], 0) + 1
+    lines = ["| method | claims that agree | disagree | inconclusive |", "|---|---:|---:|---:|"]
+    for method, tally in counts.items():
+        lines.append(
+            f"| {method} | {tally.get('agrees', 0)} | {tally.get('disagrees', 0)} | {tally.get('inconclusive', 0)} |"
+        )
+    return "\n".join(lines)
+
+
+def methods_section(result: dict[str, Any], out: Path) -> str:
+    """The README's "Which method for which goal" block: the goal table and where it was measured."""
+    report = relative(out / "REPORT.md", ROOT)
+    return (
+        f"From `{'make study' if result['config'] == 'full' else 'make demo'}` (configuration `{result['config']}`, "
+        f"[{report}]({report})); a method is listed for a goal when it helps in at least one setting and no verdict "
+        "goes against it.\n\n" + which_method_markdown(result["claims"])
+    )
 
 
 def write_outputs(result: dict[str, Any], out: Path, readme: bool) -> Path:
@@ -158,10 +185,18 @@ def write_outputs(result: dict[str, Any], out: Path, readme: bool) -> Path:
         "which_method": which_method_markdown(result["claims"]),
     }  # fmt: skip
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
-    if readme:
-        cls = result["classification"]
-        headline = classification.report_module().readme_section(cls, out / "classification", ROOT)
-        refresh_readme(report_markdown(result, out, ROOT) + "\n" + headline)
+    if readme:  # the study: a short summary in the README, the tables in REPORT.md
+        report_link = relative(report, ROOT)
+        refresh_readme(
+            report_markdown(result, out, ROOT).split("### Claims against measurements")[0]
+            + "Claims per method (every claim, setting and number: "
+            + f"[{report_link}]({report_link})):\n\n"
+            + verdict_counts_markdown(result["claims"])
+        )
+    text = (ROOT / "README.md").read_text()
+    from_study = "`make study`" in text.partition(METHODS_START)[2].partition(METHODS_END)[0]
+    if readme or (result["config"] == "demo" and not from_study):  # the study's goal table, or the demo's until then
+        refresh_readme(methods_section(result, out), METHODS_START, METHODS_END)
     return report
 
 

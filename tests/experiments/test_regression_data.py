@@ -241,16 +241,16 @@ def test_study_runs_end_to_end_and_writes_json_and_markdown(tmp_path):
     tables = ["islp_hitters", "islp_auto"]
     study = run_study(tables, TINY, folds=[0, 3], out=tmp_path)
     saved = json.loads((tmp_path / "regression_study.json").read_text())
-    assert saved["arms"] == ["erm", "mixup"] and saved["folds"] == [0, 3]
+    assert saved["arms"] == ["erm", "mixup", "cmixup"] and saved["folds"] == [0, 3]
     assert saved["config"]["max_steps"] == 8
     for t, name in zip(saved["tables"], tables, strict=True):
         assert t["name"] == name and (t["n"], t["d"]) == SHAPES[name]
         assert [f["fold"] for f in t["folds"]] == [0, 3]
         for f in t["folds"]:
             assert f["n_train"] + f["n_test"] == t["n"]
-            assert set(f["arms"]) == {"erm", "mixup"}
+            assert set(f["arms"]) == {"erm", "mixup", "cmixup"}
             assert all(f["arms"][a]["rmse"] > 0 and f["arms"][a]["steps"] == 8 for a in f["arms"])
-        for arm in ("erm", "mixup"):
+        for arm in ("erm", "mixup", "cmixup"):
             assert t["mean_rmse"][arm] == pytest.approx(np.mean([f["arms"][arm]["rmse"] for f in t["folds"]]))
     assert saved["wilcoxon"]["mixup"] == pytest.approx(wilcoxon_vs_erm(study["tables"], "mixup"), nan_ok=True)
     md = (tmp_path / "regression_study.md").read_text()
@@ -276,12 +276,12 @@ def test_command_line_quick_options(tmp_path, monkeypatch):
     def fake_run_study(tables, config, folds, arms, out, jobs=1):
         calls.update(tables=tables, config=config, folds=folds, arms=arms, out=out, jobs=jobs)
         w = {"n_tables": 0, "wins": 0, "losses": 0, "ties": 0, "median_relative_difference": 0.0, "pvalue": 1.0}
-        return {"arms": arms, "tables": [], "wilcoxon": {"mixup": w}, "seconds": 0.0}
+        return {"arms": arms, "tables": [], "wilcoxon": {"mixup": w, "cmixup": w}, "seconds": 0.0}
 
     monkeypatch.setattr(regression_study, "run_study", fake_run_study)
     regression_study.main(["--quick", "--out", str(tmp_path), "--steps", "7", "--jobs", "2"])
     assert calls["tables"] == regression_study.QUICK_TABLES and calls["folds"] == [0, 1]
-    assert calls["config"].max_steps == 7 and calls["jobs"] == 2 and calls["arms"] == ["erm", "mixup"]
+    assert calls["config"].max_steps == 7 and calls["jobs"] == 2 and calls["arms"] == ["erm", "mixup", "cmixup"]
 
 
 def test_parallel_tables_give_the_same_results():

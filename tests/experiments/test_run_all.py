@@ -50,4 +50,4 @@ def test_main_job_writes_a_report_with_claims_tables_and_plots(tmp_path, monkeyp
     assert "auroc_reversed_entropy" in mnist[1]["arms"]["mixup_inference_training"]
     refreshed = readme.read_text()
     assert refreshed.startswith("intro\n") and refreshed.endswith("rest\n") and "OLD-RESULTS" not in refreshed
-    assert "### Claims against measurements" in refreshed and "### Classification headline" in refreshed
+    assert "Claims per method" in refreshed and "| method | claims that agree | disagree | inconclusive |" in refreshed

@@ -158,6 +158,21 @@ def verdict_counts_markdown(claims: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def readme_summary(summary: dict[str, Any], out: Path) -> str:
+    """The README's results section, from a run's ``summary.json``: where and how long, and the claims per method."""
+    parts_run = [part for part in ("classification", "regression", "gan") if summary.get(part)]
+    minutes = {part: summary[part]["seconds"] / 60 for part in parts_run}
+    parts = [f"{summary['seconds'] / 60:.1f} minutes in all: classification {minutes.pop('classification'):.1f}"]
+    parts += [f"{'GAN' if part == 'gan' else part} {value:.1f}" for part, value in minutes.items()]
+    report = relative(out / "REPORT.md", ROOT)
+    script = "study" if summary["config"] == "full" else "run_all"
+    return (
+        f"Measured by `python -m experiments.{script}` (configuration `{summary['config']}`) on {summary['machine']}: "
+        f"{', '.join(parts)}.\n\nClaims per method (every claim, setting and number: [{report}]({report})):\n\n"
+        + verdict_counts_markdown(summary["claims"])
+    )
+
+
 def methods_section(result: dict[str, Any], out: Path) -> str:
     """The README's "Which method for which goal" block: the goal table and where it was measured."""
     report = relative(out / "REPORT.md", ROOT)
@@ -186,13 +201,7 @@ def write_outputs(result: dict[str, Any], out: Path, readme: bool) -> Path:
     }  # fmt: skip
     (out / "summary.json").write_text(json.dumps(summary, indent=2, default=str) + "\n")
     if readme:  # the study: a short summary in the README, the tables in REPORT.md
-        report_link = relative(report, ROOT)
-        refresh_readme(
-            report_markdown(result, out, ROOT).split("### Claims against measurements")[0]
-            + "Claims per method (every claim, setting and number: "
-            + f"[{report_link}]({report_link})):\n\n"
-            + verdict_counts_markdown(result["claims"])
-        )
+        refresh_readme(readme_summary(summary, out))
     text = (ROOT / "README.md").read_text()
     from_study = "`make study`" in text.partition(METHODS_START)[2].partition(METHODS_END)[0]
     if readme or (result["config"] == "demo" and not from_study):  # the study's goal table, or the demo's until then
@@ -217,7 +226,14 @@ def main(argv: list[str] | None = None, *, full: bool = False, description: str 
         "--no-readme", action="store_true", help="do not refresh the README's results section (the study refreshes it)"
     )
     parser.add_argument("--workers", type=int, default=None, help="processes for the tabular part (default 2)")
+    parser.add_argument(
+        "--readme-from", type=Path, default=None, metavar="SUMMARY_JSON",
+        help="only rewrite the README's results section from a run's summary.json (experiments/results/summary.json)",
+    )  # fmt: skip
     args = parser.parse_args(argv)
+    if args.readme_from is not None:
+        refresh_readme(readme_summary(json.loads(args.readme_from.read_text()), args.readme_from.parent))
+        return {}
     config = QUICK if args.quick else classification.FULL if full else classification.DEMO
     if args.workers is not None:
         config = replace(config, workers=args.workers)

@@ -30,7 +30,10 @@ def test_beta_cdf_agrees_with_scipy(a):
     )
     x = x.clamp(0, 1)
     expected = torch.from_numpy(scipy_special.betainc(a, a, x.numpy()))
-    assert float((beta_cdf(x, a) - expected).abs().max()) < 1e-9
+    # scipy's own betainc loses digits at huge concentrations in older releases (scipy 1.13, the floor: 7e-9 at
+    # a = 1e8); both stay far below float32's resolution of λ (6e-8)
+    tolerance = 1e-9 if a < 1e6 else 2e-8
+    assert float((beta_cdf(x, a) - expected).abs().max()) < tolerance
 
 
 @pytest.mark.parametrize("a", [1e-3, 0.05, 0.3, 1.0, 2.5, 17.0, 400.0, 3e3, 9e3, 1.1e4, 3e5, 1e8])

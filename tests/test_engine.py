@@ -140,9 +140,9 @@ def test_label_dtypes_behave_as_plain_cross_entropy_does(make_trainer, dtype):
             logits = self(x)
             assert isinstance(y, MixedLabels) and y.dtype == dtype  # the batch's label dtype is kept
             if dtype == torch.int32:  # plain cross_entropy refuses int32 targets, and so do mixed ones
-                with pytest.raises(RuntimeError, match="Long or Byte"):
+                with pytest.raises(RuntimeError, match="Long"):
                     F.cross_entropy(logits, y.y_a)
-                with pytest.raises(RuntimeError, match="Long or Byte"):
+                with pytest.raises(RuntimeError, match="Long"):
                     F.cross_entropy(logits, y)
                 y = y.long()
             loss = F.cross_entropy(logits, y)

@@ -123,7 +123,7 @@ def test_a_loss_that_refuses_soft_targets_by_ndim_is_told(fit):
     x, y = torch.rand(16, 6, generator=torch.Generator().manual_seed(1)), torch.arange(16) % 4
     data = DataLoader(list(zip(x, y, strict=True)), batch_size=8)
     recorder = Recorder("net")
-    with pytest.warns(UserWarning, match=r"`DECLoss.forward` checks the shape of its labels.*ℓ\(f\(x̃\), ỹ\)"):
+    with pytest.warns(UserWarning, match=r"`(DECLoss\.)?forward` checks the shape of its labels.*ℓ\(f\(x̃\), ỹ\)"):
         fit(EvidentialClassifier(), data, callbacks=[MixupCallback(alpha=1.0, seed=SEED), recorder])
     for step in recorder.steps:
         y_a, y_b, lam = parts(step.batch[1])

@@ -202,3 +202,18 @@ def check_tensor(
     if floating is False and (value.is_floating_point() or value.is_complex()):
         raise TypeError(f"Expected argument `{name}` to be an integer tensor, but got {value.dtype}.")
 
+
+def check_two_halves(logits: Any, y: Any, batch_size: int) -> None:
+    """Logits ``(2B, C)`` of a batch's two halves (RegMixup's clean + mixed rows, MIT's two mixtures), labels ``(B,)``.
+
+    Raises:
+        TypeError: if either is not a tensor of the right kind.
+        ValueError: if the shapes do not match ``batch_size``.
+    """
+    check_tensor(logits, "logits", min_ndim=2, shape_hint="(2B, C)")
+    check_tensor(y, "y", min_ndim=1, floating=False, shape_hint="(B,)")
+    if logits.shape[0] != 2 * batch_size or y.shape[0] != batch_size:
+        raise ValueError(
+            f"Expected `logits` of shape (2B, C) and `y` of shape (B,) with B = {batch_size}, but got "
+            f"{tuple(logits.shape)} and {tuple(y.shape)}."
+        )

@@ -27,7 +27,7 @@ import torch
 from torch import Tensor
 
 from lightning_mixup._checks import check_choice, check_finite_float, check_tensor
-from lightning_mixup.functional.apply import apply_mix, blend_pair
+from lightning_mixup.functional.apply import apply_mix, mix_values
 from lightning_mixup.functional.sampling import MIN_ALPHA, MixParams, identity_params, sample_beta
 
 __all__ = ["CMIXUP_ALPHA", "CMIXUP_BANDWIDTH", "CMIXUP_MODES", "apply_cmixup", "cmixup_probabilities", "sample_cmixup"]
@@ -171,10 +171,4 @@ def apply_cmixup(x: Tensor, y: Tensor, params: MixParams, *, validate_args: bool
                 f"Expected argument `y` to have the batch size of the mixing parameters, {params.batch_size}, in its "
                 f"first dimension, but got shape {tuple(y.shape)}."
             )
-    return apply_mix(x, params, validate_args=validate_args), _mix_targets_as_values(y, params)
-
-
-def _mix_targets_as_values(y: Tensor, params: MixParams) -> Tensor:
-    """``λ_i·y_i + (1-λ_i)·y_j`` per sample for float targets ``(B, ...)``, exact at λ ∈ {0, 1}."""
-    lam = params.lam.to(y.device).view(-1, *([1] * (y.ndim - 1)))
-    return blend_pair(y, y[params.index.to(y.device)], lam)
+    return apply_mix(x, params, validate_args=validate_args), mix_values(y, params)

@@ -33,7 +33,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lightning_mixup._checks import check_finite_float, check_int, check_probability, check_tensor, describe
+from lightning_mixup._checks import (
+    check_finite_float,
+    check_int,
+    check_probability,
+    check_two_halves,
+    describe,
+)
 from lightning_mixup.functional.apply import apply_mix
 from lightning_mixup.functional.sampling import MIN_ALPHA, MixParams, sample_beta
 
@@ -224,13 +230,7 @@ def mit_loss(logits: Tensor, y: Tensor, params: MitParams, *, validate_args: boo
     """
     batch_size = params.batch_size
     if validate_args:
-        check_tensor(logits, "logits", min_ndim=2, shape_hint="(2B, C)")
-        check_tensor(y, "y", min_ndim=1, floating=False, shape_hint="(B,)")
-        if logits.shape[0] != 2 * batch_size or y.shape[0] != batch_size:
-            raise ValueError(
-                f"Expected `logits` of shape (2B, C) and `y` of shape (B,) with B = {batch_size}, but got "
-                f"{tuple(logits.shape)} and {tuple(y.shape)}."
-            )
+        check_two_halves(logits, y, batch_size)
     f_a, f_b = mit_recover(logits[:batch_size], logits[batch_size:], params)
     partner = y[params.index.to(y.device)]
     return 0.5 * F.cross_entropy(f_a, y) + 0.5 * F.cross_entropy(f_b, partner)

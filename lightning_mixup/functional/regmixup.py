@@ -30,8 +30,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from lightning_mixup._checks import check_finite_float, check_tensor
-from lightning_mixup.functional.apply import apply_mix, blend_pair
+from lightning_mixup._checks import check_finite_float, check_tensor, check_two_halves
+from lightning_mixup.functional.apply import apply_mix, mix_values
 from lightning_mixup.functional.labels import MixedLabels
 from lightning_mixup.functional.sampling import MixMode, MixParams, sample_mixup
 
@@ -123,7 +123,7 @@ def apply_regmixup(x: Tensor, y: Tensor, params: MixParams, *, validate_args: bo
     mixed = apply_mix(x, params, validate_args=validate_args)
     inputs = torch.cat([x, mixed])
     if y.is_floating_point():
-        return inputs, torch.cat([y, _mix_targets_as_values(y, params)])
+        return inputs, torch.cat([y, mix_values(y, params)])
     partner = y[params.index.to(y.device)]
     lam = torch.cat([torch.ones_like(params.lam), params.lam])
     return inputs, MixedLabels(torch.cat([y, y]), torch.cat([y, partner]), lam)
@@ -161,13 +161,7 @@ def regmixup_loss(
     batch_size = params.batch_size
     if validate_args:
         check_finite_float(eta, "eta", minimum=0.0)
-        check_tensor(logits, "logits", min_ndim=2, shape_hint="(2B, C)")
-        check_tensor(y, "y", min_ndim=1, floating=False, shape_hint="(B,)")
-        if logits.shape[0] != 2 * batch_size or y.shape[0] != batch_size:
-            raise ValueError(
-                f"Expected `logits` of shape (2B, C) and `y` of shape (B,) with B = {batch_size}, but got "
-                f"{tuple(logits.shape)} and {tuple(y.shape)}."
-            )
+        check_two_halves(logits, y, batch_size)
     clean, mixed = logits[:batch_size], logits[batch_size:]
     index = params.index.to(y.device)
     lam = params.lam.to(device=logits.device, dtype=torch.float32)
@@ -176,9 +170,3 @@ def regmixup_loss(
     loss_b = F.cross_entropy(mixed, y[index], reduction="none")
     mix_ce = (lam * loss_a + (1 - lam) * loss_b).mean()
     return ce_clean + eta * mix_ce
-
-
-def _mix_targets_as_values(y: Tensor, params: MixParams) -> Tensor:
-    """``λ_i·y_i + (1-λ_i)·y_j`` per sample for float targets ``(B, ...)``, exact at λ ∈ {0, 1}."""
-    lam = params.lam.to(y.device).view(-1, *([1] * (y.ndim - 1)))
-    return blend_pair(y, y[params.index.to(y.device)], lam)

@@ -158,6 +158,8 @@ class MixupEngine:
         >>> engine.stop()
     """
 
+    _premix_checks = 0  # batches checked by _warn_if_premixed (a class default, so older pickled engines load)
+
     def __init__(
         self,
         policy: MixupPolicy,
@@ -461,7 +463,7 @@ class MixupEngine:
         ``C = 2`` cannot tell a mixed row from a smoothed one; a mixup inside the step (after this callback) is not
         seen here (see the README, "Mixed twice").
         """
-        checks = self.__dict__.get("_premix_checks", 0)
+        checks = self._premix_checks
         if checks >= _PREMIX_CHECKS or not y.is_floating_point() or y.ndim != 2 or y.shape[1] < 3 or not y.numel():
             return
         self._premix_checks = checks + 1

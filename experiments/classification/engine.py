@@ -49,8 +49,7 @@ from lightning_mixup.engine import batch_generator
 from lightning_mixup.functional import MixParams, apply_mix, interpolate_loss
 from lightning_mixup.functional.mit import MIT_ALPHA, sample_mit
 from lightning_mixup.functional.regmixup import REGMIXUP_ALPHA, sample_regmixup
-from lightning_mixup.functional.sampling import sample_beta
-from lightning_mixup.functional.warping import KERNEL_ALPHA, KERNEL_TAU_MAX, KERNEL_TAU_STD, kernel_tau, pair_distance
+from lightning_mixup.functional.warping import KERNEL_ALPHA, sample_kernel_warping
 from lightning_mixup.policy import MixupPolicy
 
 #: The classification methods the engine trains (the plugin's ``method`` names; ERM is ``"mixup"`` with α = 0).
@@ -337,7 +336,7 @@ def sample_run(run: RunSpec, x: Tensor, batch_number: int) -> MixParams | Any:
 
     ``mixup``: ``MixupPolicy(alpha).sample``, as the callback; ``regmixup``: :func:`sample_regmixup` (the draws of
     ``sample_mixup``); ``kernel_warping``: ``sample_kernel_warping`` on the inputs (``kernel_distance="inputs"``,
-    τ_max 1, τ_std 0.25, the inverse Beta CDF, one λ per sample; :func:`_sample_kernel_warping_fast`);
+    τ_max 1, τ_std 0.25, the inverse Beta CDF, one λ per sample);
     ``mixup_inference_training``: :func:`sample_mit` (margin 0). Returns :class:`MixParams`, or
     :class:`~lightning_mixup.functional.mit.MitParams` for MIT.
     """
@@ -347,29 +346,8 @@ def sample_run(run: RunSpec, x: Tensor, batch_number: int) -> MixParams | Any:
     if run.method == "regmixup":
         return sample_regmixup(int(x.shape[0]), alpha=run.alpha, generator=g)
     if run.method == "kernel_warping":
-        return _sample_kernel_warping_fast(x, run.alpha, g)
+        return sample_kernel_warping(x, alpha=run.alpha, generator=g, validate_args=False)
     return sample_mit(int(x.shape[0]), alpha=run.alpha, generator=g)
-
-
-def _sample_kernel_warping_fast(x: Tensor, alpha: float, generator: torch.Generator) -> MixParams:
-    """:func:`~lightning_mixup.functional.warping.sample_kernel_warping`'s draws and kernel, the Beta quantile by scipy.
-
-    The same draws in the same order (``randperm``, then one λ per sample), the plugin's :func:`pair_distance` and
-    :func:`kernel_tau`; only ``BetaQuantile(λ; τ, τ)`` comes from ``scipy.special.betaincinv`` instead of the
-    plugin's pure-torch Newton iteration, which takes about 0.1 s per batch of 16 on one CPU thread (the study would
-    spend hours in it). Both agree to float32's last bit on the study's batches (3,200 of 3,200 λ' in a check), and
-    ``tests/experiments/test_engine.py`` trains a run both ways and compares the weights.
-    """
-    from scipy.special import betaincinv
-
-    batch_size = int(x.shape[0])
-    if batch_size < 2:
-        return MixParams(lam=torch.ones(batch_size), index=torch.arange(batch_size))
-    index = torch.randperm(batch_size, generator=generator)
-    lam = sample_beta(alpha, batch_size, generator=generator)
-    tau = kernel_tau(pair_distance(x, index).cpu(), tau_max=KERNEL_TAU_MAX, tau_std=KERNEL_TAU_STD).numpy()
-    warped = torch.from_numpy(betaincinv(tau, tau, lam.to(torch.float64).numpy())).to(torch.float32)
-    return MixParams(lam=warped, index=index)
 
 
 def mix_stack2(

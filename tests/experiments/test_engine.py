@@ -255,14 +255,3 @@ def test_engine_new_methods_train_the_weights_of_trainer(tmp_path, method, alpha
     result = fit_batched([init], [RunSpec(0, alpha, 11, 7, method)], [dm.split.train], epochs=3, batch_size=16)
     for name, value in model.net.state_dict().items():
         torch.testing.assert_close(result.module(0).state_dict()[name], value, rtol=1e-5, atol=1e-6)
-
-
-def test_fast_kernel_warping_draws_are_the_functional_cores():
-    from experiments.classification.engine import _sample_kernel_warping_fast
-
-    gen = torch.Generator().manual_seed(0)
-    for k in range(30):
-        x = torch.randn(16, 4, generator=gen) * (1 + 3 * torch.rand(16, 1, generator=gen))
-        fast = _sample_kernel_warping_fast(x, 1.0, batch_generator(k, 0, k))
-        core = sample_kernel_warping(x, alpha=1.0, generator=batch_generator(k, 0, k))
-        assert torch.equal(fast.index, core.index) and torch.equal(fast.lam, core.lam)

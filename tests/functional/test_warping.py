@@ -19,40 +19,54 @@ from lightning_mixup.functional.warping import (
 scipy_special = pytest.importorskip("scipy.special")
 
 
-@pytest.mark.parametrize("a", [1e-3, 0.05, 0.3, 1.0, 2.5, 17.0, 400.0, 9e3, 1.1e4, 3e5, 1e8])
-def test_beta_cdf_agrees_with_scipy(a):
-    spread = min(0.5, 8 / math.sqrt(8 * a))  # for large a, look where the CDF moves
-    x = torch.cat(
-        [
-            torch.linspace(0.5 - spread, 0.5 + spread, 401, dtype=torch.float64),
-            torch.rand(200, dtype=torch.float64, generator=torch.Generator().manual_seed(0)),
-        ]
-    )
-    x = x.clamp(0, 1)
-    expected = torch.from_numpy(scipy_special.betainc(a, a, x.numpy()))
-    # scipy's own betainc loses digits at huge concentrations in older releases (scipy 1.13, the floor: 7e-9 at
-    # a = 1e8); both stay far below float32's resolution of λ (6e-8)
-    tolerance = 1e-9 if a < 1e6 else 2e-8
-    assert float((beta_cdf(x, a) - expected).abs().max()) < tolerance
+# closed forms of the symmetric Beta CDF: arcsine law (a = ½), uniform (1), and the polynomials of a = 2 and 3
+CLOSED_FORMS = {
+    0.5: lambda x: 2 / math.pi * torch.asin(torch.sqrt(x)),
+    1.0: lambda x: x,
+    2.0: lambda x: 3 * x**2 - 2 * x**3,
+    3.0: lambda x: 10 * x**3 - 15 * x**4 + 6 * x**5,
+}
 
 
-@pytest.mark.parametrize("a", [1e-3, 0.05, 0.3, 1.0, 2.5, 17.0, 400.0, 3e3, 9e3, 1.1e4, 3e5, 1e8])
-def test_beta_quantile_agrees_with_scipy_and_inverts_the_cdf(a):
-    p = torch.cat(
-        [
-            torch.linspace(0, 1, 101, dtype=torch.float64),
-            torch.rand(100, dtype=torch.float64, generator=torch.Generator().manual_seed(1)),
-        ]
-    )
+@pytest.mark.parametrize("a", sorted(CLOSED_FORMS))
+def test_beta_cdf_and_quantile_against_closed_forms(a):
+    x = torch.linspace(0, 1, 257, dtype=torch.float64)
+    assert float((beta_cdf(x, a) - CLOSED_FORMS[a](x)).abs().max()) < 1e-12
+    p = torch.rand(500, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     q = beta_quantile(p, a)
-    expected = torch.from_numpy(scipy_special.betaincinv(a, a, p.numpy()))
-    assert float((q - expected).abs().max()) < 1e-9
-    inner = (q > 1e-6) & (q < 1 - 1e-6)  # where x is resolved in float64
-    assert float((beta_cdf(q[inner], a) - p[inner]).abs().max()) < 1e-9
+    assert float((CLOSED_FORMS[a](q) - p).abs().max()) < 1e-12
+    if a == 0.5:  # the arcsine law's quantile is sin²(πp/2)
+        assert float((q - torch.sin(math.pi * p / 2) ** 2).abs().max()) < 1e-12
+
+
+@pytest.mark.parametrize("a", [1e-3, 0.05, 17.0, 400.0, 3e3, 1e8, 9e9, 1.1e10, 1e12, 1e16])
+def test_beta_quantile_inverts_the_cdf(a):
+    spread = min(0.5, 8 / math.sqrt(8 * a))  # for large a, look where the CDF moves
+    x = torch.linspace(0.5 - spread, 0.5 + spread, 201, dtype=torch.float64)[1:-1]
+    p = beta_cdf(x, a)
+    inner = (p > 1e-9) & (p < 1 - 1e-9)  # where x is resolved from p in float64
+    assert float(((beta_quantile(p[inner], a) - x[inner]) / spread).abs().max()) < 1e-6
+
+
+def test_the_scipy_and_the_normal_limit_regimes_meet():
+    # below 1e10 scipy, above it the Student-t / normal form: continuous across the switch
+    x = 0.5 + torch.linspace(-3, 3, 61, dtype=torch.float64) / (2 * math.sqrt(2e10 + 1))
+    below, above = beta_cdf(x, 1e10 * (1 - 1e-9)), beta_cdf(x, 1e10 * (1 + 1e-9))
+    assert float((below - above).abs().max()) < 1e-9
+
+
+def test_warped_lambda_with_uniform_lambda_is_a_beta_draw():
+    # the paper's construction: λ ~ U(0, 1) = Beta(1, 1), λ' = BetaQuantile(λ; τ, τ) is a draw of Beta(τ, τ)
+    stats = pytest.importorskip("scipy.stats")
+    lam = sample_beta(1.0, 4000, generator=torch.Generator().manual_seed(0))
+    warped = warp_lam(lam, torch.ones(4000), tau_max=3.0)  # equal distances: d̄ = 1, τ = τ_max
+    assert stats.kstest(warped.double().numpy(), stats.beta(3.0, 3.0).cdf).pvalue > 0.01
+    assert stats.kstest(warped.double().numpy(), stats.beta(1.5, 1.5).cdf).pvalue < 1e-6
 
 
 def test_beta_cdf_for_a_huge_concentration_is_the_normal_limit():
-    # scipy loses digits beyond a ~ 1e10; Beta(a, a) is then normal with standard deviation 1 / (2 sqrt(2a + 1))
+    # scipy loses digits beyond a ~ 1e10 (0.1 at 1e16), where the normal form takes over; Beta(a, a) is then normal
+    # with standard deviation 1 / (2 sqrt(2a + 1))
     a = 1e14
     x = torch.linspace(0.5 - 1e-7, 0.5 + 1e-7, 201, dtype=torch.float64)
     z = (x - 0.5) * 2 * math.sqrt(2 * a + 1)
@@ -68,6 +82,11 @@ def test_beta_cdf_fixed_points_and_per_element_concentration():
     expected = scipy_special.betainc(a[:4].double().numpy(), a[:4].double().numpy(), x[:4].numpy())
     assert beta_cdf(x[:4], a[:4].double()).tolist() == pytest.approx(expected.tolist(), abs=1e-9)
     assert beta_cdf(x[4:], a[4:]).tolist() == [1.0]  # a step at 0.5
+    # a kernel that underflows (τ = 0) or overflows (τ = inf) is clamped: quantiles at the ends or at 0.5
+    p = torch.tensor([0.0, 0.2, 0.5, 0.8, 1.0], dtype=torch.float64)
+    assert beta_quantile(p, 0.0).float().tolist() == [0.0, 0.0, 0.5, 1.0, 1.0]
+    assert beta_quantile(p, math.inf).tolist() == [0.0, 0.5, 0.5, 0.5, 1.0]
+    assert beta_cdf(p, math.inf).tolist() == [0.0, 0.0, 0.5, 1.0, 1.0]
 
 
 def test_kernel_and_warp_against_the_formula_by_hand():

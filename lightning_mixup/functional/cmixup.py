@@ -74,12 +74,20 @@ def cmixup_probabilities(y: Tensor, *, bandwidth: float = CMIXUP_BANDWIDTH, vali
     if validate_args:
         _labels_tensor_validation(y)
         check_finite_float(bandwidth, "bandwidth", minimum=0.0, allow_zero=False, min_positive=1e-12)
+    weights = _kernel_weights(y, bandwidth)
+    return weights / weights.sum(dim=1, keepdim=True)
+
+
+def _kernel_weights(y: Tensor, bandwidth: float) -> Tensor:
+    """``(B, B)`` float64 ``exp(-‖y_i - y_j‖² / (2σ²))``: 1 on the diagonal, so no row underflows to zero."""
     labels = y.detach().to(torch.float64).reshape(y.shape[0], -1)
-    if labels.shape[1] <= 8:  # (B, B, k) differences: exact, and cheaper than cdist for a few label dimensions
+    if labels.shape[1] == 1:
+        sq_dist = (labels - labels.T).square_()
+    elif labels.shape[1] <= 8:  # (B, B, k) differences: exact, and cheaper than cdist for a few label dimensions
         sq_dist = (labels[:, None, :] - labels[None, :, :]).square().sum(dim=2)
     else:
         sq_dist = torch.cdist(labels, labels).square()
-    return torch.softmax(sq_dist.mul_(-0.5 / (bandwidth * bandwidth)), dim=1)
+    return sq_dist.mul_(-0.5 / (bandwidth * bandwidth)).exp_()
 
 
 def sample_cmixup(
@@ -94,7 +102,7 @@ def sample_cmixup(
     """Draw C-Mixup's parameters: a partner per sample from the label kernel, then λ ~ Beta(α, α).
 
     The draws, in order: one uniform per sample, turned into its partner by inverting the cumulative sum of its
-    row of :func:`cmixup_probabilities` (an exact draw, on the CPU, cheaper than ``torch.multinomial`` on a
+    row of kernel weights (:func:`cmixup_probabilities` before normalisation: an exact draw, on the CPU, cheaper than ``torch.multinomial`` on a
     ``(B, B)`` matrix), then λ (one, or one per sample with ``mode="elem"``). A sample may draw itself (then it
     is not mixed), as in the official code.
 
@@ -127,8 +135,7 @@ def sample_cmixup(
     batch_size = int(y.shape[0])
     if alpha == 0 or batch_size < 2:
         return identity_params(batch_size)
-    probs = cmixup_probabilities(y.detach().cpu(), bandwidth=bandwidth, validate_args=False)
-    index = _draw_rows(probs, generator)
+    index = _draw_rows(_kernel_weights(y.detach().cpu(), bandwidth), generator)
     if mode == "batch":
         lam = sample_beta(alpha, 1, generator=generator).expand(batch_size).clone()
     else:
@@ -136,12 +143,12 @@ def sample_cmixup(
     return MixParams._trusted(lam, index)
 
 
-def _draw_rows(probs: Tensor, generator: torch.Generator | None) -> Tensor:
-    """One column per row of ``probs`` (rows summing to 1), by inverse-CDF sampling with one uniform per row."""
-    cumulative = probs.cumsum(dim=1)
-    u = torch.rand(probs.shape[0], 1, generator=generator, dtype=torch.float64) * cumulative[:, -1:]
+def _draw_rows(weights: Tensor, generator: torch.Generator | None) -> Tensor:
+    """One column per row of ``weights`` (unnormalised, non-negative), by inverse-CDF sampling, one uniform a row."""
+    cumulative = weights.cumsum(dim=1)
+    u = torch.rand(weights.shape[0], 1, generator=generator, dtype=torch.float64) * cumulative[:, -1:]
     index = torch.searchsorted(cumulative, u, right=True).flatten()
-    return index.clamp_(max=probs.shape[1] - 1)
+    return index.clamp_(max=weights.shape[1] - 1)
 
 
 def apply_cmixup(x: Tensor, y: Tensor, params: MixParams, *, validate_args: bool = True) -> tuple[Tensor, Tensor]:

@@ -102,9 +102,9 @@ def sample_cmixup(
     """Draw C-Mixup's parameters: a partner per sample from the label kernel, then λ ~ Beta(α, α).
 
     The draws, in order: one uniform per sample, turned into its partner by inverting the cumulative sum of its
-    row of kernel weights (:func:`cmixup_probabilities` before normalisation: an exact draw, on the CPU, cheaper than ``torch.multinomial`` on a
-    ``(B, B)`` matrix), then λ (one, or one per sample with ``mode="elem"``). A sample may draw itself (then it
-    is not mixed), as in the official code.
+    row of kernel weights (:func:`cmixup_probabilities` before normalisation: an exact draw, on the CPU, cheaper
+    than ``torch.multinomial`` on a ``(B, B)`` matrix), then λ (one, or one per sample with ``mode="elem"``). A
+    sample may draw itself (then it is not mixed), as in the official code.
 
     Args:
         y: float regression targets ``(B,)`` or ``(B, k)``; they only set the probabilities (moved to the CPU).

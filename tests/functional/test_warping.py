@@ -39,7 +39,7 @@ def test_beta_cdf_and_quantile_against_closed_forms(a):
         assert float((q - torch.sin(math.pi * p / 2) ** 2).abs().max()) < 1e-12
 
 
-@pytest.mark.parametrize("a", [1e-3, 0.05, 17.0, 400.0, 3e3, 1e8, 9e9, 1.1e10, 1e12, 1e16])
+@pytest.mark.parametrize("a", [1e-3, 0.05, 17.0, 400.0, 3e3, 9e5, 1.1e6, 1e8, 1e12, 1e16])
 def test_beta_quantile_inverts_the_cdf(a):
     spread = min(0.5, 8 / math.sqrt(8 * a))  # for large a, look where the CDF moves
     x = torch.linspace(0.5 - spread, 0.5 + spread, 201, dtype=torch.float64)[1:-1]
@@ -49,10 +49,10 @@ def test_beta_quantile_inverts_the_cdf(a):
 
 
 def test_the_scipy_and_the_normal_limit_regimes_meet():
-    # below 1e10 scipy, above it the Student-t / normal form: continuous across the switch
-    x = 0.5 + torch.linspace(-3, 3, 61, dtype=torch.float64) / (2 * math.sqrt(2e10 + 1))
-    below, above = beta_cdf(x, 1e10 * (1 - 1e-9)), beta_cdf(x, 1e10 * (1 + 1e-9))
-    assert float((below - above).abs().max()) < 1e-9
+    # below 1e6 scipy, above it the Student-t / normal form: continuous across the switch
+    x = 0.5 + torch.linspace(-3, 3, 61, dtype=torch.float64) / (2 * math.sqrt(2e6 + 1))
+    below, above = beta_cdf(x, 1e6 * (1 - 1e-12)), beta_cdf(x, 1e6 * (1 + 1e-12))
+    assert float((below - above).abs().max()) < 1e-11  # 2e-14 with scipy 1.17, 1.8e-12 with 1.13
 
 
 def test_warped_lambda_with_uniform_lambda_is_a_beta_draw():
@@ -65,7 +65,7 @@ def test_warped_lambda_with_uniform_lambda_is_a_beta_draw():
 
 
 def test_beta_cdf_for_a_huge_concentration_is_the_normal_limit():
-    # scipy loses digits beyond a ~ 1e10 (0.1 at 1e16), where the normal form takes over; Beta(a, a) is then normal
+    # scipy loses digits at huge a (0.1 at 1e16); above 1e6 the normal form takes over; Beta(a, a) is then normal
     # with standard deviation 1 / (2 sqrt(2a + 1))
     a = 1e14
     x = torch.linspace(0.5 - 1e-7, 0.5 + 1e-7, 201, dtype=torch.float64)

@@ -20,7 +20,7 @@ Each fit's median step is the process's CPU time (one torch thread), so other jo
 arms run as short fits in a shuffled order per repeat, ratios are taken within a repeat and their median reported
 with quartiles (an A/A ERM arm gives the noise).
 
-Run: ``python -m benchmarks.bench_methods [--quick]`` (about 3 minutes; writes ``results/methods.{json,md}``).
+Run: ``python -m benchmarks.bench_methods [--quick]`` (about 7 minutes: 9 repeats of 20-step fits; writes ``results/methods.{json,md}``).
 """
 
 from __future__ import annotations
@@ -184,7 +184,7 @@ def main(argv: list[str] | None = None) -> dict[str, Any]:
     parser.add_argument("--quick", action="store_true", help="a smoke run: fewer steps and repeats, no file written")
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
-    repeats, steps = (1, 4) if args.quick else (5, 14)
+    repeats, steps = (1, 4) if args.quick else (9, 20)
     result = {
         "commit": _commit(),
         "torch": torch.__version__,

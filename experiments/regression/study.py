@@ -321,6 +321,8 @@ def run_study(
     for arm in arms:
         if arm not in ARMS:
             raise ValueError(f"Expected every arm to be one of {ARMS}, but got {arm!r}.")
+    if ERM not in arms:
+        raise ValueError(f"Expected the arms to include {ERM!r} (each arm is tested against it), but got {list(arms)}.")
     start = time.perf_counter()
     if jobs > 1:
         with ProcessPoolExecutor(jobs, initializer=torch.set_num_threads, initargs=(1,)) as pool:
@@ -473,6 +475,8 @@ def main(argv: Sequence[str] | None = None) -> dict[str, Any]:
     for arm in arms:
         if arm not in ARMS:
             parser.error(f"argument --arms: invalid choice: {arm!r} (choose from {', '.join(ARMS)})")
+    if ERM not in arms:
+        parser.error(f"argument --arms: expected {ERM!r} among the arms (every arm is tested against it)")
     tables = args.tables or (QUICK_TABLES if args.quick else REGRESSION_TABLES)
     folds = args.folds or ([0, 1] if args.quick else None)
     config = StudyConfig(max_steps=args.steps, alpha=args.alpha, seed=args.seed, cmixup_bandwidth=args.bandwidth)

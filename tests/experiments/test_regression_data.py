@@ -235,6 +235,8 @@ def test_unknown_arms_raise():  # the cmixup arm: tests/experiments/test_regress
         run_fold(x, y, 0, "cutmix", TINY)
     with pytest.raises(ValueError, match="Expected every arm to be one of"):
         run_study(["islp_hitters"], TINY, [0], ["erm", "manifold"])
+    with pytest.raises(ValueError, match="Expected the arms to include 'erm'"):  # before any training
+        run_study(["islp_hitters"], TINY, [0], ["cmixup"])
 
 
 def test_study_runs_end_to_end_and_writes_json_and_markdown(tmp_path):

@@ -48,6 +48,8 @@ def test_arms_flag_takes_commas(monkeypatch, tmp_path):
     assert seen == {"arms": ["erm", "mixup", "cmixup"], "bandwidth": 0.7}
     with pytest.raises(SystemExit):
         study.main(["--arms", "erm,cutmix", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit):  # every arm is compared with ERM: refused before any training
+        study.main(["--arms", "cmixup", "--out", str(tmp_path)])
 
 
 def test_markdown_puts_the_papers_airfoil_numbers_beside_ours():

@@ -20,7 +20,8 @@ Each fit's median step is the process's CPU time (one torch thread), so other jo
 arms run as short fits in a shuffled order per repeat, ratios are taken within a repeat and their median reported
 with quartiles (an A/A ERM arm gives the noise).
 
-Run: ``python -m benchmarks.bench_methods [--quick]`` (about 7 minutes: 9 repeats of 20-step fits; writes ``results/methods.{json,md}``).
+Run: ``python -m benchmarks.bench_methods [--quick]`` (about 7 minutes: 9 repeats of 20-step fits; writes
+``results/methods.{json,md}``).
 """
 
 from __future__ import annotations

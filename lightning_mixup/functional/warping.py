@@ -37,7 +37,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from torch import Tensor
@@ -79,16 +79,24 @@ _A_LARGE = 1e6
 _A_MIN, _A_MAX = 1e-100, 1e200
 
 
-def _as_pair(x: Tensor | float, a: Tensor | float) -> tuple[Tensor, Tensor]:
+def _symmetric_beta(
+    scipy_name: str, normal_limit: Callable[[Tensor, Tensor], Tensor], x: Tensor | float, a: Tensor | float
+) -> Tensor:
+    """``scipy.special.<scipy_name>(a, a, x)`` in float64 on ``x``'s device, ``normal_limit`` above ``_A_LARGE``.
+
+    ``a`` is clamped to ``[_A_MIN, _A_MAX]``; ``x = 0.5`` maps to 0.5 exactly (scipy is off by an ulp at some ``a``).
+    """
+    from scipy import special
+
     x64 = torch.as_tensor(x, dtype=torch.float64)
     a64 = torch.as_tensor(a, dtype=torch.float64, device=x64.device).clamp(_A_MIN, _A_MAX)
-    return torch.broadcast_tensors(x64, a64)
-
-
-def _scipy_ab(function: Callable[..., Any], a: Tensor, x: Tensor) -> Tensor:
-    """``function(a, a, x)`` of ``scipy.special`` on CPU copies, returned as float64 on ``x``'s device."""
-    a_np, x_np = a.detach().cpu().numpy(), x.detach().cpu().numpy()
-    return torch.from_numpy(function(a_np, a_np, x_np)).reshape(x.shape).to(x.device)
+    x64, a64 = torch.broadcast_tensors(x64, a64)
+    a_np = a64.detach().cpu().numpy()
+    out = torch.from_numpy(getattr(special, scipy_name)(a_np, a_np, x64.detach().cpu().numpy())).to(x64.device)
+    large = (a64 > _A_LARGE) & (x64 > 0.0) & (x64 < 1.0)
+    if bool(large.any()):
+        out[large] = normal_limit(x64[large], a64[large])
+    return out.masked_fill_(x64 == 0.5, 0.5)
 
 
 def _betainc_large(x: Tensor, a: Tensor) -> Tensor:
@@ -125,14 +133,7 @@ def beta_cdf(x: Tensor | float, a: Tensor | float) -> Tensor:
         >>> beta_cdf(torch.tensor([0.0, 0.25, 0.5, 1.0]), 1.0)  # Beta(1, 1) is uniform
         tensor([0.0000, 0.2500, 0.5000, 1.0000], dtype=torch.float64)
     """
-    from scipy.special import betainc
-
-    x64, a64 = _as_pair(x, a)
-    cdf = _scipy_ab(betainc, a64, x64)
-    large = (a64 > _A_LARGE) & (x64 > 0.0) & (x64 < 1.0)
-    if bool(large.any()):
-        cdf[large] = _betainc_large(x64[large], a64[large])
-    return cdf.masked_fill_(x64 == 0.5, 0.5)  # scipy's is off by an ulp or so at some a
+    return _symmetric_beta("betainc", _betainc_large, x, a)
 
 
 def beta_quantile(p: Tensor | float, a: Tensor | float) -> Tensor:
@@ -153,14 +154,7 @@ def beta_quantile(p: Tensor | float, a: Tensor | float) -> Tensor:
         >>> beta_quantile(torch.tensor([0.0, 0.25, 0.5]), 1.0)  # Beta(1, 1) is uniform
         tensor([0.0000, 0.2500, 0.5000], dtype=torch.float64)
     """
-    from scipy.special import betaincinv
-
-    p64, a64 = _as_pair(p, a)
-    quantile = _scipy_ab(betaincinv, a64, p64)
-    large = (a64 > _A_LARGE) & (p64 > 0.0) & (p64 < 1.0)
-    if bool(large.any()):
-        quantile[large] = _ppf_large(p64[large], a64[large])
-    return quantile.masked_fill_(p64 == 0.5, 0.5)
+    return _symmetric_beta("betaincinv", _ppf_large, p, a)
 
 
 def pair_distance(features: Tensor, index: Tensor) -> Tensor:

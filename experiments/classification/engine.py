@@ -47,17 +47,15 @@ from torch.utils.data import DataLoader
 
 from lightning_mixup.engine import batch_generator
 from lightning_mixup.functional import MixParams, apply_mix, interpolate_loss
-from lightning_mixup.functional.mit import MIT_ALPHA, sample_mit
-from lightning_mixup.functional.regmixup import REGMIXUP_ALPHA, sample_regmixup
-from lightning_mixup.functional.warping import KERNEL_ALPHA, sample_kernel_warping
-from lightning_mixup.policy import MixupPolicy
+from lightning_mixup.functional.mit import sample_mit
+from lightning_mixup.functional.regmixup import sample_regmixup
+from lightning_mixup.functional.warping import sample_kernel_warping
+from lightning_mixup.policy import DEFAULT_ALPHAS, MixupPolicy
 
 #: The classification methods the engine trains (the plugin's ``method`` names; ERM is ``"mixup"`` with α = 0).
 ENGINE_METHODS: tuple[str, ...] = ("mixup", "regmixup", "kernel_warping", "mixup_inference_training")
-#: Each method's paper α (``alpha=None`` in the plugin).
-PAPER_ALPHA: dict[str, float] = {
-    "mixup": 0.2, "regmixup": REGMIXUP_ALPHA, "kernel_warping": KERNEL_ALPHA, "mixup_inference_training": MIT_ALPHA,
-}  # fmt: skip
+#: Each method's paper α: the plugin's ``alpha=None`` defaults.
+PAPER_ALPHA: dict[str, float] = {method: DEFAULT_ALPHAS[method] for method in ENGINE_METHODS}
 #: Rows of the training batch per sample: RegMixup trains on the clean and the mixed batch, MIT on two mixtures.
 ROWS: dict[str, int] = {"mixup": 1, "kernel_warping": 1, "regmixup": 2, "mixup_inference_training": 2}
 

@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 from torch.utils.data import DataLoader, TensorDataset
 
-from benchmarks.bench_step import RESULTS, ResNet8, StepTimer, _commit, _summary, _trainer
+from benchmarks.bench_step import RESULTS, ResNet8, StepTimer, _commit, _trainer, ratios, shuffled_fits
 from benchmarks.common import write_results
 from lightning_mixup import MixupCallback, MixupMixin
 from lightning_mixup.functional.cmixup import sample_cmixup
@@ -130,36 +130,21 @@ def regression_arms() -> dict[str, Arm]:
 
 def interleaved_fits(arms: dict[str, Arm], data: DataLoader, repeats: int, seed: int) -> dict[str, Any]:
     """Short fits of each arm in a shuffled order per repeat; per repeat, ratios to ERM and to mixup."""
-    rng = random.Random(seed)
-    per_fit: dict[str, list[float]] = {name: [] for name in arms}
-    for _ in range(repeats):
-        order = list(arms)
-        rng.shuffle(order)
-        for name in order:
-            make_module, make_callbacks = arms[name]
-            timer = StepTimer()
-            pl.seed_everything(0, verbose=False)
-            _trainer([*make_callbacks(), timer]).fit(make_module(), data)
-            per_fit[name].append(statistics.median(timer.intervals[2:]))
-    erm, mixup = per_fit["ERM (no callback)"], per_fit["mixup"]
-    floor = per_fit.get("ERM on 2B rows")
+
+    def fit(name: str, timer: StepTimer) -> None:
+        make_module, make_callbacks = arms[name]
+        _trainer([*make_callbacks(), timer]).fit(make_module(), data)
+
+    per_fit, _ = shuffled_fits(list(arms), fit, repeats, random.Random(seed))
+    methods = [k for k in per_fit if k != "mixup" and not k.startswith("ERM")]
+    two_b = [k for k in ("regmixup", "mixup_inference_training") if k in per_fit]
     return {
         "repeats": repeats,
         "steps_per_fit": len(data),
         "median_step_ms": {k: round(statistics.median(v) * 1e3, 3) for k, v in per_fit.items()},
-        "vs_erm": {
-            k: _summary([a / b for a, b in zip(v, erm, strict=True)]) for k, v in per_fit.items() if v is not erm
-        },
-        "vs_mixup": {
-            k: _summary([a / b for a, b in zip(v, mixup, strict=True)])
-            for k, v in per_fit.items()
-            if k not in ("mixup",) and not k.startswith("ERM")
-        },
-        "vs_2b_floor": {
-            k: _summary([a / b for a, b in zip(per_fit[k], floor, strict=True)])
-            for k in ("regmixup", "mixup_inference_training")
-            if floor is not None and k in per_fit
-        },
+        "vs_erm": ratios(per_fit, "ERM (no callback)"),
+        "vs_mixup": ratios(per_fit, "mixup", methods),
+        "vs_2b_floor": ratios(per_fit, "ERM on 2B rows", two_b) if "ERM on 2B rows" in per_fit else {},
     }
 
 

@@ -339,22 +339,13 @@ def whole_fits(
     if all_off:
         arms["MixupCallback(), all fast paths off"] = (lambda: [MixupCallback(alpha=0.2, seed=0)], all_off)
     data = _data(image_size, batch_size, steps)
-    rng = random.Random(image_size)
-    per_fit: dict[str, list[float]] = {name: [] for name in arms}
-    wall: dict[str, list[float]] = {name: [] for name in arms}
-    for _ in range(repeats):
-        order = list(arms)
-        rng.shuffle(order)
-        for name in order:
-            make, patches = arms[name]
-            timer = StepTimer()
-            pl.seed_everything(0, verbose=False)
-            with patched(patches):
-                _trainer([*make(), timer]).fit(ResNet8(), data)
-            per_fit[name].append(statistics.median(timer.intervals[2:]))
-            wall[name].append(statistics.median(timer.wall[2:]))
-    erm = per_fit["ERM (no callback)"]
-    shipped = per_fit["MixupCallback() shipped"]
+
+    def fit(name: str, timer: StepTimer) -> None:
+        make, patches = arms[name]
+        with patched(patches):
+            _trainer([*make(), timer]).fit(ResNet8(), data)
+
+    per_fit, wall = shuffled_fits(list(arms), fit, repeats, random.Random(image_size))
     return {
         "image_size": image_size,
         "batch_size": batch_size,
@@ -362,17 +353,34 @@ def whole_fits(
         "repeats": repeats,
         "median_step_ms": {k: round(statistics.median(v) * 1e3, 3) for k, v in per_fit.items()},
         "median_wall_ms": {k: round(statistics.median(v) * 1e3, 3) for k, v in wall.items()},
-        "vs_erm": {
-            k: _summary([a / b for a, b in zip(v, erm, strict=True)])
-            for k, v in per_fit.items()
-            if k != "ERM (no callback)"
-        },
-        "vs_shipped": {
-            k: _summary([a / b for a, b in zip(v, shipped, strict=True)])
-            for k, v in per_fit.items()
-            if k not in ("MixupCallback() shipped",)
-        },
+        "vs_erm": ratios(per_fit, "ERM (no callback)"),
+        "vs_shipped": ratios(per_fit, "MixupCallback() shipped"),
     }
+
+
+def shuffled_fits(
+    names: list[str], fit: Callable[[str, StepTimer], None], repeats: int, rng: random.Random
+) -> tuple[dict[str, list[float]], dict[str, list[float]]]:
+    """``fit(name, timer)`` for every name in a shuffled order per repeat: each fit's median CPU and wall step time."""
+    per_fit: dict[str, list[float]] = {name: [] for name in names}
+    wall: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(repeats):
+        order = list(names)
+        rng.shuffle(order)
+        for name in order:
+            timer = StepTimer()
+            pl.seed_everything(0, verbose=False)
+            fit(name, timer)
+            per_fit[name].append(statistics.median(timer.intervals[2:]))
+            wall[name].append(statistics.median(timer.wall[2:]))
+    return per_fit, wall
+
+
+def ratios(per_fit: dict[str, list[float]], reference: str, arms: list[str] | None = None) -> dict[str, Any]:
+    """Per-repeat ratios of each arm (default: every other arm) to ``reference``, summarised by :func:`_summary`."""
+    base = per_fit[reference]
+    names = [k for k in per_fit if k != reference] if arms is None else arms
+    return {k: _summary([a / b for a, b in zip(per_fit[k], base, strict=True)]) for k in names}
 
 
 def _cpu_medians(fns: dict[str, Callable[[], None]], rounds: int, seed: int, warmup: int = 3) -> dict[str, float]:
